@@ -1,0 +1,127 @@
+"""Match hashed items against loaded banks. No I/O of its own: exact lookups
+go through the callable it is given, PDQ lookups through each bank's index."""
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from tripline.hashing import DIHEDRAL_VARIANTS
+from tripline.index import PDQIndex, hex_to_codes
+
+ExactLookup = Callable[[str, list[str], list[str]], list[tuple[str, int, str]]]
+
+
+@dataclass
+class LoadedBank:
+    name: str
+    kind: str                 # "match" or "allow"
+    pdq_threshold: int        # inclusive
+    pdq_quality_min: int
+    index: PDQIndex | None    # None: the bank holds no PDQ entries
+
+
+@dataclass
+class Match:
+    bank: str
+    bank_kind: str
+    signal_type: str
+    entry_id: int
+    value: str
+    distance: int
+    variant: str              # dihedral variant of the query that matched ("original" for exact hashes)
+    suppressed: bool = False  # True when an allow-list bank also matched this item
+
+    def to_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+class Matcher:
+    def __init__(self, banks: Sequence[LoadedBank], exact_lookup: ExactLookup, entry_values: Callable[[list[int]], dict[int, str]]):
+        self.banks = list(banks)
+        self._exact_lookup = exact_lookup
+        self._entry_values = entry_values
+
+    def close(self) -> None:
+        for bank in self.banks:
+            if bank.index is not None:
+                bank.index.close()
+
+    def match(self, items: Sequence[dict]) -> list[list[Match]]:
+        """``items`` carry md5, sha256, pdq, pdq_quality and pdq_dihedral (any may be None)."""
+        results: list[list[Match]] = [[] for _ in items]
+        if not self.banks:
+            return results
+        self._match_exact(items, results)
+        self._match_pdq(items, results)
+        for found in results:
+            _apply_allow_lists(found)
+            found.sort(key=lambda m: (m.suppressed, m.distance, m.bank, m.entry_id))
+        return results
+
+    def _match_exact(self, items, results) -> None:
+        names = [b.name for b in self.banks]
+        kinds = {b.name: b.kind for b in self.banks}
+        for stype in ("md5", "sha256"):
+            values = [it.get(stype) for it in items]
+            wanted = sorted({v for v in values if v})
+            if not wanted:
+                continue
+            by_value: dict[str, list[tuple[str, int]]] = {}
+            for bank, entry_id, value in self._exact_lookup(stype, wanted, names):
+                by_value.setdefault(value, []).append((bank, entry_id))
+            for i, v in enumerate(values):
+                for bank, entry_id in by_value.get(v, ()):
+                    results[i].append(Match(bank, kinds[bank], stype, entry_id, v, 0, "original"))
+
+    def _match_pdq(self, items, results) -> None:
+        # One batched query per bank over every dihedral variant of every item.
+        rows: list[tuple[int, int]] = []   # (item index, variant index)
+        hexes: list[str] = []
+        for i, it in enumerate(items):
+            variants = it.get("pdq_dihedral") or ([it["pdq"]] if it.get("pdq") else [])
+            for v, h in enumerate(variants):
+                rows.append((i, v))
+                hexes.append(h)
+        if not hexes:
+            return
+        codes = hex_to_codes(hexes)
+        for bank in self.banks:
+            if bank.index is None or len(bank.index) == 0:
+                continue
+            eligible = np.array(
+                [(items[i].get("pdq_quality") or 0) >= bank.pdq_quality_min for i, _ in rows], dtype=bool
+            )
+            if not eligible.any():
+                continue
+            sel = np.flatnonzero(eligible)
+            hits = bank.index.search(codes[sel], bank.pdq_threshold)
+            best: dict[tuple[int, int], tuple[int, int]] = {}   # (item, entry) -> (distance, variant)
+            for q, (ids, dists) in zip(sel, hits):
+                item_i, variant_i = rows[q]
+                for entry_id, dist in zip(ids.tolist(), dists.tolist()):
+                    key = (item_i, entry_id)
+                    # Prefer the closest variant; on a tie, the unrotated one.
+                    if key not in best or (dist, variant_i) < best[key]:
+                        best[key] = (dist, variant_i)
+            if not best:
+                continue
+            values = self._entry_values(sorted({e for _, e in best}))
+            for (item_i, entry_id), (dist, variant_i) in sorted(best.items()):
+                results[item_i].append(
+                    Match(bank.name, bank.kind, "pdq", entry_id, values.get(entry_id, ""), int(dist), DIHEDRAL_VARIANTS[variant_i])
+                )
+
+
+def _apply_allow_lists(found: list[Match]) -> None:
+    """An allow-list hit (known benign, e.g. a meme template) suppresses every
+    other match on the item; the hits stay visible, marked as suppressed."""
+    if any(m.bank_kind == "allow" for m in found):
+        for m in found:
+            if m.bank_kind != "allow":
+                m.suppressed = True
+
+
+def is_flagged(found: Sequence[Match]) -> bool:
+    return any(m.bank_kind == "match" and not m.suppressed for m in found)

@@ -1,0 +1,217 @@
+"""Banks as users see them: the database rows (source of truth) kept in step
+with one on-disk PDQ index per bank."""
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from tripline.banks.matcher import LoadedBank, Matcher
+from tripline.index import PDQIndex, hex_to_codes
+from tripline.store import BankRow, Store
+
+# Above this many new PDQ entries a bulk rebuild beats incremental adds.
+_BULK_REBUILD = 50_000
+_CHUNK = 100_000
+
+
+class BankError(ValueError):
+    pass
+
+
+@dataclass
+class ImportResult:
+    added: int
+    duplicates: int
+    by_type: dict[str, int]
+
+
+class Banks:
+    def __init__(self, store: Store, index_root: Path):
+        self.store = store
+        self.index_root = Path(index_root)
+        self._writers: dict[str, PDQIndex] = {}
+
+    # -- bank rows -------------------------------------------------------
+    def create(self, name: str, **fields) -> BankRow:
+        if fields.get("kind", "match") not in ("match", "allow"):
+            raise BankError("kind must be 'match' or 'allow'")
+        return self.store.create_bank(name, **fields)
+
+    def get(self, name: str) -> BankRow:
+        row = self.store.get_bank(name)
+        if row is None:
+            known = ", ".join(b.name for b in self.store.list_banks()) or "none yet"
+            raise BankError(f"no bank named {name!r} (banks: {known})")
+        return row
+
+    def update(self, name: str, **fields) -> BankRow:
+        self.get(name)
+        return self.store.update_bank(name, **fields)
+
+    def delete(self, name: str) -> None:
+        row = self.get(name)
+        old = self._writers.pop(name, None)
+        if old is not None:
+            old.close()
+        self.store.delete_bank(name)
+        shutil.rmtree(self._index_dir(row), ignore_errors=True)
+
+    # -- entries ---------------------------------------------------------
+    def add(self, name: str, entries: Iterable[tuple[str, str, str | None]]) -> ImportResult:
+        """Add validated (signal_type, value, note) entries, streaming in chunks."""
+        self.get(name)
+        added = duplicates = 0
+        by_type: dict[str, int] = {}
+        pending_ids: list[int] = []
+        pending_hex: list[str] = []
+        index = self.index(name)
+        bulk = False
+        for chunk in _chunks(entries, _CHUNK):
+            res = self.store.add_entries(name, chunk)
+            added += len(res.added)
+            duplicates += res.duplicates
+            for entry_id, stype, value in res.added:
+                by_type[stype] = by_type.get(stype, 0) + 1
+                if stype == "pdq" and not bulk:
+                    pending_ids.append(entry_id)
+                    pending_hex.append(value)
+            if len(pending_ids) > _BULK_REBUILD:
+                bulk, pending_ids, pending_hex = True, [], []
+        if bulk:
+            self.rebuild_index(name)
+        elif pending_ids:
+            index.add(np.asarray(pending_ids, dtype=np.int64), hex_to_codes(pending_hex))
+        return ImportResult(added, duplicates, by_type)
+
+    def remove(self, name: str, signal_type: str, values: Iterable[str]) -> int:
+        self.get(name)
+        gone = self.store.remove_entries(name, signal_type, list(values))
+        if signal_type == "pdq" and gone:
+            self.index(name).remove(np.asarray([i for i, _ in gone], dtype=np.int64))
+        return len(gone)
+
+    def set_enabled(self, name: str, signal_type: str, values: Iterable[str], enabled: bool) -> int:
+        self.get(name)
+        changed = self.store.set_entries_enabled(name, signal_type, list(values), enabled)
+        if signal_type == "pdq" and changed:
+            ids = np.asarray([i for i, _ in changed], dtype=np.int64)
+            index = self.index(name)
+            if enabled:
+                index.add(ids, hex_to_codes([v for _, v in changed]))
+            else:
+                index.remove(ids)
+        return len(changed)
+
+    def export(self, name: str) -> Iterator[tuple[str, str, str | None]]:
+        self.get(name)
+        for e in self.store.iter_entries(name, enabled_only=False):
+            yield e.signal_type, e.value, e.note
+
+    # -- index -----------------------------------------------------------
+    def _index_dir(self, row: BankRow) -> Path:
+        # The id keeps a re-created bank of the same name from inheriting files.
+        return self.index_root / f"{row.id}-{row.name}"
+
+    def _expected_pdq(self, name: str) -> int:
+        return self.store.count_entries(name).get("pdq", {}).get("enabled", 0)
+
+    def index(self, name: str) -> PDQIndex:
+        """The bank's PDQ index opened for writing (one writer per process,
+        kept open until close()). Rebuilt from the database if it drifted: a
+        crash between the database commit and the index write leaves it behind."""
+        if name in self._writers:
+            return self._writers[name]
+        row = self.get(name)
+        index = PDQIndex.open(self._index_dir(row))
+        if len(index) != self._expected_pdq(name):
+            index.close()
+            index = self._build(row)
+        self._writers[name] = index
+        return index
+
+    def reader(self, name: str) -> PDQIndex:
+        """A read-only view for matching; it takes no lock, so scans run while
+        another process updates the bank."""
+        row = self.get(name)
+        index = PDQIndex.open(self._index_dir(row), readonly=True)
+        if len(index) != self._expected_pdq(name):
+            index.close()
+            self.index(name)  # repairs as a side effect
+            index = PDQIndex.open(self._index_dir(row), readonly=True)
+        return index
+
+    def rebuild_index(self, name: str) -> int:
+        row = self.get(name)
+        old = self._writers.pop(name, None)
+        if old is not None:
+            old.close()
+        self._writers[name] = index = self._build(row)
+        return len(index)
+
+    def _build(self, row: BankRow) -> PDQIndex:
+        ids: list[np.ndarray] = []
+        codes: list[np.ndarray] = []
+        batch_ids: list[int] = []
+        batch_hex: list[str] = []
+        for e in self.store.iter_entries(row.name, signal_type="pdq", enabled_only=True):
+            batch_ids.append(e.id)
+            batch_hex.append(e.value)
+            if len(batch_ids) >= _CHUNK:
+                ids.append(np.asarray(batch_ids, dtype=np.int64))
+                codes.append(hex_to_codes(batch_hex))
+                batch_ids, batch_hex = [], []
+        if batch_ids:
+            ids.append(np.asarray(batch_ids, dtype=np.int64))
+            codes.append(hex_to_codes(batch_hex))
+        all_ids = np.concatenate(ids) if ids else np.zeros(0, dtype=np.int64)
+        all_codes = np.concatenate(codes) if codes else np.zeros((0, 32), dtype=np.uint8)
+        return PDQIndex.build(self._index_dir(row), all_ids, all_codes)
+
+    def close(self) -> None:
+        for index in self._writers.values():
+            index.close()
+        self._writers.clear()
+
+    def stats(self, name: str) -> dict:
+        row = self.get(name)
+        istats = self.index(name).stats()
+        return {
+            "bank": row.name,
+            "kind": row.kind,
+            "enabled": row.enabled,
+            "pdq_threshold": row.pdq_threshold,
+            "pdq_quality_min": row.pdq_quality_min,
+            "entries": self.store.count_entries(name),
+            "index": istats,
+            "updated_at": row.updated_at.isoformat() if row.updated_at else None,
+        }
+
+    # -- matching --------------------------------------------------------
+    def matcher(self, names: Iterable[str] | None = None) -> Matcher:
+        """A matcher over the named banks (default: every enabled bank)."""
+        rows = [self.get(n) for n in names] if names else [b for b in self.store.list_banks() if b.enabled]
+        loaded = []
+        for row in rows:
+            if not row.enabled:
+                raise BankError(f"bank {row.name!r} is disabled; enable it or leave it out")
+            index = self.reader(row.name)
+            if not len(index):
+                index.close()
+                index = None
+            loaded.append(LoadedBank(row.name, row.kind, row.pdq_threshold, row.pdq_quality_min, index))
+        return Matcher(loaded, self.store.exact_lookup, self.store.entry_values)
+
+
+def _chunks(items: Iterable, size: int) -> Iterator[list]:
+    chunk: list = []
+    for it in items:
+        chunk.append(it)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk

@@ -1,0 +1,27 @@
+"""The ``tripline`` command line. Each command group lives in its own module
+and registers itself on the one Typer app."""
+from __future__ import annotations
+
+import typer
+
+app = typer.Typer(
+    name="tripline",
+    help="Child-safety pipeline: hash matching, AI provenance, policy, review, reporting.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def _register() -> None:
+    # Imported here so that `import tripline.cli` stays cheap for tests that
+    # only need one command module.
+    from tripline.cli import bank_cmd, hash_cmd, provenance_cmd, scan_cmd
+
+    for module in (hash_cmd, bank_cmd, scan_cmd, provenance_cmd):
+        module.register(app)
+
+
+def main() -> None:
+    _register()
+    app()

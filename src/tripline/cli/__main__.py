@@ -1,0 +1,3 @@
+from tripline.cli import main
+
+main()

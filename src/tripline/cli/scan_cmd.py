@@ -1,0 +1,87 @@
+"""`tripline scan PATH... [--bank NAME...] [--out DIR] [--workers N] [--db URL]`
+
+Exit codes: 1 when any item matched a bank (matches win, because they are what
+a script must act on), otherwise 2 when any item or the scan failed, else 0.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+from tripline.banks import BankError
+from tripline.cli.common import DbOpt, HomeOpt, fail, open_banks
+from tripline.media import Limits
+
+console = Console(stderr=True)
+
+
+def print_summary(summary: dict, out_dir: Path) -> None:
+    c = summary["counts"]
+    inv = summary["this_invocation"]
+    table = Table(title="Tripline scan", show_header=False)
+    table.add_row("items", str(c["items"]))
+    table.add_row("flagged (matched a bank)", f"[bold red]{c['flagged']}[/]" if c["flagged"] else "0")
+    table.add_row("allow-listed", str(c["allow_listed"]))
+    table.add_row("errors", str(c["errors"]))
+    for bank, n in c["flagged_by_bank"].items():
+        table.add_row(f"  flagged by {bank}", str(n))
+    for code, n in c["errors_by_code"].items():
+        table.add_row(f"  error {code}", str(n))
+    for kind, n in c.get("synthetic", {}).items():
+        label = "no AI-generation evidence" if kind == "none" else f"AI-generated ({kind})"
+        table.add_row(f"  provenance: {label}", str(n))
+    table.add_row("scanned now / resumed", f"{inv['scanned']} / {inv['skipped_already_done']}")
+    table.add_row("rate", f"{inv['items_per_second']} items/s" if inv["items_per_second"] else "-")
+    table.add_row("results", str(out_dir / "results.jsonl"))
+    table.add_row("report", str(out_dir / "report.html"))
+    Console().print(table)
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("scan")
+    def scan(
+        paths: Annotated[list[Path], typer.Argument(help="Files, folders, zip or tar archives.")],
+        bank: Annotated[Optional[list[str]], typer.Option("--bank", "-b", help="Bank to match (repeatable; default every enabled bank).")] = None,
+        out: Annotated[Path, typer.Option("--out", "-o", help="Output folder: results.jsonl, summary.json, report.html. Re-running with the same folder resumes.")] = Path("tripline-out"),
+        workers: Annotated[Optional[int], typer.Option(help="Worker processes (default: all cores; 0 = in-process).")] = None,
+        fresh: Annotated[bool, typer.Option("--fresh", help="Start over instead of resuming the output folder's run.")] = False,
+        exact: Annotated[bool, typer.Option("--exact", help="Hash exactly as python-threatexchange (slower; no EXIF orientation).")] = False,
+        no_provenance: Annotated[bool, typer.Option("--no-provenance", help="Skip AI-provenance reading.")] = False,
+        max_seconds: Annotated[float, typer.Option(help="Time limit per item.")] = Limits.max_seconds,
+        max_pixels: Annotated[int, typer.Option(help="Pixel limit per image (decompression bombs).")] = Limits.max_pixels,
+        home: HomeOpt = None, db: DbOpt = None,
+    ) -> None:
+        """Hash every image under PATHS and match it against hash banks."""
+        from tripline.scan import ScanOptions, run_scan
+
+        options = ScanOptions(limits=Limits(max_seconds=max_seconds, max_pixels=max_pixels), exact=exact,
+                              provenance=not no_provenance)
+        bar = Progress(TextColumn("[bold]scanning"), BarColumn(), MofNCompleteColumn(),
+                       TextColumn("{task.fields[rate]} items/s"), TextColumn("flagged {task.fields[flagged]}"),
+                       TextColumn("errors {task.fields[errors]}"), TimeElapsedColumn(), TextColumn("ETA"),
+                       TimeRemainingColumn(), console=console, transient=False)
+        task = bar.add_task("scan", total=None, rate="-", flagged=0, errors=0)
+
+        def on_progress(p) -> None:
+            import time
+
+            elapsed = max(time.monotonic() - p.started, 1e-6)
+            bar.update(task, total=p.total, completed=p.done, flagged=p.flagged, errors=p.errors,
+                       rate=f"{(p.done - p.skipped) / elapsed:.1f}")
+
+        with open_banks(home, db) as banks:
+            try:
+                with bar:
+                    result = run_scan([str(p) for p in paths], out_dir=out, store=banks.store, banks=banks,
+                                      bank_names=bank or None, options=options, workers=workers, fresh=fresh,
+                                      on_progress=on_progress)
+            except BankError as exc:
+                fail(str(exc))
+        print_summary(result.summary, out)
+        counts = result.summary["counts"]
+        raise typer.Exit(1 if counts["flagged"] else 2 if counts["errors"] else 0)

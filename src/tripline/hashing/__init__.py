@@ -1,0 +1,65 @@
+"""Hashing: pure functions of bytes or pixels."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from PIL import Image
+
+from tripline.hashing.digests import digests
+from tripline.hashing.pdq import DIHEDRAL_VARIANTS, PdqResult, bits_to_hex, hamming, pdq_hash
+from tripline.media import Limits, decode_image
+from tripline.media.decode import FAST_MIN_SIDE
+from tripline.media.limits import deadline
+from tripline.model import ErrorCode, ItemError
+
+__all__ = [
+    "DIHEDRAL_VARIANTS", "HashRecord", "PdqResult", "bits_to_hex", "digests", "hamming",
+    "hash_bytes", "pdq_hash",
+]
+
+
+@dataclass
+class HashRecord:
+    md5: str
+    sha256: str
+    media_type: str | None = None
+    width: int | None = None
+    height: int | None = None
+    pdq: str | None = None
+    pdq_quality: int | None = None
+    pdq_dihedral: tuple[str, ...] = field(default=())
+    orientation: int | None = None
+    error: ItemError | None = None
+    image: Image.Image | None = field(default=None, repr=False)   # kept only when asked for
+
+
+def hash_bytes(
+    data: bytes,
+    limits: Limits = Limits(),
+    *,
+    exact: bool = False,
+    dihedral: bool = True,
+    fast_min_side: int | None = FAST_MIN_SIDE,
+    keep_image: bool = False,
+) -> HashRecord:
+    """Every hash Tripline takes of one image. Never raises ItemError: the
+    digests are computed for any bytes (exact-hash banks match undecodable
+    files too) and a decode failure is returned in ``error``."""
+    rec = HashRecord(**digests(data))
+    try:
+        with deadline(limits.max_seconds, "hashing"):
+            decoded = decode_image(data, limits, exact=exact, fast_min_side=fast_min_side)
+            pdq = pdq_hash(decoded.image, dihedral=dihedral)
+    except ItemError as exc:
+        rec.error = exc
+        return rec
+    except Exception as exc:  # noqa: BLE001 - a hashing bug must stay per-item
+        rec.error = ItemError(ErrorCode.DECODE_ERROR, f"{type(exc).__name__}: {exc}")
+        return rec
+    rec.media_type = decoded.media_type
+    rec.width, rec.height = decoded.width, decoded.height
+    rec.orientation = decoded.orientation
+    rec.pdq, rec.pdq_quality, rec.pdq_dihedral = pdq.hash, pdq.quality, pdq.dihedral
+    if keep_image:
+        rec.image = decoded.image
+    return rec

@@ -1,0 +1,83 @@
+"""What a worker does with one item: hash it, read its provenance, and make
+the safe thumbnail a report may show. Plain data in, plain data out."""
+from __future__ import annotations
+
+import io
+import os
+from dataclasses import dataclass, field
+
+from PIL import Image, ImageFilter
+
+from tripline.hashing import hash_bytes
+from tripline.media import EXTENSION_TYPES, Limits
+from tripline.model import ErrorCode, ItemError
+from tripline.scan.walker import Item
+
+THUMB_SIDE = 96
+# Strong enough that no detail survives at the thumbnail's size: reviewers see
+# that something matched and roughly what shape it has, never the content.
+THUMB_BLUR_RADIUS = 6
+
+
+@dataclass(frozen=True)
+class ScanOptions:
+    limits: Limits = field(default_factory=Limits)
+    exact: bool = False
+    provenance: bool = True
+    watermarks: bool = True
+
+
+def process_item(item: Item, options: ScanOptions) -> tuple[dict, bytes | None]:
+    """Return the item's record (without matches) and a blurred grayscale thumbnail."""
+    record: dict = {"key": item.key, "path": item.key, "stamp": item.stamp, "size": item.size}
+    if item.error is not None:
+        record["error"] = item.error.to_dict()
+        return record, None
+    try:
+        data = item.read()
+    except ItemError as exc:
+        record["error"] = exc.to_dict()
+        return record, None
+    record["size"] = len(data)
+    h = hash_bytes(data, options.limits, exact=options.exact, keep_image=True)
+    record.update(md5=h.md5, sha256=h.sha256)
+    if h.error is not None:
+        record["error"] = h.error.to_dict()
+        return record, None
+    record.update(
+        media_type=h.media_type, width=h.width, height=h.height,
+        pdq=h.pdq, pdq_quality=h.pdq_quality, pdq_dihedral=list(h.pdq_dihedral),
+    )
+    claimed = EXTENSION_TYPES.get(os.path.splitext(item.key)[1].lower())
+    if claimed and claimed != h.media_type:
+        record["warnings"] = [f"extension_mismatch: named as {claimed}, content is {h.media_type}"]
+    if options.provenance:
+        record["provenance"] = _provenance(data, options)
+    thumb = safe_thumbnail(h.image) if h.image is not None else None
+    return record, thumb
+
+
+def _provenance(data: bytes, options: ScanOptions) -> dict | None:
+    try:
+        from tripline.provenance import ProvenanceOptions, read_provenance
+    except ImportError:  # provenance package not installed in this build
+        return None
+    try:
+        return read_provenance(data, options=ProvenanceOptions(watermarks=options.watermarks)).to_dict()
+    except Exception as exc:  # noqa: BLE001 - provenance must never fail the item's hashes
+        return {"errors": [{"source": "provenance", "message": f"{type(exc).__name__}: {exc}"}]}
+
+
+def safe_thumbnail(im: Image.Image) -> bytes:
+    """A small, heavily blurred, grayscale JPEG: the only pixels a report shows."""
+    small = im.convert("L")
+    small.thumbnail((THUMB_SIDE, THUMB_SIDE), Image.Resampling.BOX)
+    small = small.filter(ImageFilter.GaussianBlur(THUMB_BLUR_RADIUS))
+    buf = io.BytesIO()
+    small.save(buf, "JPEG", quality=60)
+    return buf.getvalue()
+
+
+def crashed_record(item: Item, message: str, code: ErrorCode = ErrorCode.WORKER_CRASHED) -> dict:
+    return {"key": item.key, "path": item.key, "stamp": item.stamp, "size": item.size,
+            "error": {"code": str(code), "message": message}}

@@ -1,0 +1,110 @@
+"""Scan summary (JSON) and HTML report. The report shows matched items only as
+heavily blurred grayscale thumbnails made by the worker; it never embeds or
+links the original file."""
+from __future__ import annotations
+
+import base64
+import html
+import json
+import time
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+
+from tripline.scan.results import atomic_write, iter_records
+
+
+def summarise(records: list[dict]) -> dict:
+    errors = Counter(r["error"]["code"] for r in records if r.get("error"))
+    by_bank: Counter[str] = Counter()
+    suppressed = 0
+    for r in records:
+        for bank in {m["bank"] for m in r.get("matches") or [] if not m.get("suppressed") and m["bank_kind"] == "match"}:
+            by_bank[bank] += 1
+        if any(m.get("suppressed") for m in r.get("matches") or []):
+            suppressed += 1
+    synthetic = Counter((r.get("provenance") or {}).get("synthetic") for r in records if r.get("provenance"))
+    return {
+        "items": len(records),
+        "flagged": sum(1 for r in records if r.get("flagged")),
+        "allow_listed": suppressed,
+        "errors": sum(errors.values()),
+        "errors_by_code": dict(sorted(errors.items())),
+        "flagged_by_bank": dict(sorted(by_bank.items())),
+        "media_types": dict(sorted(Counter(r.get("media_type") or "unknown" for r in records).items())),
+        "synthetic": {k: v for k, v in sorted(synthetic.items()) if k},
+    }
+
+
+def write_reports(out_dir: Path, run_id: str, progress, thumb_name: Callable[[str], str]) -> dict:
+    records = list(iter_records(out_dir / "results.jsonl"))
+    counts = summarise(records)
+    elapsed = time.monotonic() - progress.started
+    scanned_now = progress.done - progress.skipped
+    summary = {
+        "run_id": run_id,
+        "counts": counts,
+        "this_invocation": {
+            "scanned": scanned_now,
+            "skipped_already_done": progress.skipped,
+            "seconds": round(elapsed, 2),
+            "items_per_second": round(scanned_now / elapsed, 1) if elapsed > 0 else None,
+        },
+    }
+    atomic_write(out_dir / "summary.json", json.dumps(summary, indent=2).encode())
+    atomic_write(out_dir / "report.html", _html(records, summary, out_dir / "thumbs", thumb_name).encode())
+    return summary
+
+
+def _thumb_uri(path: Path) -> str:
+    if not path.exists():
+        return ""
+    return "data:image/jpeg;base64," + base64.b64encode(path.read_bytes()).decode()
+
+
+def _evidence(rec: dict) -> str:
+    prov = rec.get("provenance") or {}
+    items = [f"{e.get('strength')}: {e.get('kind')} — {e.get('detail')}" for e in prov.get("evidence") or []]
+    return "<br>".join(html.escape(str(x)) for x in items) or "none"
+
+
+def _html(records: list[dict], summary: dict, thumbs: Path, thumb_name) -> str:
+    e = html.escape
+    c = summary["counts"]
+    rows = []
+    for r in sorted((r for r in records if r.get("matches")), key=lambda r: (not r.get("flagged"), r["key"])):
+        uri = _thumb_uri(thumbs / thumb_name(r["key"]))
+        img = f'<img alt="blurred thumbnail" src="{uri}">' if uri else "<span>no thumbnail</span>"
+        matches = "<br>".join(
+            e(f"{m['bank']} ({m['bank_kind']}) {m['signal_type']} distance {m['distance']}"
+              + ("" if m["variant"] == "original" else f", matched the {m['variant']} variant")
+              + (" — suppressed by an allow-list" if m.get("suppressed") else ""))
+            for m in r["matches"]
+        )
+        status = "FLAGGED" if r.get("flagged") else "allow-listed"
+        rows.append(f"<tr><td>{img}</td><td>{e(r['key'])}<br><small>{e(r.get('sha256') or '')}</small></td>"
+                    f"<td>{status}</td><td>{matches}</td><td>{_evidence(r)}</td></tr>")
+    errors = "".join(f"<li>{e(k)}: {v}</li>" for k, v in c["errors_by_code"].items()) or "<li>none</li>"
+    banks = "".join(f"<li>{e(k)}: {v}</li>" for k, v in c["flagged_by_bank"].items()) or "<li>none</li>"
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<meta http-equiv="Content-Security-Policy" content="default-src 'none'; img-src data:; style-src 'unsafe-inline'">
+<title>Tripline scan report</title>
+<style>
+body{{font-family:system-ui,sans-serif;margin:2em;color:#222}}
+table{{border-collapse:collapse}} td,th{{border:1px solid #ccc;padding:6px;vertical-align:top;text-align:left}}
+img{{width:96px;filter:grayscale(1) blur(4px)}}
+.note{{background:#fff6d5;padding:8px;border:1px solid #e0c870}}
+</style></head><body>
+<h1>Tripline scan report</h1>
+<p class="note">Thumbnails are reduced, grayscale and heavily blurred by design. Original files are never
+embedded or linked here: review them only in the review console, with its protections.</p>
+<p>Run <code>{e(summary['run_id'])}</code>: {c['items']} items, <b>{c['flagged']} flagged</b>,
+{c['allow_listed']} allow-listed, {c['errors']} errors.</p>
+<h2>Flagged by bank</h2><ul>{banks}</ul>
+<h2>Errors by code</h2><ul>{errors}</ul>
+<h2>Matched items</h2>
+<table><tr><th>thumbnail</th><th>item</th><th>status</th><th>matches</th><th>provenance evidence</th></tr>
+{''.join(rows) or '<tr><td colspan="5">no matches</td></tr>'}
+</table></body></html>
+"""
