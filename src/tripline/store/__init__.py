@@ -1,0 +1,26 @@
+"""Persistent storage for Tripline: hash banks and scan results.
+
+SQLite (the embedded default) or PostgreSQL (production), chosen by URL::
+
+    store = Store("sqlite:///var/tripline.db")
+    store = Store("postgresql://tripline@db/tripline")
+"""
+from .store import (
+    AddResult,
+    BankNotFound,
+    BankRow,
+    EntryRow,
+    RunNotFound,
+    Store,
+    clean_text,
+)
+
+__all__ = [
+    "AddResult",
+    "BankNotFound",
+    "BankRow",
+    "EntryRow",
+    "RunNotFound",
+    "Store",
+    "clean_text",
+]

@@ -1,0 +1,147 @@
+"""Engine construction and schema migration for the store."""
+from __future__ import annotations
+
+import functools
+import json
+from datetime import date, datetime
+from pathlib import Path, PurePath
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.pool import StaticPool
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+
+# Arbitrary constant that serialises concurrent migrations on one PostgreSQL
+# database (two scanners starting at once against a fresh database).
+_PG_MIGRATION_LOCK = 0x7472_6970_6C69_6E65 & 0x7FFF_FFFF_FFFF_FFFF  # "tripline"
+
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+
+def normalise_url(url: str | URL) -> URL:
+    """Parse ``url``; plain ``postgresql://`` and ``postgres://`` use psycopg 3.
+
+    SQLAlchemy's default PostgreSQL driver is psycopg2, which Tripline does
+    not depend on.
+    """
+    u = make_url(url) if isinstance(url, str) else url
+    if u.drivername in ("postgresql", "postgres"):
+        u = u.set(drivername="postgresql+psycopg")
+    if u.get_backend_name() not in ("sqlite", "postgresql"):
+        raise ValueError(
+            f"unsupported database URL {u.render_as_string(hide_password=True)!r}: "
+            "use sqlite:///path/to.db or postgresql+psycopg://user@host/db"
+        )
+    return u
+
+
+def _json_default(obj):
+    # Records carry paths and timestamps often enough that refusing them
+    # would just push the same conversion into every caller.
+    if isinstance(obj, PurePath):
+        return str(obj)
+    if isinstance(obj, (datetime, date)):
+        return obj.isoformat()
+    if isinstance(obj, (set, frozenset, tuple)):
+        return list(obj)
+    raise TypeError(f"{type(obj).__name__} is not JSON serialisable")
+
+
+_json_dumps = functools.partial(json.dumps, default=_json_default, allow_nan=False)
+
+
+def make_engine(url: str | URL) -> Engine:
+    u = normalise_url(url)
+    if u.get_backend_name() == "sqlite":
+        return _sqlite_engine(u)
+    return create_engine(
+        u,
+        json_serializer=_json_dumps,
+        pool_pre_ping=True,
+    )
+
+
+def _sqlite_engine(u: URL) -> Engine:
+    memory = u.database in (None, "", ":memory:")
+    if not memory:
+        Path(u.database).expanduser().resolve().parent.mkdir(parents=True, exist_ok=True)
+    kwargs = {}
+    if memory:
+        # One shared connection, or every pooled connection would see its own
+        # empty database.
+        kwargs = {"poolclass": StaticPool, "connect_args": {"check_same_thread": False}}
+    engine = create_engine(u, json_serializer=_json_dumps, **kwargs)
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn, _record):
+        # Take transaction control away from the sqlite3 module (which only
+        # BEGINs before DML, and always DEFERRED) so the "begin" hook below
+        # decides how each transaction starts.
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        cur.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+        if not memory:
+            cur.execute("PRAGMA journal_mode = WAL")
+            # Durable at checkpoint rather than per commit; in WAL mode this
+            # cannot corrupt the database, only lose the last commits on power loss.
+            cur.execute("PRAGMA synchronous = NORMAL")
+        cur.execute("PRAGMA foreign_keys = ON")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn):
+        # Writers start IMMEDIATE: a DEFERRED transaction that reads and then
+        # writes can hit SQLITE_BUSY on lock upgrade without busy_timeout ever
+        # being consulted.  Readers stay DEFERRED so they never block writers.
+        if conn.get_execution_options().get("tripline_write"):
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        else:
+            conn.exec_driver_sql("BEGIN")
+
+    return engine
+
+
+def alembic_config() -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    return cfg
+
+
+def head_revision() -> str:
+    heads = ScriptDirectory.from_config(alembic_config()).get_heads()
+    if len(heads) != 1:
+        raise RuntimeError(f"store migrations have {len(heads)} heads: {heads}")
+    return heads[0]
+
+
+def current_revision(engine: Engine) -> str | None:
+    with engine.connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision()
+
+
+def migrate(engine: Engine) -> None:
+    """Upgrade the database to the newest schema this code knows."""
+    script = ScriptDirectory.from_config(alembic_config())
+    head = head_revision()
+    if current_revision(engine) == head:
+        return  # the common case: skip the lock entirely
+    with engine.connect().execution_options(tripline_write=True) as conn:
+        with conn.begin():
+            if conn.dialect.name == "postgresql":
+                conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_MIGRATION_LOCK})
+            # Re-read under the lock: another process may have just migrated.
+            current = MigrationContext.configure(conn).get_current_revision()
+            if current is not None and current not in {r.revision for r in script.walk_revisions()}:
+                raise RuntimeError(
+                    f"database schema is at revision {current!r}, which this version of "
+                    "Tripline does not know (the database was written by a newer Tripline); "
+                    "upgrade Tripline"
+                )
+            cfg = alembic_config()
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "head")

@@ -1,0 +1,1 @@
+"""Alembic migrations for the Tripline store (a package so wheels ship it)."""
