@@ -6,11 +6,25 @@ PY     := $(VENV)/bin/python
 PIP    := $(VENV)/bin/pip
 SHARED ?= ../shared
 
-.PHONY: install install-test demo test bench clean
+# Debian packages the Python dependencies build against or drive: FFmpeg's
+# development libraries for vpdq (compiled from source) and PyAV.
+SYSTEM_PKGS := pkg-config libavcodec-dev libavformat-dev libavutil-dev libswscale-dev \
+               libavdevice-dev libavfilter-dev libswresample-dev ffmpeg
+
+.PHONY: install install-test system-deps demo test bench clean
+
+# Installs only what is missing; needs root (as on the project's machines) or sudo.
+system-deps:
+	@missing=$$(for p in $(SYSTEM_PKGS); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "installing system packages: $$missing"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
+	fi
 
 # A stamp per extra set, rebuilt whenever pyproject.toml changes, so a plain
 # `make test` after a dependency change reinstalls instead of failing later.
-$(VENV)/.stamp-base: pyproject.toml
+$(VENV)/.stamp-base: pyproject.toml | system-deps
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
 	$(PIP) install --quiet -e .

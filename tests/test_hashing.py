@@ -80,3 +80,25 @@ def test_digests_are_computed_even_when_decoding_fails():
     assert rec.error is not None and rec.pdq is None
     assert rec.md5 == hashlib.md5(data).hexdigest()
     assert rec.sha256 == hashlib.sha256(data).hexdigest()
+
+
+@pytest.mark.parametrize("size", [(481, 321), (512, 512), (640, 384), (380, 321)])
+def test_exact_dihedral_equals_hashing_the_turned_pixels(size):
+    from PIL import Image, ImageOps
+
+    from tripline.hashing import pdq_hash
+    from tripline.hashing.pdq import symmetric_side
+
+    im = Image.open(shared("corpus", "photos", "kodak24", "kodim05.png")).convert("L").resize(size)
+    turned = {  # pdqhash's variant order, as pixel operations
+        "original": im, "rotate90": im.transpose(Image.Transpose.ROTATE_90),
+        "rotate180": im.transpose(Image.Transpose.ROTATE_180), "rotate270": im.transpose(Image.Transpose.ROTATE_270),
+        "flip_x": ImageOps.flip(im), "flip_y": ImageOps.mirror(im),
+        "flip_plus1": im.transpose(Image.Transpose.TRANSPOSE), "flip_minus1": im.transpose(Image.Transpose.TRANSVERSE),
+    }
+    exact = pdq_hash(im, dihedral=True, exact_dihedral=True).dihedral
+    fast = pdq_hash(im, dihedral=True).dihedral
+    for k, name in enumerate(DIHEDRAL_VARIANTS):
+        assert exact[k] == pdq_hash(turned[name]).hash, name
+    symmetric = symmetric_side(size[0]) and symmetric_side(size[1])
+    assert (fast == exact) == symmetric  # the shortcut is exact exactly on symmetric sizes

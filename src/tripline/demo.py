@@ -89,6 +89,7 @@ def main(argv: list[str] | None = None) -> int:
 
     banked, uploads, expected = build_inputs(Path(args.shared), work)
     from tripline.cli import _register, app
+    from tripline.hashing import VARIANT_DESCRIPTIONS
 
     _register()
 
@@ -111,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
           f"; unbanked photos flagged: {len(false)}/{len(expected['clean'])}.")
     for r in records:
         for m in r.get("matches") or []:
-            how = "" if m["variant"] == "original" else f" via the {m['variant']} variant"
+            how = "" if m["variant"] == "original" else f", matched {VARIANT_DESCRIPTIONS[m['variant']]}"
             print(f"  {Path(r['key']).name:40s} {m['signal_type']:6s} distance {m['distance']:3d}{how}")
     print(f"Report (blurred thumbnails only): {work / 'scan' / 'report.html'}")
     if missed or false or code != 1:

@@ -59,6 +59,8 @@ class Banks:
             old.close()
         self.store.delete_bank(name)
         shutil.rmtree(self._index_dir(row), ignore_errors=True)
+        # The bank's video frame index (tripline.banks.video) sits beside it.
+        shutil.rmtree(self._index_dir(row).with_name(self._index_dir(row).name + ".vpdq"), ignore_errors=True)
 
     # -- entries ---------------------------------------------------------
     def add(self, name: str, entries: Iterable[tuple[str, str, str | None]]) -> ImportResult:

@@ -108,10 +108,10 @@ def list_(as_json: Annotated[bool, typer.Option("--json")] = False, home: HomeOp
     table = Table("bank", "kind", "enabled", "PDQ ≤", "quality ≥", "pdq", "md5", "sha256", "disabled")
     for r in rows:
         c = r["entries"]
-        en = lambda t: str(c.get(t, {}).get("enabled", 0))  # noqa: E731
+        enabled = [str(c.get(t, {}).get("enabled", 0)) for t in ("pdq", "md5", "sha256")]
         disabled = sum(v.get("disabled", 0) for v in c.values())
         table.add_row(r["name"], r["kind"], "yes" if r["enabled"] else "no", str(r["pdq_threshold"]),
-                      str(r["pdq_quality_min"]), en("pdq"), en("md5"), en("sha256"), str(disabled))
+                      str(r["pdq_quality_min"]), *enabled, str(disabled))
     console.print(table)
 
 

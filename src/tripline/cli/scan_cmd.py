@@ -51,6 +51,7 @@ def register(app: typer.Typer) -> None:
         workers: Annotated[Optional[int], typer.Option(help="Worker processes (default: all cores; 0 = in-process).")] = None,
         fresh: Annotated[bool, typer.Option("--fresh", help="Start over instead of resuming the output folder's run.")] = False,
         exact: Annotated[bool, typer.Option("--exact", help="Hash exactly as python-threatexchange (slower; no EXIF orientation).")] = False,
+        exact_dihedral: Annotated[bool, typer.Option("--exact-dihedral", help="Recompute the rotation/mirror variants that PDQ's single-transform shortcut gets slightly wrong for some image sizes (full recall on rotated copies; up to 7x hashing cost on such sizes).")] = False,
         no_provenance: Annotated[bool, typer.Option("--no-provenance", help="Skip AI-provenance reading.")] = False,
         max_seconds: Annotated[float, typer.Option(help="Time limit per item.")] = Limits.max_seconds,
         max_pixels: Annotated[int, typer.Option(help="Pixel limit per image (decompression bombs).")] = Limits.max_pixels,
@@ -60,7 +61,7 @@ def register(app: typer.Typer) -> None:
         from tripline.scan import ScanOptions, run_scan
 
         options = ScanOptions(limits=Limits(max_seconds=max_seconds, max_pixels=max_pixels), exact=exact,
-                              provenance=not no_provenance)
+                              exact_dihedral=exact_dihedral, provenance=not no_provenance)
         bar = Progress(TextColumn("[bold]scanning"), BarColumn(), MofNCompleteColumn(),
                        TextColumn("{task.fields[rate]} items/s"), TextColumn("flagged {task.fields[flagged]}"),
                        TextColumn("errors {task.fields[errors]}"), TimeElapsedColumn(), TextColumn("ETA"),

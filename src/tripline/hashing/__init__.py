@@ -6,14 +6,14 @@ from dataclasses import dataclass, field
 from PIL import Image
 
 from tripline.hashing.digests import digests
-from tripline.hashing.pdq import DIHEDRAL_VARIANTS, PdqResult, bits_to_hex, hamming, pdq_hash
+from tripline.hashing.pdq import DIHEDRAL_VARIANTS, VARIANT_DESCRIPTIONS, PdqResult, bits_to_hex, hamming, pdq_hash
 from tripline.media import Limits, decode_image
 from tripline.media.decode import FAST_MIN_SIDE
 from tripline.media.limits import deadline
 from tripline.model import ErrorCode, ItemError
 
 __all__ = [
-    "DIHEDRAL_VARIANTS", "HashRecord", "PdqResult", "bits_to_hex", "digests", "hamming",
+    "DIHEDRAL_VARIANTS", "VARIANT_DESCRIPTIONS", "HashRecord", "PdqResult", "bits_to_hex", "digests", "hamming",
     "hash_bytes", "pdq_hash",
 ]
 
@@ -41,6 +41,7 @@ def hash_bytes(
     dihedral: bool = True,
     fast_min_side: int | None = FAST_MIN_SIDE,
     keep_image: bool = False,
+    exact_dihedral: bool = False,
 ) -> HashRecord:
     """Every hash Tripline takes of one image. Never raises ItemError: the
     digests are computed for any bytes (exact-hash banks match undecodable
@@ -49,7 +50,7 @@ def hash_bytes(
     try:
         with deadline(limits.max_seconds, "hashing"):
             decoded = decode_image(data, limits, exact=exact, fast_min_side=fast_min_side)
-            pdq = pdq_hash(decoded.image, dihedral=dihedral)
+            pdq = pdq_hash(decoded.image, dihedral=dihedral, exact_dihedral=exact_dihedral)
     except ItemError as exc:
         rec.error = exc
         return rec

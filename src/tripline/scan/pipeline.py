@@ -23,6 +23,7 @@ THUMB_BLUR_RADIUS = 6
 class ScanOptions:
     limits: Limits = field(default_factory=Limits)
     exact: bool = False
+    exact_dihedral: bool = False
     provenance: bool = True
     watermarks: bool = True
 
@@ -39,7 +40,7 @@ def process_item(item: Item, options: ScanOptions) -> tuple[dict, bytes | None]:
         record["error"] = exc.to_dict()
         return record, None
     record["size"] = len(data)
-    h = hash_bytes(data, options.limits, exact=options.exact, keep_image=True)
+    h = hash_bytes(data, options.limits, exact=options.exact, keep_image=True, exact_dihedral=options.exact_dihedral)
     record.update(md5=h.md5, sha256=h.sha256)
     if h.error is not None:
         record["error"] = h.error.to_dict()

@@ -11,6 +11,7 @@ from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
+from tripline.hashing import VARIANT_DESCRIPTIONS
 from tripline.scan.results import atomic_write, iter_records
 
 
@@ -77,7 +78,7 @@ def _html(records: list[dict], summary: dict, thumbs: Path, thumb_name) -> str:
         img = f'<img alt="blurred thumbnail" src="{uri}">' if uri else "<span>no thumbnail</span>"
         matches = "<br>".join(
             e(f"{m['bank']} ({m['bank_kind']}) {m['signal_type']} distance {m['distance']}"
-              + ("" if m["variant"] == "original" else f", matched the {m['variant']} variant")
+              + ("" if m["variant"] == "original" else f", matched {VARIANT_DESCRIPTIONS.get(m['variant'], m['variant'])}")
               + (" — suppressed by an allow-list" if m.get("suppressed") else ""))
             for m in r["matches"]
         )

@@ -122,7 +122,7 @@ def _member(parent: str, name: str, stamp: str, data: bytes, depth: int, limits:
         yield Item(key, stamp, len(data), data=data)
 
 
-def _budget(key: str, size: int, limits: ArchiveLimits, total: list[int]) -> ItemError | None:
+def _budget(size: int, limits: ArchiveLimits, total: list[int]) -> ItemError | None:
     if size > limits.max_member_bytes:
         return ItemError(ErrorCode.ARCHIVE_LIMIT, f"member of {size} bytes exceeds {limits.max_member_bytes}")
     if total[0] + size > limits.max_total_bytes:
@@ -143,7 +143,7 @@ def _zip_items(fileobj, key, stamp, depth, limits, total) -> Iterator[Item]:
             if name is None:
                 yield Item(mkey, mstamp, 0, error=ItemError(ErrorCode.ARCHIVE_UNSAFE, f"member path {info.filename!r} escapes the archive"))
                 continue
-            err = _budget(mkey, info.file_size, limits, total)
+            err = _budget(info.file_size, limits, total)
             if err is None and info.compress_size and info.file_size / info.compress_size > limits.max_ratio and info.file_size > 1024 * 1024:
                 err = ItemError(ErrorCode.ARCHIVE_LIMIT, f"compression ratio {info.file_size // info.compress_size}:1 exceeds {limits.max_ratio}:1")
             if err is not None:
@@ -181,7 +181,7 @@ def _tar_items(fileobj, key, stamp, depth, limits, total) -> Iterator[Item]:
                 what = "escapes the archive" if name is None else "is a link or special file (not followed)"
                 yield Item(mkey, mstamp, 0, error=ItemError(ErrorCode.ARCHIVE_UNSAFE, f"member {info.name!r} {what}"))
                 continue
-            err = _budget(mkey, info.size, limits, total)
+            err = _budget(info.size, limits, total)
             if err is not None:
                 yield Item(mkey, mstamp, info.size, error=err)
                 continue
