@@ -66,6 +66,9 @@ def build_inputs(shared: Path, work: Path) -> tuple[list[Path], Path, dict]:
         zf.write(unbanked[-1], f"export/{unbanked[-1].name}")
     (uploads / "export.zip").write_bytes(buf.getvalue())
     expected["flagged"].append(f"export/{banked[-1].name}")
+    # Benign files written by image generators: provenance marks them synthetic.
+    for src in sorted((shared / "fixtures" / "provenance" / "generators" / "AUTOMATIC1111").iterdir())[:2]:
+        shutil.copy(src, uploads / f"generated-{src.name}")
     # A broken upload: one clear per-item error, the batch goes on.
     (uploads / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 truncated upload")
     return banked, uploads, expected

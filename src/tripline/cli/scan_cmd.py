@@ -25,6 +25,8 @@ def print_summary(summary: dict, out_dir: Path) -> None:
     inv = summary["this_invocation"]
     table = Table(title="Tripline scan", show_header=False)
     table.add_row("items", str(c["items"]))
+    for label, n in summary.get("decisions", {}).get("by_decision", {}).items():
+        table.add_row(f"  decision: {label}", str(n))
     table.add_row("flagged (matched a bank)", f"[bold red]{c['flagged']}[/]" if c["flagged"] else "0")
     table.add_row("allow-listed", str(c["allow_listed"]))
     table.add_row("errors", str(c["errors"]))
@@ -53,12 +55,19 @@ def register(app: typer.Typer) -> None:
         exact: Annotated[bool, typer.Option("--exact", help="Hash exactly as python-threatexchange (slower; no EXIF orientation).")] = False,
         exact_dihedral: Annotated[bool, typer.Option("--exact-dihedral", help="Recompute the rotation/mirror variants that PDQ's single-transform shortcut gets slightly wrong for some image sizes (full recall on rotated copies; up to 7x hashing cost on such sizes).")] = False,
         no_provenance: Annotated[bool, typer.Option("--no-provenance", help="Skip AI-provenance reading.")] = False,
+        policy: Annotated[Optional[Path], typer.Option("--policy", help="Policy file (TOML); default: the policy shipped with Tripline.")] = None,
         max_seconds: Annotated[float, typer.Option(help="Time limit per item.")] = Limits.max_seconds,
         max_pixels: Annotated[int, typer.Option(help="Pixel limit per image (decompression bombs).")] = Limits.max_pixels,
         home: HomeOpt = None, db: DbOpt = None,
     ) -> None:
         """Hash every image under PATHS and match it against hash banks."""
+        from tripline.policy import PolicyError, default_policy, load_policy
         from tripline.scan import ScanOptions, run_scan
+
+        try:
+            active_policy = load_policy(policy) if policy else default_policy()
+        except PolicyError as exc:
+            fail(f"invalid policy: {exc}")
 
         options = ScanOptions(limits=Limits(max_seconds=max_seconds, max_pixels=max_pixels), exact=exact,
                               exact_dihedral=exact_dihedral, provenance=not no_provenance)
@@ -79,8 +88,8 @@ def register(app: typer.Typer) -> None:
             try:
                 with bar:
                     result = run_scan([str(p) for p in paths], out_dir=out, store=banks.store, banks=banks,
-                                      bank_names=bank or None, options=options, workers=workers, fresh=fresh,
-                                      on_progress=on_progress)
+                                      bank_names=bank or None, options=options, policy=active_policy,
+                                      workers=workers, fresh=fresh, on_progress=on_progress)
             except BankError as exc:
                 fail(str(exc))
         print_summary(result.summary, out)

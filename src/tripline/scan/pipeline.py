@@ -44,6 +44,10 @@ def process_item(item: Item, options: ScanOptions) -> tuple[dict, bytes | None]:
     record.update(md5=h.md5, sha256=h.sha256)
     if h.error is not None:
         record["error"] = h.error.to_dict()
+        # A file too small or too damaged to hash can still carry its
+        # generator's prompt and model: read what is there.
+        if options.provenance and h.error.code not in (ErrorCode.EMPTY, ErrorCode.UNSUPPORTED_TYPE, ErrorCode.TOO_MANY_BYTES):
+            record["provenance"] = _provenance(data, options)
         return record, None
     record.update(
         media_type=h.media_type, width=h.width, height=h.height,

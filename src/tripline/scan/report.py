@@ -12,6 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from tripline.hashing import VARIANT_DESCRIPTIONS
+from tripline.policy import decision_counts, group_by_decision
 from tripline.scan.results import atomic_write, iter_records
 
 
@@ -37,14 +38,16 @@ def summarise(records: list[dict]) -> dict:
     }
 
 
-def write_reports(out_dir: Path, run_id: str, progress, thumb_name: Callable[[str], str]) -> dict:
+def write_reports(out_dir: Path, run_id: str, progress, thumb_name: Callable[[str], str], policy: dict) -> dict:
     records = list(iter_records(out_dir / "results.jsonl"))
     counts = summarise(records)
     elapsed = time.monotonic() - progress.started
     scanned_now = progress.done - progress.skipped
     summary = {
         "run_id": run_id,
+        "policy": policy,
         "counts": counts,
+        "decisions": decision_counts(records),
         "this_invocation": {
             "scanned": scanned_now,
             "skipped_already_done": progress.skipped,
@@ -69,43 +72,65 @@ def _evidence(rec: dict) -> str:
     return "<br>".join(html.escape(str(x)) for x in items) or "none"
 
 
+def _matches_html(r: dict) -> str:
+    return "<br>".join(
+        html.escape(f"{m['bank']} ({m['bank_kind']}) {m['signal_type']} distance {m['distance']}"
+                    + ("" if m["variant"] == "original" else f", matched {VARIANT_DESCRIPTIONS.get(m['variant'], m['variant'])}")
+                    + (" — suppressed by an allow-list" if m.get("suppressed") else ""))
+        for m in r.get("matches") or []
+    ) or "none"
+
+
+def _rules_html(r: dict) -> str:
+    fired = (r.get("decision") or {}).get("fired") or []
+    return "<br>".join(
+        f"<b>{html.escape(f['rule'])}</b>: {html.escape(f['reason'])}"
+        + "".join(f"<br>&nbsp;&nbsp;· {html.escape(b)}" for b in f.get("because") or [])
+        for f in fired
+    ) or "no rule fired"
+
+
 def _html(records: list[dict], summary: dict, thumbs: Path, thumb_name) -> str:
     e = html.escape
     c = summary["counts"]
-    rows = []
-    for r in sorted((r for r in records if r.get("matches")), key=lambda r: (not r.get("flagged"), r["key"])):
-        uri = _thumb_uri(thumbs / thumb_name(r["key"]))
-        img = f'<img alt="blurred thumbnail" src="{uri}">' if uri else "<span>no thumbnail</span>"
-        matches = "<br>".join(
-            e(f"{m['bank']} ({m['bank_kind']}) {m['signal_type']} distance {m['distance']}"
-              + ("" if m["variant"] == "original" else f", matched {VARIANT_DESCRIPTIONS.get(m['variant'], m['variant'])}")
-              + (" — suppressed by an allow-list" if m.get("suppressed") else ""))
-            for m in r["matches"]
-        )
-        status = "FLAGGED" if r.get("flagged") else "allow-listed"
-        rows.append(f"<tr><td>{img}</td><td>{e(r['key'])}<br><small>{e(r.get('sha256') or '')}</small></td>"
-                    f"<td>{status}</td><td>{matches}</td><td>{_evidence(r)}</td></tr>")
+    sections = []
+    # Everything a person should look at, grouped by decision and priority,
+    # most urgent first; allowed items with no match are only counted.
+    shown = [r for r in records if r.get("matches") or (r.get("decision") or {}).get("action") not in (None, "allow")]
+    for label, group in group_by_decision(shown):
+        rows = []
+        for r in sorted(group, key=lambda r: r["key"]):
+            uri = _thumb_uri(thumbs / thumb_name(r["key"]))
+            img = f'<img alt="blurred thumbnail" src="{uri}">' if uri else "<span>no thumbnail</span>"
+            rows.append(f"<tr><td>{img}</td><td>{e(r['key'])}<br><small>{e(r.get('sha256') or '')}</small></td>"
+                        f"<td>{_rules_html(r)}</td><td>{_matches_html(r)}</td><td>{_evidence(r)}</td></tr>")
+        sections.append(f"<h3>{e(label)} — {len(group)} item{'s' if len(group) != 1 else ''}</h3>"
+                        "<table><tr><th>thumbnail</th><th>item</th><th>why (policy rules)</th><th>matches</th>"
+                        f"<th>provenance evidence</th></tr>{''.join(rows)}</table>")
     errors = "".join(f"<li>{e(k)}: {v}</li>" for k, v in c["errors_by_code"].items()) or "<li>none</li>"
     banks = "".join(f"<li>{e(k)}: {v}</li>" for k, v in c["flagged_by_bank"].items()) or "<li>none</li>"
+    decisions = "".join(f"<li>{e(k)}: {v}</li>" for k, v in summary["decisions"].get("by_decision", {}).items())
+    pol = summary.get("policy") or {}
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <meta http-equiv="Content-Security-Policy" content="default-src 'none'; img-src data:; style-src 'unsafe-inline'">
 <title>Tripline scan report</title>
 <style>
 body{{font-family:system-ui,sans-serif;margin:2em;color:#222}}
-table{{border-collapse:collapse}} td,th{{border:1px solid #ccc;padding:6px;vertical-align:top;text-align:left}}
+table{{border-collapse:collapse;margin-bottom:1.5em}} td,th{{border:1px solid #ccc;padding:6px;vertical-align:top;text-align:left}}
 img{{width:96px;filter:grayscale(1) blur(4px)}}
 .note{{background:#fff6d5;padding:8px;border:1px solid #e0c870}}
 </style></head><body>
 <h1>Tripline scan report</h1>
 <p class="note">Thumbnails are reduced, grayscale and heavily blurred by design. Original files are never
-embedded or linked here: review them only in the review console, with its protections.</p>
-<p>Run <code>{e(summary['run_id'])}</code>: {c['items']} items, <b>{c['flagged']} flagged</b>,
-{c['allow_listed']} allow-listed, {c['errors']} errors.</p>
-<h2>Flagged by bank</h2><ul>{banks}</ul>
+embedded or linked here: review them only in the review console, with its protections. A report
+to a hotline is never filed from this page: a person confirms each item first.</p>
+<p>Run <code>{e(summary['run_id'])}</code>, policy <code>{e(str(pol.get('name')))} {e(str(pol.get('version')))}</code>:
+{c['items']} items, <b>{c['flagged']} matched a bank</b>, {c['allow_listed']} allow-listed, {c['errors']} errors.</p>
+<h2>Decisions</h2><ul>{decisions or '<li>none</li>'}</ul>
+<h2>Matched by bank</h2><ul>{banks}</ul>
 <h2>Errors by code</h2><ul>{errors}</ul>
-<h2>Matched items</h2>
-<table><tr><th>thumbnail</th><th>item</th><th>status</th><th>matches</th><th>provenance evidence</th></tr>
-{''.join(rows) or '<tr><td colspan="5">no matches</td></tr>'}
-</table></body></html>
+<h2>Items to review, most urgent first</h2>
+{''.join(sections) or '<p>nothing to review</p>'}
+</body></html>
 """

@@ -17,6 +17,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from tripline.banks import Banks, is_flagged
+from tripline.policy import Policy, decide, default_policy
 from tripline.model import ErrorCode
 from tripline.scan.pipeline import ScanOptions, crashed_record, process_item
 from tripline.scan.report import write_reports
@@ -52,9 +53,9 @@ def thumb_name(key: str) -> str:
 class _Sink:
     """Matches finished items in batches and writes them everywhere at once."""
 
-    def __init__(self, run_id: str, log: ResultLog, store: Store, matcher, thumbs: Path, progress: Progress,
-                 on_progress: Callable[[Progress], None] | None):
-        self.run_id, self.log, self.store, self.matcher = run_id, log, store, matcher
+    def __init__(self, run_id: str, log: ResultLog, store: Store, matcher, policy: Policy, thumbs: Path,
+                 progress: Progress, on_progress: Callable[[Progress], None] | None):
+        self.run_id, self.log, self.store, self.matcher, self.policy = run_id, log, store, matcher, policy
         self.thumbs, self.progress, self.on_progress = thumbs, progress, on_progress
         self.pending: list[tuple[dict, bytes | None]] = []
         self.last_flush = time.monotonic()
@@ -72,9 +73,12 @@ class _Sink:
         for rec, found in zip(records, self.matcher.match(records)):
             rec["matches"] = [m.to_dict() for m in found]
             rec["flagged"] = is_flagged(found)
+            rec["decision"] = decide(self.policy, rec).to_dict()
             rec["scanned_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
         for rec, thumb in self.pending:
-            if rec["matches"] and thumb:
+            # Anything a person may look at gets its safe thumbnail: bank
+            # matches, and items the policy sends to review on other evidence.
+            if thumb and (rec["matches"] or rec["decision"]["action"] != "allow"):
                 atomic_write(self.thumbs / thumb_name(rec["key"]), thumb)
         # The log is the resume point: it is written (and fsynced) before the
         # database, and the database is re-synced from it on the next run.
@@ -107,13 +111,16 @@ def run_scan(
     banks: Banks,
     bank_names: list[str] | None = None,
     options: ScanOptions = ScanOptions(),
+    policy: Policy | None = None,
     workers: int | None = None,
     fresh: bool = False,
     on_progress: Callable[[Progress], None] | None = None,
 ) -> RunResult:
     out_dir = Path(out_dir)
     (out_dir / "thumbs").mkdir(parents=True, exist_ok=True)
-    args = {"paths": [str(Path(p).resolve()) for p in paths], "banks": bank_names, "exact": options.exact}
+    policy = policy or default_policy()
+    args = {"paths": [str(Path(p).resolve()) for p in paths], "banks": bank_names, "exact": options.exact,
+            "exact_dihedral": options.exact_dihedral, "policy": policy.meta}
     run_id = _run_identity(out_dir, fresh, args)
     log = ResultLog(out_dir / "results.jsonl")
     if fresh:
@@ -124,7 +131,7 @@ def run_scan(
     store.start_run(run_id, args=args, out_dir=str(out_dir))
 
     progress = Progress(total=count_items(paths))
-    sink = _Sink(run_id, log, store, matcher, out_dir / "thumbs", progress, on_progress)
+    sink = _Sink(run_id, log, store, matcher, policy, out_dir / "thumbs", progress, on_progress)
     if on_progress:
         on_progress(progress)
     status = "interrupted"
@@ -142,7 +149,7 @@ def run_scan(
         sink.flush()
         log.close()
         matcher.close()
-        summary = write_reports(out_dir, run_id, progress, thumb_name)
+        summary = write_reports(out_dir, run_id, progress, thumb_name, policy.meta)
         store.finish_run(run_id, status=status, counts=summary["counts"])
     return RunResult(run_id, out_dir, summary)
 
