@@ -16,9 +16,9 @@ app = typer.Typer(
 def _register() -> None:
     # Imported here so that `import tripline.cli` stays cheap for tests that
     # only need one command module.
-    from tripline.cli import bank_cmd, hash_cmd, policy_cmd, provenance_cmd, scan_cmd
+    from tripline.cli import bank_cmd, hash_cmd, leads_cmd, policy_cmd, provenance_cmd, scan_cmd
 
-    for module in (hash_cmd, bank_cmd, scan_cmd, provenance_cmd, policy_cmd):
+    for module in (hash_cmd, bank_cmd, scan_cmd, provenance_cmd, policy_cmd, leads_cmd):
         module.register(app)
 
 
