@@ -46,6 +46,11 @@ test: install-test
 bench: install-test
 	$(PY) bench/hash_bench.py --shared $(SHARED)
 	$(PY) bench/match_recall.py --shared $(SHARED)
+	$(PY) bench/index_bench.py
+	$(PY) bench/provenance_bench.py
+	$(PY) bench/prompt_gate_bench.py
+	$(PY) bench/distribution_bench.py
+	$(PY) bench/video_bench.py --shared $(SHARED)
 
 clean:
 	rm -rf $(VENV) demo-out build dist src/*.egg-info .pytest_cache .hypothesis

@@ -17,6 +17,7 @@ class ErrorCode(StrEnum):
     TOO_MANY_BYTES = "too_many_bytes"        # over Limits.max_bytes
     TOO_MANY_PIXELS = "too_many_pixels"      # over Limits.max_pixels (decompression bomb)
     TOO_MANY_FRAMES = "too_many_frames"      # animation over Limits.max_frames
+    TOO_LONG = "too_long"                    # video over its duration limit
     TOO_SMALL = "too_small"                  # under Limits.min_side: nothing to hash perceptually
     TIMEOUT = "timeout"                      # over Limits.max_seconds
     READ_ERROR = "read_error"                # the file or archive member could not be read

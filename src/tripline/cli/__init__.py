@@ -18,7 +18,9 @@ def _register() -> None:
     # only need one command module.
     from tripline.cli import bank_cmd, hash_cmd, leads_cmd, policy_cmd, provenance_cmd, scan_cmd
 
-    for module in (hash_cmd, bank_cmd, scan_cmd, provenance_cmd, policy_cmd, leads_cmd):
+    from tripline.video import cli as video_cmd
+
+    for module in (hash_cmd, bank_cmd, scan_cmd, provenance_cmd, policy_cmd, leads_cmd, video_cmd):
         module.register(app)
 
 

@@ -43,7 +43,7 @@ SIGNALS: dict[str, Signal] = {s.name: s for s in (
         "bank": Field(STR, doc="bank name"),
         "bank_kind": Field(ENUM, ("match", "allow"), "match: known content; allow: known benign"),
         "bank_verified": Field(BOOL, doc="context['banks'][bank]['verified'] is true"),
-        "signal_type": Field(ENUM, ("pdq", "md5", "sha256")),
+        "signal_type": Field(ENUM, ("pdq", "md5", "sha256", "vpdq")),
         "entry_id": Field(INT),
         "distance": Field(INT, doc="PDQ Hamming distance (0 for exact hashes)"),
         "variant": Field(STR, doc="dihedral variant of the query that matched"),

@@ -2,21 +2,15 @@
 the safe thumbnail a report may show. Plain data in, plain data out."""
 from __future__ import annotations
 
-import io
 import os
 from dataclasses import dataclass, field
 
-from PIL import Image, ImageFilter
-
 from tripline.hashing import hash_bytes
 from tripline.media import EXTENSION_TYPES, Limits
+from tripline.media.thumbnail import safe_thumbnail
 from tripline.model import ErrorCode, ItemError
 from tripline.scan.walker import Item
-
-THUMB_SIDE = 96
-# Strong enough that no detail survives at the thumbnail's size: reviewers see
-# that something matched and roughly what shape it has, never the content.
-THUMB_BLUR_RADIUS = 6
+from tripline.video import VideoOptions, is_video, process_video_item
 
 
 @dataclass(frozen=True)
@@ -26,6 +20,7 @@ class ScanOptions:
     exact_dihedral: bool = False
     provenance: bool = True
     watermarks: bool = True
+    video: VideoOptions = field(default_factory=VideoOptions)
 
 
 def process_item(item: Item, options: ScanOptions) -> tuple[dict, bytes | None]:
@@ -40,6 +35,12 @@ def process_item(item: Item, options: ScanOptions) -> tuple[dict, bytes | None]:
         record["error"] = exc.to_dict()
         return record, None
     record["size"] = len(data)
+    if is_video(data):
+        video_record, thumbs = process_video_item(data, options)
+        record.update(video_record)
+        # A list of frame thumbnails: the sink makes them one grid once it
+        # knows which frames matched.
+        return record, (thumbs or None)
     h = hash_bytes(data, options.limits, exact=options.exact, keep_image=True, exact_dihedral=options.exact_dihedral)
     record.update(md5=h.md5, sha256=h.sha256)
     if h.error is not None:
@@ -71,16 +72,6 @@ def _provenance(data: bytes, options: ScanOptions) -> dict | None:
         return read_provenance(data, options=ProvenanceOptions(watermarks=options.watermarks)).to_dict()
     except Exception as exc:  # noqa: BLE001 - provenance must never fail the item's hashes
         return {"errors": [{"source": "provenance", "message": f"{type(exc).__name__}: {exc}"}]}
-
-
-def safe_thumbnail(im: Image.Image) -> bytes:
-    """A small, heavily blurred, grayscale JPEG: the only pixels a report shows."""
-    small = im.convert("L")
-    small.thumbnail((THUMB_SIDE, THUMB_SIDE), Image.Resampling.BOX)
-    small = small.filter(ImageFilter.GaussianBlur(THUMB_BLUR_RADIUS))
-    buf = io.BytesIO()
-    small.save(buf, "JPEG", quality=60)
-    return buf.getvalue()
 
 
 def crashed_record(item: Item, message: str, code: ErrorCode = ErrorCode.WORKER_CRASHED) -> dict:

@@ -17,6 +17,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from tripline.banks import Banks, is_flagged
+from tripline.banks.video import VideoBanks, combine
+from tripline.video import frame_grid, marked_thumbs
 from tripline.policy import Policy, decide, default_policy
 from tripline.model import ErrorCode
 from tripline.scan.pipeline import ScanOptions, crashed_record, process_item
@@ -54,8 +56,9 @@ class _Sink:
     """Matches finished items in batches and writes them everywhere at once."""
 
     def __init__(self, run_id: str, log: ResultLog, store: Store, matcher, policy: Policy, thumbs: Path,
-                 progress: Progress, on_progress: Callable[[Progress], None] | None):
+                 progress: Progress, on_progress: Callable[[Progress], None] | None, video_matcher=None):
         self.run_id, self.log, self.store, self.matcher, self.policy = run_id, log, store, matcher, policy
+        self.video_matcher = video_matcher
         self.thumbs, self.progress, self.on_progress = thumbs, progress, on_progress
         self.pending: list[tuple[dict, bytes | None]] = []
         self.last_flush = time.monotonic()
@@ -70,12 +73,17 @@ class _Sink:
         if not self.pending:
             return
         records = [r for r, _ in self.pending]
-        for rec, found in zip(records, self.matcher.match(records)):
+        video_found = self.video_matcher.match(records) if self.video_matcher else [[] for _ in records]
+        for rec, found, vfound in zip(records, self.matcher.match(records), video_found):
+            found = combine(found, vfound)
             rec["matches"] = [m.to_dict() for m in found]
             rec["flagged"] = is_flagged(found)
             rec["decision"] = decide(self.policy, rec).to_dict()
             rec["scanned_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
         for rec, thumb in self.pending:
+            if isinstance(thumb, list):   # video: one grid, matched frames outlined
+                times = [t["t"] for t in rec.get("thumbs", [])]
+                thumb = frame_grid(thumb, marked_thumbs(times, rec["matches"])) if thumb else None
             # Anything a person may look at gets its safe thumbnail: bank
             # matches, and items the policy sends to review on other evidence.
             if thumb and (rec["matches"] or rec["decision"]["action"] != "allow"):
@@ -128,10 +136,11 @@ def run_scan(
     done = log.load()
     _resync_database(store, run_id, done)
     matcher = banks.matcher(bank_names)
+    video_matcher = VideoBanks.of(banks).matcher(bank_names)
     store.start_run(run_id, args=args, out_dir=str(out_dir))
 
     progress = Progress(total=count_items(paths))
-    sink = _Sink(run_id, log, store, matcher, policy, out_dir / "thumbs", progress, on_progress)
+    sink = _Sink(run_id, log, store, matcher, policy, out_dir / "thumbs", progress, on_progress, video_matcher)
     if on_progress:
         on_progress(progress)
     status = "interrupted"
@@ -149,6 +158,7 @@ def run_scan(
         sink.flush()
         log.close()
         matcher.close()
+        video_matcher.close()
         summary = write_reports(out_dir, run_id, progress, thumb_name, policy.meta)
         store.finish_run(run_id, status=status, counts=summary["counts"])
     return RunResult(run_id, out_dir, summary)
@@ -184,7 +194,7 @@ def _run_parallel(items: Iterable[Item], options: ScanOptions, n_workers: int, s
     window = n_workers * 4
     # A worker stuck where SIGALRM cannot reach it (inside C code) is killed
     # once it overstays the per-item limit by this much.
-    hard_limit = options.limits.max_seconds * 2 + 10
+    hard_limit = max(options.limits.max_seconds * 2 + 10, options.video.limits.max_decode_seconds + 60)
     pool = _new_pool(n_workers)
     inflight: dict[Future, tuple[Item, float]] = {}
     suspects: list[Item] = []

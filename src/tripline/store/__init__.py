@@ -12,6 +12,7 @@ from .store import (
     EntryRow,
     RunNotFound,
     Store,
+    VideoFrameRow,
     clean_text,
 )
 
@@ -22,5 +23,6 @@ __all__ = [
     "EntryRow",
     "RunNotFound",
     "Store",
+    "VideoFrameRow",
     "clean_text",
 ]

@@ -17,6 +17,7 @@ from sqlalchemy import (
     Boolean,
     CheckConstraint,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -189,3 +190,41 @@ class ItemMatch(Base):
     distance: Mapped[int | None] = mapped_column(Integer)
     variant: Mapped[str | None] = mapped_column(Text)
     suppressed: Mapped[bool] = mapped_column(Boolean)
+
+
+class VideoFrame(Base):
+    """One sampled frame of a banked video (a ``vpdq`` bank entry).
+
+    The entry row carries the video's identity; its frames live here so each
+    frame PDQ can go into the bank's frame index under its own id, and a hit
+    can be turned back into a video and a timestamp.
+    """
+
+    __tablename__ = "video_frames"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    entry_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("bank_entries.id", ondelete="CASCADE"), index=True
+    )
+    # Denormalised from the entry so a bank's frames load without a join.
+    bank_id: Mapped[int] = mapped_column(ForeignKey("banks.id", ondelete="CASCADE"), index=True)
+    position: Mapped[int] = mapped_column(Integer)
+    pdq: Mapped[str] = mapped_column(String(64))
+    quality: Mapped[int] = mapped_column(Integer)
+    timestamp: Mapped[float] = mapped_column(Float)
+    # The same hash already occurs earlier in this video: vPDQ match
+    # percentages count distinct frame hashes, as python-threatexchange does.
+    duplicate: Mapped[bool] = mapped_column(Boolean)
+
+
+class VideoBankSettings(Base):
+    """Per-bank video match thresholds; a bank without a row uses the defaults."""
+
+    __tablename__ = "video_bank_settings"
+
+    bank_id: Mapped[int] = mapped_column(
+        ForeignKey("banks.id", ondelete="CASCADE"), primary_key=True
+    )
+    query_match_pct: Mapped[float] = mapped_column(Float)
+    bank_match_pct: Mapped[float] = mapped_column(Float)
+

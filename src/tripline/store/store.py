@@ -15,13 +15,15 @@ from sqlalchemy import Connection, Table, bindparam, delete, func, select, text,
 from sqlalchemy.dialects import postgresql, sqlite
 
 from .engine import make_engine, migrate, normalise_url
-from .models import Bank, BankEntry, ItemMatch, ScanItem, ScanRun, utcnow
+from .models import Bank, BankEntry, ItemMatch, ScanItem, ScanRun, VideoBankSettings, VideoFrame, utcnow
 
 banks: Table = Bank.__table__
 entries: Table = BankEntry.__table__
 runs: Table = ScanRun.__table__
 items: Table = ScanItem.__table__
 matches: Table = ItemMatch.__table__
+video_frames: Table = VideoFrame.__table__
+video_settings: Table = VideoBankSettings.__table__
 
 BANK_NAME_RE = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 BANK_KINDS = ("match", "allow")
@@ -68,6 +70,17 @@ class EntryRow:
     note: str | None
     enabled: bool
     added_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class VideoFrameRow:
+    id: int
+    entry_id: int
+    position: int
+    pdq: str
+    quality: int
+    timestamp: float
+    duplicate: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -719,3 +732,111 @@ class Store:
             if len(rows) < RUN_ITEMS_BATCH:
                 return
             last_id = rows[-1].id
+
+    # ----------------------------------------------------------- video frames
+
+    def add_video_frames(
+        self, bank_name: str, frames_by_entry: dict[int, list[tuple[str, int, float]]]
+    ) -> list[tuple[int, str]]:
+        """Store the ``(pdq, quality, timestamp)`` frames of ``vpdq`` entries
+        just added to the bank; returns ``(frame id, pdq)`` for indexing.
+
+        Entries that already have frames are skipped, so re-running an
+        interrupted add is safe.
+        """
+        out: list[tuple[int, str]] = []
+        with self._write() as conn:
+            bank_id = self._bank_id(conn, bank_name)
+            wanted = list(frames_by_entry)
+            known = set()
+            for chunk in _chunks(wanted, IN_CHUNK):
+                known |= set(conn.execute(
+                    select(entries.c.id).where(entries.c.id.in_(chunk), entries.c.bank_id == bank_id)
+                ).scalars())
+                known -= set(conn.execute(
+                    select(video_frames.c.entry_id).where(video_frames.c.entry_id.in_(chunk)).distinct()
+                ).scalars())
+            rows = []
+            for entry_id, frames in frames_by_entry.items():
+                if entry_id not in known:
+                    continue
+                seen: set[str] = set()
+                for pos, (pdq, quality, ts) in enumerate(frames):
+                    rows.append({
+                        "entry_id": entry_id, "bank_id": bank_id, "position": pos, "pdq": pdq,
+                        "quality": int(quality), "timestamp": float(ts), "duplicate": pdq in seen,
+                    })
+                    seen.add(pdq)
+            for chunk in _chunks(rows, ENTRY_CHUNK):
+                out += [tuple(r) for r in conn.execute(
+                    video_frames.insert().returning(video_frames.c.id, video_frames.c.pdq), chunk
+                )]
+            if rows:
+                self._touch(conn, bank_id)
+        return out
+
+    def iter_video_frames(
+        self, bank_name: str, *, enabled_only: bool = True, entry_ids: list[int] | None = None,
+        batch: int = 100_000,
+    ) -> Iterator[VideoFrameRow]:
+        """A bank's video frames in id order (keyset-paged like iter_entries)."""
+        with self._read() as conn:
+            bank_id = self._bank_id(conn, bank_name)
+        query = select(
+            video_frames.c.id, video_frames.c.entry_id, video_frames.c.position, video_frames.c.pdq,
+            video_frames.c.quality, video_frames.c.timestamp, video_frames.c.duplicate,
+        ).where(video_frames.c.bank_id == bank_id)
+        if enabled_only:
+            query = query.join(entries, entries.c.id == video_frames.c.entry_id).where(entries.c.enabled.is_(True))
+        if entry_ids is not None:
+            query = query.where(video_frames.c.entry_id.in_(list(entry_ids)))
+        return self._iter_video_frames(query, batch)
+
+    def _iter_video_frames(self, query, batch: int) -> Iterator[VideoFrameRow]:
+        last_id = None
+        while True:
+            page = query if last_id is None else query.where(video_frames.c.id > last_id)
+            with self._read() as conn:
+                rows = conn.execute(page.order_by(video_frames.c.id).limit(batch)).all()
+            for r in rows:
+                yield VideoFrameRow(*r)
+            if len(rows) < batch:
+                return
+            last_id = rows[-1].id
+
+    def count_video_frames(self, bank_name: str, *, enabled_only: bool = True) -> int:
+        with self._read() as conn:
+            bank_id = self._bank_id(conn, bank_name)
+            query = select(func.count()).select_from(video_frames).where(video_frames.c.bank_id == bank_id)
+            if enabled_only:
+                query = query.join(entries, entries.c.id == video_frames.c.entry_id).where(
+                    entries.c.enabled.is_(True)
+                )
+            return int(conn.execute(query).scalar() or 0)
+
+    def get_video_settings(self, bank_name: str) -> tuple[float, float] | None:
+        """``(query_match_pct, bank_match_pct)``, or None for the defaults."""
+        with self._read() as conn:
+            bank_id = self._bank_id(conn, bank_name)
+            row = conn.execute(
+                select(video_settings.c.query_match_pct, video_settings.c.bank_match_pct)
+                .where(video_settings.c.bank_id == bank_id)
+            ).first()
+        return (float(row[0]), float(row[1])) if row else None
+
+    def set_video_settings(self, bank_name: str, query_match_pct: float, bank_match_pct: float) -> None:
+        for field, value in (("query_match_pct", query_match_pct), ("bank_match_pct", bank_match_pct)):
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 100:
+                raise ValueError(f"{field} must be a number from 0 to 100, got {value!r}")
+        with self._write() as conn:
+            bank_id = self._bank_id(conn, bank_name)
+            stmt = _insert(conn, video_settings).values(
+                bank_id=bank_id, query_match_pct=float(query_match_pct), bank_match_pct=float(bank_match_pct)
+            )
+            stmt = stmt.on_conflict_do_update(
+                index_elements=["bank_id"],
+                set_={"query_match_pct": stmt.excluded.query_match_pct,
+                      "bank_match_pct": stmt.excluded.bank_match_pct},
+            )
+            conn.execute(stmt)
+            self._touch(conn, bank_id)
