@@ -117,9 +117,12 @@ def decode_image(
                 im.load()
                 return DecodedImage(media_type, im.width, im.height, frames, orientation, _exact_mode(im))
             full_w, full_h = im.size
-            if fast_min_side and media_type == "image/jpeg" and im.mode in ("RGB", "L", "YCbCr"):
-                # Decoding straight to luma skips chroma upsampling and colour
-                # conversion; JFIF's Y is PDQ's luminance (0.299/0.587/0.114).
+            if (fast_min_side and media_type == "image/jpeg" and im.mode in ("RGB", "L", "YCbCr")
+                    and min(im.size) >= 2 * fast_min_side):
+                # Large JPEGs: DCT-scaled decode straight to luma, skipping
+                # chroma upsampling and colour conversion (JFIF's Y is PDQ's
+                # luminance). Smaller ones decode as the reference does, so
+                # their hashes are bit-identical to exchange-made hashes.
                 im.draft("L", (fast_min_side, fast_min_side))
             im.load()
             if fast_min_side and min(im.size) >= 4 * fast_min_side:
