@@ -9,6 +9,7 @@ graph. Traversal is iterative, bounded and cycle-safe.
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from .container import ContainerView
@@ -51,9 +52,9 @@ class _Graph:
             depth += 1
         return value
 
-    def upstream_texts(self, start: Any) -> list[str]:
-        """Texts of the text-encoding nodes feeding ``start`` (a link)."""
-        out: list[str] = []
+    def _upstream(self, start: Any, follow: Callable[[dict, dict], Iterable[Any]]) -> Iterator[dict]:
+        """Nodes upstream of ``start`` (a link), each once and at most
+        _MAX_VISIT of them; ``follow(node, inputs)`` names the links to walk on."""
         stack = [start]
         seen: set[str] = set()
         while stack and len(seen) < _MAX_VISIT:
@@ -67,7 +68,14 @@ class _Graph:
             node = self.node(nid)
             if node is None:
                 continue
-            inp = self.inputs(node)
+            yield node
+            stack.extend(follow(node, self.inputs(node)))
+
+    def upstream_texts(self, start: Any) -> list[str]:
+        """Texts of the text-encoding nodes feeding ``start`` (a link)."""
+        out: list[str] = []
+
+        def follow(node: dict, inp: dict) -> list[Any]:
             got_text = False
             for k in [k for k in inp if k in _TEXT_KEYS or k.startswith("text")]:
                 v = self.resolve_literal(inp[k], _TEXT_KEYS)
@@ -77,31 +85,22 @@ class _Graph:
                     if t and t not in out:
                         out.append(t)
             if got_text and "clip" in inp:
-                continue  # a text encoder: its other inputs are the CLIP model
-            for k, v in inp.items():
-                if _is_link(v) and k not in ("clip", "vae", "model", "image", "pixels", "samples", "mask"):
-                    stack.append(v)
+                return []  # a text encoder: its other inputs are the CLIP model
+            return [v for k, v in inp.items()
+                    if _is_link(v) and k not in ("clip", "vae", "model", "image", "pixels", "samples", "mask")]
+
+        for _ in self._upstream(start, follow):
+            pass
         return out
 
     def upstream_models(self, start: Any) -> list[ModelRef]:
         out: list[ModelRef] = []
-        stack = [start]
-        seen: set[str] = set()
-        while stack and len(seen) < _MAX_VISIT:
-            link = stack.pop()
-            if not _is_link(link):
-                continue
-            nid = str(link[0])
-            if nid in seen:
-                continue
-            seen.add(nid)
-            node = self.node(nid)
-            if node is None:
-                continue
+
+        def follow(node: dict, inp: dict) -> list[Any]:
+            return [v for k, v in inp.items() if _is_link(v) and k in ("model", "clip", "base_model", "unet")]
+
+        for node in self._upstream(start, follow):
             out.extend(self.node_models(node))
-            for k, v in self.inputs(node).items():
-                if _is_link(v) and k in ("model", "clip", "base_model", "unet"):
-                    stack.append(v)
         return out
 
     def node_models(self, node: dict) -> list[ModelRef]:
