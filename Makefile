@@ -7,9 +7,10 @@ PIP    := $(VENV)/bin/pip
 SHARED ?= ../shared
 
 # Debian packages the Python dependencies build against or drive: FFmpeg's
-# development libraries for vpdq (compiled from source) and PyAV.
+# development libraries for vpdq (compiled from source) and PyAV, and the
+# chromium the console's browser tests drive through Playwright.
 SYSTEM_PKGS := pkg-config libavcodec-dev libavformat-dev libavutil-dev libswscale-dev \
-               libavdevice-dev libavfilter-dev libswresample-dev ffmpeg
+               libavdevice-dev libavfilter-dev libswresample-dev ffmpeg chromium
 
 .PHONY: install install-test system-deps demo test bench clean
 
@@ -51,6 +52,7 @@ bench: install-test
 	$(PY) bench/prompt_gate_bench.py
 	$(PY) bench/distribution_bench.py
 	$(PY) bench/video_bench.py --shared $(SHARED)
+	$(PY) bench/service_load.py
 
 clean:
 	rm -rf $(VENV) demo-out build dist src/*.egg-info .pytest_cache .hypothesis

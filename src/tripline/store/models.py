@@ -228,3 +228,7 @@ class VideoBankSettings(Base):
     query_match_pct: Mapped[float] = mapped_column(Float)
     bank_match_pct: Mapped[float] = mapped_column(Float)
 
+
+# The service's tables live in their own module but share this metadata, so
+# Alembic and the schema test see one schema.  Imported last: it needs Base.
+from . import review_models  # noqa: E402,F401

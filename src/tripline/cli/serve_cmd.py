@@ -1,0 +1,181 @@
+"""`tripline serve`, `tripline audit verify|export`, `tripline user add`,
+`tripline apikey create|revoke|list`."""
+from __future__ import annotations
+
+import contextlib
+import getpass
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from tripline import config as tconfig
+from tripline.cli.common import DbOpt, HomeOpt, err_console, fail
+
+audit_app = typer.Typer(help="The hash-chained audit log.", no_args_is_help=True)
+user_app = typer.Typer(help="Console users (people).", no_args_is_help=True)
+key_app = typer.Typer(help="API keys (services).", no_args_is_help=True)
+
+RolesOpt = Annotated[str, typer.Option("--roles", "-r", help="Comma-separated: admin, policy-manager, reviewer, "
+                                                               "child-safety-reviewer, auditor, integration.")]
+
+
+def _engine_and_audit(home: str | None, db: str | None):
+    from tripline.audit import AuditLog
+    from tripline.store import Store
+
+    url = tconfig.db_url(db, tconfig.home_dir(home))
+    try:
+        store = Store(url)
+    except Exception as exc:  # noqa: BLE001
+        fail(f"cannot open database {url}: {exc}")
+    return store, AuditLog(store.engine)
+
+
+def serve(
+    home: HomeOpt = None,
+    db: DbOpt = None,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port.")] = 8080,
+    workers: Annotated[int, typer.Option(help="Worker processes.")] = 1,
+    policy: Annotated[str | None, typer.Option(help="Policy TOML (default: the built-in policy).")] = None,
+    insecure_cookies: Annotated[bool, typer.Option("--insecure-cookies", help="Drop the Secure cookie flag (plain-HTTP development only).")] = False,
+    allow_url_fetch: Annotated[bool, typer.Option("--allow-url-fetch", help="Let HMA ?url= endpoints fetch media (off by default: no outbound calls).")] = False,
+    allow_private_urls: Annotated[bool, typer.Option("--allow-private-urls", help="Also allow private, loopback and link-local URL targets.")] = False,
+    rate: Annotated[float, typer.Option(help="Requests per second per principal (per worker).")] = 5000.0,
+    trusted_origin: Annotated[list[str] | None, typer.Option(help="Extra origins allowed for console form posts.")] = None,
+    log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
+) -> None:
+    """Run the HTTP service and review console (FastAPI + uvicorn). OpenAPI at /openapi.json."""
+    import uvicorn
+
+    from tripline.service.config import ServiceConfig
+
+    cfg = ServiceConfig(home=home, db=db, policy=policy, cookie_secure=not insecure_cookies,
+                        allow_url_fetch=allow_url_fetch, allow_private_urls=allow_private_urls,
+                        rate_per_second=rate, rate_burst=int(rate * 2), trusted_origins=list(trusted_origin or []))
+    cfg.secret()  # create the shared secret file once, before the workers start
+    cfg.secret_key = None
+    os.environ.update(cfg.to_env())
+    # Migrate once here rather than racing in every worker.
+    store, _ = _engine_and_audit(home, db)
+    store.close()
+    uvicorn.run("tripline.service.app:create_app_from_env", factory=True, host=host, port=port,
+                workers=workers, log_level=log_level, access_log=log_level in ("info", "debug", "trace"),
+                proxy_headers=False, server_header=False)
+
+
+@audit_app.command("verify")
+def audit_verify(
+    home: HomeOpt = None, db: DbOpt = None,
+    head: Annotated[str | None, typer.Option(help="Expected head SEQ:HASH, recorded earlier outside the database.")] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Recompute the hash chain; exit 1 if any entry was edited or deleted."""
+    store, log = _engine_and_audit(home, db)
+    expected = None
+    if head:
+        seq, _, h = head.partition(":")
+        expected = (int(seq), h)
+    try:
+        res = log.verify(expected)
+    finally:
+        store.close()
+    if as_json:
+        print(json.dumps(res.to_dict()))
+    else:
+        state = "OK" if res.ok else "BROKEN"
+        print(f"audit log {state}: {res.entries} entries, head {res.head_seq}:{res.head_hash}")
+        for p in res.problems:
+            print(f"  - {p}")
+    raise typer.Exit(0 if res.ok else 1)
+
+
+@audit_app.command("export")
+def audit_export(
+    home: HomeOpt = None, db: DbOpt = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="File (default stdout).")] = None,
+    since_seq: Annotated[int, typer.Option(help="Only entries after this sequence number.")] = 0,
+    actor: Annotated[str, typer.Option(help="Who is exporting (recorded in the log).")] = "cli",
+) -> None:
+    """Export the audit log as JSON lines (verifiable offline: each line has prev_hash and hash)."""
+    store, log = _engine_and_audit(home, db)
+    try:
+        log.append(f"cli:{actor}", "audit.export", None, {"since_seq": since_seq})
+        with (open(out, "w", encoding="utf-8") if out else contextlib.nullcontext(sys.stdout)) as f:
+            for e in log.entries(since_seq=since_seq):
+                f.write(json.dumps(e, ensure_ascii=False) + "\n")
+    finally:
+        store.close()
+
+
+@user_app.command("add")
+def user_add(
+    username: str, roles: RolesOpt,
+    home: HomeOpt = None, db: DbOpt = None,
+    password_stdin: Annotated[bool, typer.Option("--password-stdin", help="Read the password from stdin.")] = False,
+) -> None:
+    """Add a console user (password asked for, or read from stdin)."""
+    from tripline.service.auth import Accounts
+
+    password = sys.stdin.readline().rstrip("\n") if password_stdin else getpass.getpass("Password: ")
+    store, log = _engine_and_audit(home, db)
+    try:
+        Accounts(store.engine, log).add_user(username, password, roles, actor="cli")
+    except ValueError as exc:
+        fail(str(exc))
+    finally:
+        store.close()
+    err_console.print(f"user {username} added")
+
+
+@key_app.command("create")
+def key_create(name: str, roles: RolesOpt, home: HomeOpt = None, db: DbOpt = None) -> None:
+    """Create an API key; it is printed once and stored only hashed."""
+    from tripline.service.auth import Accounts
+
+    store, log = _engine_and_audit(home, db)
+    try:
+        key = Accounts(store.engine, log).create_key(name, roles, actor="cli")
+    except ValueError as exc:
+        fail(str(exc))
+    finally:
+        store.close()
+    print(key)
+
+
+@key_app.command("revoke")
+def key_revoke(name: str, home: HomeOpt = None, db: DbOpt = None) -> None:
+    """Revoke an API key (effective within seconds on every instance)."""
+    from tripline.service.auth import Accounts
+
+    store, log = _engine_and_audit(home, db)
+    try:
+        ok = Accounts(store.engine, log).revoke_key(name, actor="cli")
+    finally:
+        store.close()
+    if not ok:
+        fail(f"no API key named {name!r}")
+
+
+@key_app.command("list")
+def key_list(home: HomeOpt = None, db: DbOpt = None) -> None:
+    """List API keys (names, prefixes, roles; never the secrets)."""
+    from tripline.service.auth import Accounts
+
+    store, log = _engine_and_audit(home, db)
+    try:
+        for k in Accounts(store.engine, log).list_keys():
+            print(json.dumps(k))
+    finally:
+        store.close()
+
+
+def register(app: typer.Typer) -> None:
+    app.command("serve")(serve)
+    app.add_typer(audit_app, name="audit")
+    app.add_typer(user_app, name="user")
+    app.add_typer(key_app, name="apikey")

@@ -1,0 +1,50 @@
+"""Roles and the permissions each grants (least privilege: no role can do
+everything; an admin manages people and settings but does not review media)."""
+from __future__ import annotations
+
+ROLES = ("admin", "policy-manager", "reviewer", "child-safety-reviewer", "auditor", "integration")
+
+PERMISSIONS: dict[str, frozenset[str]] = {
+    # Machine endpoints.
+    "scan": frozenset({"integration"}),
+    "lookup": frozenset({"integration"}),
+    "hash": frozenset({"integration"}),
+    # Banks.
+    "bank.read": frozenset({"admin", "policy-manager", "integration"}),
+    "bank.write": frozenset({"policy-manager"}),
+    # Review console.
+    "review": frozenset({"reviewer", "child-safety-reviewer"}),
+    "review.child-safety": frozenset({"child-safety-reviewer"}),
+    "review.manage": frozenset({"policy-manager"}),          # reassign anyone's items
+    "wellbeing.view": frozenset({"admin", "policy-manager"}),
+    # Administration and oversight.
+    "settings.write": frozenset({"admin"}),
+    "users.manage": frozenset({"admin"}),
+    "audit.read": frozenset({"auditor"}),
+    "metrics": frozenset({"admin", "auditor", "integration"}),
+    # Any authenticated principal.
+    "health": frozenset(ROLES),
+}
+
+
+def parse_roles(text: str | list[str] | tuple[str, ...]) -> tuple[str, ...]:
+    parts = text.replace(",", " ").split() if isinstance(text, str) else list(text)
+    bad = [p for p in parts if p not in ROLES]
+    if bad:
+        raise ValueError(f"unknown role(s) {', '.join(bad)}; roles: {', '.join(ROLES)}")
+    if not parts:
+        raise ValueError(f"give at least one role: {', '.join(ROLES)}")
+    return tuple(dict.fromkeys(parts))
+
+
+def allowed(roles: tuple[str, ...] | frozenset[str], permission: str) -> bool:
+    return bool(PERMISSIONS[permission].intersection(roles))
+
+
+def review_queues(roles) -> list[str]:
+    queues = []
+    if allowed(roles, "review"):
+        queues.append("default")
+    if allowed(roles, "review.child-safety"):
+        queues.append("child-safety")
+    return queues
