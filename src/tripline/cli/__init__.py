@@ -16,11 +16,13 @@ app = typer.Typer(
 def _register() -> None:
     # Imported here so that `import tripline.cli` stays cheap for tests that
     # only need one command module.
-    from tripline.cli import bank_cmd, hash_cmd, leads_cmd, policy_cmd, provenance_cmd, scan_cmd
-
+    from tripline.cli import (
+        bank_cmd, hash_cmd, leads_cmd, policy_cmd, provenance_cmd, report_cmd, scan_cmd, serve_cmd,
+    )
     from tripline.video import cli as video_cmd
 
-    for module in (hash_cmd, bank_cmd, scan_cmd, provenance_cmd, policy_cmd, leads_cmd, video_cmd):
+    modules = (hash_cmd, bank_cmd, scan_cmd, provenance_cmd, policy_cmd, leads_cmd, video_cmd, serve_cmd, report_cmd)
+    for module in modules:
         module.register(app)
 
 

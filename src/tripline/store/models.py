@@ -232,3 +232,4 @@ class VideoBankSettings(Base):
 # The service's tables live in their own module but share this metadata, so
 # Alembic and the schema test see one schema.  Imported last: it needs Base.
 from . import review_models  # noqa: E402,F401
+from . import report_models  # noqa: E402,F401  (reporting and evidence vault tables)

@@ -1,0 +1,71 @@
+"""Destination credentials, encrypted at rest and never returned by any API.
+
+Stored in ``report_credentials``: the JSON secret (username/password or
+token) encrypted with AES-256-GCM under a random data key wrapped by the
+vault master key. ``describe`` says only whether they are set; ``_secret`` is
+internal to building a destination client.
+"""
+from __future__ import annotations
+
+import base64
+import json
+import os
+
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from sqlalchemy import Table, delete, insert, select
+from sqlalchemy.engine import Engine
+
+from tripline.store.models import utcnow
+from tripline.store.report_models import ReportCredential
+from tripline.vault.access import require
+from tripline.vault.keys import KeyProvider
+
+from .client import ENDPOINTS
+
+creds_t: Table = ReportCredential.__table__
+ENVIRONMENTS = ("test", "production")
+
+
+class CredentialStore:
+    def __init__(self, engine: Engine, keys: KeyProvider):
+        self.engine, self.keys = engine, keys
+
+    def set(self, destination: str, *, principal, environment: str, secret: dict, base_url: str | None = None) -> dict:
+        require(principal, "report.credentials")
+        if environment not in ENVIRONMENTS:
+            raise ValueError(f"environment must be one of {', '.join(ENVIRONMENTS)}")
+        if base_url is None:
+            if destination != "ncmec":
+                raise ValueError(f"{destination}: give the endpoint URL")
+            base_url = ENDPOINTS[environment]
+        aad = f"tripline-cred:{destination}".encode()
+        dek, nonce = os.urandom(32), os.urandom(12)
+        blob = {"wrapped_key": self.keys.wrap(dek, aad), "nonce": base64.b64encode(nonce).decode(),
+                "ct": base64.b64encode(AESGCM(dek).encrypt(nonce, json.dumps(secret).encode(), aad)).decode()}
+        with self.engine.connect().execution_options(tripline_write=True) as conn, conn.begin():
+            conn.execute(delete(creds_t).where(creds_t.c.destination == destination))
+            conn.execute(insert(creds_t).values(destination=destination, environment=environment, base_url=base_url,
+                                                key_id=self.keys.key_id, ciphertext=json.dumps(blob),
+                                                updated_at=utcnow()))
+        return self.describe(destination)
+
+    def describe(self, destination: str) -> dict:
+        """Public view: never the secret."""
+        with self.engine.connect() as conn:
+            r = conn.execute(select(creds_t).where(creds_t.c.destination == destination)).first()
+        if r is None:
+            return {"destination": destination, "configured": False}
+        return {"destination": destination, "configured": True, "environment": r.environment,
+                "base_url": r.base_url, "updated_at": r.updated_at.isoformat(timespec="seconds")}
+
+    def _secret(self, destination: str) -> tuple[str, str, dict]:
+        """(environment, base_url, secret) for building a client. Internal."""
+        with self.engine.connect() as conn:
+            r = conn.execute(select(creds_t).where(creds_t.c.destination == destination)).first()
+        if r is None:
+            raise LookupError(f"no credentials configured for {destination}")
+        blob = json.loads(r.ciphertext)
+        aad = f"tripline-cred:{destination}".encode()
+        dek = self.keys.unwrap(blob["wrapped_key"], aad, r.key_id)
+        secret = json.loads(AESGCM(dek).decrypt(base64.b64decode(blob["nonce"]), base64.b64decode(blob["ct"]), aad))
+        return r.environment, r.base_url, secret
