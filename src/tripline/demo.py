@@ -24,9 +24,10 @@ EDITS = {
     "half-size": lambda im: im.resize((im.width // 2, im.height // 2)),
     "grayscale": lambda im: ImageOps.grayscale(im).convert("RGB"),
     "captioned": lambda im: _caption(im),
-    # Borders and crops defeat plain PDQ; matching through them is the
-    # normalisation work tracked separately, so the demo leaves them out.
     "brighter": lambda im: im.point(lambda v: min(255, int(v * 1.15))),
+    # Plain PDQ misses these two; border trimming and banked centre crops catch them.
+    "framed": lambda im: ImageOps.expand(im, border=im.width // 8, fill="black"),
+    "cropped": lambda im: ImageOps.crop(im, border=im.width // 20),
     "rotated180": lambda im: im.rotate(180),
 }
 
@@ -45,7 +46,7 @@ def build_inputs(shared: Path, work: Path) -> tuple[list[Path], Path, dict]:
     photos = shared / "corpus" / "photos"
     if not photos.is_dir():
         sys.exit(f"demo: {photos} not found; pass --shared pointing at the shared data folder")
-    banked = sorted((photos / "kodak24").glob("*.png"))[:10]
+    banked = sorted((photos / "kodak24").glob("*.png"))[: len(EDITS) + 1]
     unbanked = sorted((photos / "bsds500").glob("*.jpg"))[:12]
     uploads = work / "uploads"
     shutil.rmtree(uploads, ignore_errors=True)
@@ -115,7 +116,8 @@ def main(argv: list[str] | None = None) -> int:
           f"; unbanked photos flagged: {len(false)}/{len(expected['clean'])}.")
     for r in records:
         for m in r.get("matches") or []:
-            how = "" if m["variant"] == "original" else f", matched {VARIANT_DESCRIPTIONS[m['variant']]}"
+            how = m.get("explanation") or VARIANT_DESCRIPTIONS.get(m["variant"], m["variant"])
+            how = "" if how == "as is" else f", matched {how}"
             print(f"  {Path(r['key']).name:40s} {m['signal_type']:6s} distance {m['distance']:3d}{how}")
     print(f"Report (blurred thumbnails only): {work / 'scan' / 'report.html'}")
     if missed or false or code != 1:

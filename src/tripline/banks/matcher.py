@@ -7,8 +7,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tripline.hashing import DIHEDRAL_VARIANTS
+from tripline.hashing import DIHEDRAL_VARIANTS, VARIANT_DESCRIPTIONS
 from tripline.index import PDQIndex, hex_to_codes
+from tripline.normalise.variants import PAIRS, describe, split_region_id, verify_robust
 
 ExactLookup = Callable[[str, list[str], list[str]], list[tuple[str, int, str]]]
 
@@ -20,6 +21,9 @@ class LoadedBank:
     pdq_threshold: int        # inclusive
     pdq_quality_min: int
     index: PDQIndex | None    # None: the bank holds no PDQ entries
+    # Region hashes of banked images (tripline.normalise), ids entry_id * REGION_SLOTS + code;
+    # None when the bank was not built from images.
+    regions: PDQIndex | None = None
 
 
 @dataclass
@@ -32,9 +36,23 @@ class Match:
     distance: int
     variant: str              # dihedral variant of the query that matched ("original" for exact hashes)
     suppressed: bool = False  # True when an allow-list bank also matched this item
+    # Set when only a normalised variant matched (tripline.normalise): which
+    # normalisation of the upload ("border_trim", "banner_strip",
+    # "banner_cover_bottom", ...) and which banked hash ("plain" = the bank's
+    # stored PDQ, else a region of the banked image such as "keep_top75").
+    normalisation: str | None = None
+    bank_hash: str = "plain"
+
+    @property
+    def explanation(self) -> str:
+        """What a reviewer reads: how the upload had to be turned, mirrored,
+        trimmed or cut to line up with the banked image."""
+        if self.normalisation is None and self.bank_hash == "plain":
+            return VARIANT_DESCRIPTIONS.get(self.variant, self.variant)
+        return describe(self.normalisation, self.bank_hash) or describe(None, self.bank_hash)
 
     def to_dict(self) -> dict:
-        return dict(self.__dict__)
+        return {**self.__dict__, "explanation": self.explanation}
 
 
 class Matcher:
@@ -47,9 +65,12 @@ class Matcher:
         for bank in self.banks:
             if bank.index is not None:
                 bank.index.close()
+            if bank.regions is not None:
+                bank.regions.close()
 
     def match(self, items: Sequence[dict]) -> list[list[Match]]:
-        """``items`` carry md5, sha256, pdq, pdq_quality and pdq_dihedral (any may be None)."""
+        """``items`` carry md5, sha256, pdq, pdq_quality and pdq_dihedral (any may be None),
+        and optionally pdq_variants (normalised variants, see tripline.normalise)."""
         results: list[list[Match]] = [[] for _ in items]
         if not self.banks:
             return results
@@ -112,6 +133,66 @@ class Matcher:
                 results[item_i].append(
                     Match(bank.name, bank.kind, "pdq", entry_id, values.get(entry_id, ""), int(dist), DIHEDRAL_VARIANTS[variant_i])
                 )
+        self._match_robust(items, results)
+
+    def _match_robust(self, items, results) -> None:
+        """Second stage: the normalised variants of items (``pdq_variants``,
+        see tripline.normalise) against the bank's stored PDQ, and each item's
+        plain hash and variants against the bank's region hashes. Only pairs
+        (item, entry) the plain stage did not match are kept, and only when
+        the verifier confirms them."""
+        queries: list[tuple[int, str, str, int]] = []   # (item, normalisation, hex, quality)
+        for i, it in enumerate(items):
+            if it.get("pdq"):
+                queries.append((i, "original", it["pdq"], it.get("pdq_quality") or 0))
+            for v in it.get("pdq_variants") or ():
+                if v.get("normalisation") in PAIRS and v.get("pdq"):
+                    queries.append((i, v["normalisation"], v["pdq"], v.get("quality") or 0))
+        if not queries:
+            return
+        for bank in self.banks:
+            if bank.index is None or len(bank.index) == 0:
+                continue
+            done = {(i, m.entry_id) for i, found in enumerate(results) for m in found
+                    if m.bank == bank.name and m.signal_type == "pdq"}
+            best: dict[tuple[int, int], tuple[int, str, str]] = {}   # (item, entry) -> (distance, normalisation, bank hash)
+            for target_index, use_plain in ((bank.index, True), (bank.regions, False)):
+                if target_index is None or len(target_index) == 0:
+                    continue
+                sel = [q for q in queries
+                       if q[1] != "original" or not use_plain]
+                sel = [q for q in sel if q[3] >= bank.pdq_quality_min
+                       and (("plain" in PAIRS[q[1]]) if use_plain else any(t != "plain" for t in PAIRS[q[1]]))]
+                if not sel:
+                    continue
+                hits = target_index.search(hex_to_codes([q[2] for q in sel]), bank.pdq_threshold)
+                for (item_i, norm, _, _), (ids, dists) in zip(sel, hits):
+                    for rid, dist in zip(ids.tolist(), dists.tolist()):
+                        if use_plain:
+                            entry_id, region = rid, "plain"
+                        else:
+                            entry_id, region = split_region_id(rid)
+                            if region not in PAIRS[norm]:
+                                continue
+                        key = (item_i, entry_id)
+                        if key in done or not verify_robust(int(dist), bank.pdq_threshold):
+                            continue
+                        if key not in best or dist < best[key][0]:
+                            best[key] = (int(dist), norm, region)
+            if not best:
+                continue
+            # Region hashes outlive a disabled or removed entry: keep only
+            # entries live in the bank's plain index.
+            entry_ids = np.asarray(sorted({e for _, e in best}), dtype=np.int64)
+            live = set(entry_ids[bank.index._live_mask(entry_ids)].tolist())
+            values = self._entry_values(sorted(live))
+            for (item_i, entry_id), (dist, norm, region) in sorted(best.items()):
+                if entry_id not in live:
+                    continue
+                results[item_i].append(Match(
+                    bank.name, bank.kind, "pdq", entry_id, values.get(entry_id, ""), dist, "original",
+                    normalisation=None if norm == "original" else norm, bank_hash=region,
+                ))
 
 
 def _apply_allow_lists(found: list[Match]) -> None:

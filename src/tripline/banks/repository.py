@@ -11,6 +11,7 @@ import numpy as np
 
 from tripline.banks.matcher import LoadedBank, Matcher
 from tripline.index import PDQIndex, hex_to_codes
+from tripline.normalise.variants import REGION_SLOTS, region_id
 from tripline.store import BankRow, Store
 
 # Above this many new PDQ entries a bulk rebuild beats incremental adds.
@@ -34,6 +35,7 @@ class Banks:
         self.store = store
         self.index_root = Path(index_root)
         self._writers: dict[str, PDQIndex] = {}
+        self._region_writers: dict[str, PDQIndex] = {}
 
     # -- bank rows -------------------------------------------------------
     def create(self, name: str, **fields) -> BankRow:
@@ -57,20 +59,34 @@ class Banks:
         old = self._writers.pop(name, None)
         if old is not None:
             old.close()
+        old = self._region_writers.pop(name, None)
+        if old is not None:
+            old.close()
         self.store.delete_bank(name)
         shutil.rmtree(self._index_dir(row), ignore_errors=True)
+        shutil.rmtree(self._regions_dir(row), ignore_errors=True)
         # The bank's video frame index (tripline.banks.video) sits beside it.
         shutil.rmtree(self._index_dir(row).with_name(self._index_dir(row).name + ".vpdq"), ignore_errors=True)
 
     # -- entries ---------------------------------------------------------
-    def add(self, name: str, entries: Iterable[tuple[str, str, str | None]]) -> ImportResult:
-        """Add validated (signal_type, value, note) entries, streaming in chunks."""
+    def add(
+        self, name: str, entries: Iterable[tuple[str, str, str | None]],
+        regions: dict[str, Iterable[tuple[int, str]]] | None = None,
+    ) -> ImportResult:
+        """Add validated (signal_type, value, note) entries, streaming in chunks.
+
+        ``regions`` maps a PDQ value to the region hashes of its image,
+        (code, hex) from tripline.normalise.bank_region_hashes: banks built from
+        images (``bank add --image``) get them in the bank's regions index, for
+        matching cropped, captioned and framed copies. Hash lists have none."""
         self.get(name)
         added = duplicates = 0
         by_type: dict[str, int] = {}
         pending_ids: list[int] = []
         pending_hex: list[str] = []
         index = self.index(name)
+        region_ids: list[int] = []
+        region_hex: list[str] = []
         bulk = False
         for chunk in _chunks(entries, _CHUNK):
             res = self.store.add_entries(name, chunk)
@@ -78,6 +94,10 @@ class Banks:
             duplicates += res.duplicates
             for entry_id, stype, value in res.added:
                 by_type[stype] = by_type.get(stype, 0) + 1
+                if stype == "pdq" and regions and value in regions:
+                    for code, hexval in regions[value]:
+                        region_ids.append(region_id(entry_id, code))
+                        region_hex.append(hexval)
                 if stype == "pdq" and not bulk:
                     pending_ids.append(entry_id)
                     pending_hex.append(value)
@@ -87,14 +107,25 @@ class Banks:
             self.rebuild_index(name)
         elif pending_ids:
             index.add(np.asarray(pending_ids, dtype=np.int64), hex_to_codes(pending_hex))
+        if region_ids:
+            self.regions_index(name).add(np.asarray(region_ids, dtype=np.int64), hex_to_codes(region_hex))
         return ImportResult(added, duplicates, by_type)
 
     def remove(self, name: str, signal_type: str, values: Iterable[str]) -> int:
         self.get(name)
         gone = self.store.remove_entries(name, signal_type, list(values))
         if signal_type == "pdq" and gone:
-            self.index(name).remove(np.asarray([i for i, _ in gone], dtype=np.int64))
+            ids = np.asarray([i for i, _ in gone], dtype=np.int64)
+            self.index(name).remove(ids)
+            self._remove_regions(name, ids)
         return len(gone)
+
+    def _remove_regions(self, name: str, entry_ids: np.ndarray) -> None:
+        row = self.get(name)
+        if name not in self._region_writers and not self._regions_dir(row).exists():
+            return
+        rids = (entry_ids[:, None] * REGION_SLOTS + np.arange(REGION_SLOTS)[None, :]).ravel()
+        self.regions_index(name).remove(rids)
 
     def set_enabled(self, name: str, signal_type: str, values: Iterable[str], enabled: bool) -> int:
         self.get(name)
@@ -117,6 +148,29 @@ class Banks:
     def _index_dir(self, row: BankRow) -> Path:
         # The id keeps a re-created bank of the same name from inheriting files.
         return self.index_root / f"{row.id}-{row.name}"
+
+    def _regions_dir(self, row: BankRow) -> Path:
+        return self._index_dir(row).with_name(self._index_dir(row).name + ".regions")
+
+    def regions_index(self, name: str) -> PDQIndex:
+        """The bank's regions index (tripline.normalise) opened for writing.
+        It has no database copy (the database keeps each entry's plain PDQ
+        only, as exchanged); a disabled entry's regions stay and the matcher
+        ignores them, a removed entry's regions are removed."""
+        if name not in self._region_writers:
+            self._region_writers[name] = PDQIndex.open(self._regions_dir(self.get(name)))
+        return self._region_writers[name]
+
+    def regions_reader(self, name: str) -> PDQIndex | None:
+        row = self.get(name)
+        path = self._regions_dir(row)
+        if not path.exists():
+            return None
+        index = PDQIndex.open(path, readonly=True)
+        if not len(index):
+            index.close()
+            return None
+        return index
 
     def _expected_pdq(self, name: str) -> int:
         return self.store.count_entries(name).get("pdq", {}).get("enabled", 0)
@@ -174,9 +228,10 @@ class Banks:
         return PDQIndex.build(self._index_dir(row), all_ids, all_codes)
 
     def close(self) -> None:
-        for index in self._writers.values():
+        for index in (*self._writers.values(), *self._region_writers.values()):
             index.close()
         self._writers.clear()
+        self._region_writers.clear()
 
     def stats(self, name: str) -> dict:
         row = self.get(name)
@@ -189,6 +244,7 @@ class Banks:
             "pdq_quality_min": row.pdq_quality_min,
             "entries": self.store.count_entries(name),
             "index": istats,
+            "regions_index": self.regions_index(name).stats() if self._regions_dir(row).exists() else None,
             "updated_at": row.updated_at.isoformat() if row.updated_at else None,
         }
 
@@ -204,7 +260,8 @@ class Banks:
             if not len(index):
                 index.close()
                 index = None
-            loaded.append(LoadedBank(row.name, row.kind, row.pdq_threshold, row.pdq_quality_min, index))
+            regions = self.regions_reader(row.name) if index is not None else None
+            loaded.append(LoadedBank(row.name, row.kind, row.pdq_threshold, row.pdq_quality_min, index, regions))
         return Matcher(loaded, self.store.exact_lookup, self.store.entry_values)
 
 

@@ -33,14 +33,16 @@ def _typed_values(values: list[str], signal_type: str | None) -> list[tuple[str,
     return out
 
 
-def _image_entries(paths: list[Path], note: str | None):
-    """PDQ, MD5 and SHA-256 entries for every image under ``paths``."""
+def _image_entries(paths: list[Path], note: str | None, regions: dict[str, list[tuple[int, str]]]):
+    """PDQ, MD5 and SHA-256 entries for every image under ``paths``; the
+    region hashes of each image (crops, banner-free parts) go into ``regions``
+    so the bank also matches cropped and captioned copies."""
     from tripline.hashing import hash_bytes
     from tripline.scan.walker import walk
 
     for item in walk([str(p) for p in paths]):
         try:
-            h = hash_bytes(item.read())
+            h = hash_bytes(item.read(), bank_regions=True)
         except Exception as exc:  # noqa: BLE001
             console.print(f"[yellow]skipped[/] {item.key}: {exc}")
             continue
@@ -48,6 +50,7 @@ def _image_entries(paths: list[Path], note: str | None):
         yield ("md5", h.md5, label)
         yield ("sha256", h.sha256, label)
         if h.pdq:
+            regions[h.pdq] = [(code, hx) for code, hx, _ in h.pdq_regions]
             yield ("pdq", h.pdq, label)
         elif h.error:
             console.print(f"[yellow]no PDQ for[/] {item.key}: {h.error.message}")
@@ -128,9 +131,13 @@ def add(
     if not values and not image:
         fail("give hash values or --image PATH")
     entries = [(t, v, note) for t, v in _typed_values(values or [], signal_type)]
+    regions: dict[str, list[tuple[int, str]]] = {}
     with open_banks(home, db) as banks:
         try:
-            result = banks.add(name, [*entries, *(_image_entries(image, note) if image else [])])
+            # A list, not a generator: the regions are filled while hashing and
+            # must be complete before the bank stores them.
+            from_images = list(_image_entries(image, note, regions)) if image else []
+            result = banks.add(name, [*entries, *from_images], regions=regions)
         except BankError as exc:
             fail(str(exc))
     _report_import(name, result)

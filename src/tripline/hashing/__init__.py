@@ -14,7 +14,7 @@ from tripline.model import ErrorCode, ItemError
 
 __all__ = [
     "DIHEDRAL_VARIANTS", "VARIANT_DESCRIPTIONS", "HashRecord", "PdqResult", "bits_to_hex", "digests", "hamming",
-    "hash_bytes", "pdq_hash",
+    "hash_bytes", "pdq_hash", "robust_hashes",
 ]
 
 
@@ -31,6 +31,11 @@ class HashRecord:
     orientation: int | None = None
     error: ItemError | None = None
     image: Image.Image | None = field(default=None, repr=False)   # kept only when asked for
+    # With robust=True: normalised query variants (tripline.normalise), each
+    # {"normalisation", "pdq", "quality", "box"}; most photos have none.
+    pdq_variants: tuple[dict, ...] = field(default=())
+    # With bank_regions=True: (region code, pdq, quality) for a bank's regions index.
+    pdq_regions: tuple[tuple[int, str, int], ...] = field(default=())
 
 
 def hash_bytes(
@@ -42,6 +47,8 @@ def hash_bytes(
     fast_min_side: int | None = FAST_MIN_SIDE,
     keep_image: bool = False,
     exact_dihedral: bool = False,
+    robust: bool = False,
+    bank_regions: bool = False,
 ) -> HashRecord:
     """Every hash Tripline takes of one image. Never raises ItemError: the
     digests are computed for any bytes (exact-hash banks match undecodable
@@ -51,6 +58,7 @@ def hash_bytes(
         with deadline(limits.max_seconds, "hashing"):
             decoded = decode_image(data, limits, exact=exact, fast_min_side=fast_min_side)
             pdq = pdq_hash(decoded.image, dihedral=dihedral, exact_dihedral=exact_dihedral)
+            variants, regions = robust_hashes(decoded.image, query=robust, bank=bank_regions)
     except ItemError as exc:
         rec.error = exc
         return rec
@@ -61,6 +69,23 @@ def hash_bytes(
     rec.width, rec.height = decoded.width, decoded.height
     rec.orientation = decoded.orientation
     rec.pdq, rec.pdq_quality, rec.pdq_dihedral = pdq.hash, pdq.quality, pdq.dihedral
+    rec.pdq_variants, rec.pdq_regions = variants, regions
     if keep_image:
         rec.image = decoded.image
     return rec
+
+
+def robust_hashes(image: Image.Image, *, query: bool = True, bank: bool = False):
+    """Normalised PDQ variants of a decoded image (see tripline.normalise):
+    (query variants as dicts, bank region hashes as (code, pdq, quality))."""
+    if not (query or bank):
+        return (), ()
+    # Lazy: tripline.normalise imports tripline.hashing.pdq.
+    from tripline.normalise import bank_region_hashes, query_variants
+
+    variants = tuple(
+        {"normalisation": v.normalisation, "pdq": v.hash, "quality": v.quality, "box": list(v.box)}
+        for v in query_variants(image)
+    ) if query else ()
+    regions = tuple(bank_region_hashes(image)) if bank else ()
+    return variants, regions

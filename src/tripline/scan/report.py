@@ -75,10 +75,16 @@ def _evidence(rec: dict) -> str:
 def _matches_html(r: dict) -> str:
     return "<br>".join(
         html.escape(f"{m['bank']} ({m['bank_kind']}) {m['signal_type']} distance {m['distance']}"
-                    + ("" if m["variant"] == "original" else f", matched {VARIANT_DESCRIPTIONS.get(m['variant'], m['variant'])}")
+                    + _how(m)
                     + (" — suppressed by an allow-list" if m.get("suppressed") else ""))
         for m in r.get("matches") or []
     ) or "none"
+
+
+def _how(m: dict) -> str:
+    """How the upload had to be turned, trimmed or cut to line up with the bank."""
+    how = m.get("explanation") or VARIANT_DESCRIPTIONS.get(m.get("variant"), m.get("variant"))
+    return "" if how in (None, "", "as is") else f", matched {how}"
 
 
 def _rules_html(r: dict) -> str:

@@ -52,6 +52,17 @@ def thumb_name(key: str) -> str:
     return hashlib.sha1(key.encode()).hexdigest()[:20] + ".jpg"
 
 
+def finish_records(records: list[dict], matcher, video_matcher, policy: Policy) -> None:
+    """Match hashed records against the banks and apply the policy, in place:
+    sets ``matches``, ``flagged`` and ``decision`` (shared by scan and batch)."""
+    video_found = video_matcher.match(records) if video_matcher else [[] for _ in records]
+    for rec, found, vfound in zip(records, matcher.match(records), video_found):
+        found = combine(found, vfound)
+        rec["matches"] = [m.to_dict() for m in found]
+        rec["flagged"] = is_flagged(found)
+        rec["decision"] = decide(policy, rec).to_dict()
+
+
 class _Sink:
     """Matches finished items in batches and writes them everywhere at once."""
 
@@ -73,12 +84,8 @@ class _Sink:
         if not self.pending:
             return
         records = [r for r, _ in self.pending]
-        video_found = self.video_matcher.match(records) if self.video_matcher else [[] for _ in records]
-        for rec, found, vfound in zip(records, self.matcher.match(records), video_found):
-            found = combine(found, vfound)
-            rec["matches"] = [m.to_dict() for m in found]
-            rec["flagged"] = is_flagged(found)
-            rec["decision"] = decide(self.policy, rec).to_dict()
+        finish_records(records, self.matcher, self.video_matcher, self.policy)
+        for rec in records:
             rec["scanned_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
         for rec, thumb in self.pending:
             if isinstance(thumb, list):   # video: one grid, matched frames outlined
