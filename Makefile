@@ -32,7 +32,7 @@ $(VENV)/.stamp-base: pyproject.toml | system-deps
 	touch $@
 
 $(VENV)/.stamp-test: pyproject.toml $(VENV)/.stamp-base
-	$(PIP) install --quiet -e '.[test,bench]'
+	$(PIP) install --quiet -e '.[test,bench,batch]'
 	touch $@
 
 install: $(VENV)/.stamp-base
@@ -53,6 +53,7 @@ bench: install-test
 	$(PY) bench/distribution_bench.py
 	$(PY) bench/video_bench.py --shared $(SHARED)
 	$(PY) bench/service_load.py
+	$(PY) bench/backfill_bench.py
 
 clean:
 	rm -rf $(VENV) demo-out build dist src/*.egg-info .pytest_cache .hypothesis
