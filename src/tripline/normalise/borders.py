@@ -168,9 +168,38 @@ def _content_box_once(im: Image.Image) -> Box | None:
         round(trim["left"] * fx), round(trim["top"] * fy),
         im.width - round(trim["right"] * fx), im.height - round(trim["bottom"] * fy),
     )
+    if fx > 1 or fy > 1:
+        # Only uniform borders have a level to refine against; a blurred fill
+        # keeps the working-copy edge.
+        uniform = {k for k in trim if trim[k] and trim[k] == runs[k][0]}
+        box = _refine(im, box, uniform, fx, fy)
     if box.width < 16 or box.height < 16:
         return None
     return box
+
+
+def _refine(im: Image.Image, box: Box, sides: set[str], fx: float, fy: float) -> Box:
+    """Move each trimmed edge to the exact full-resolution line where the
+    border ends: the working copy is downscaled, so its edge is only good to
+    one working pixel (a mixed border/picture column reads as picture)."""
+    full = np.asarray(im.convert("L") if im.mode != "L" else im, dtype=np.float32)
+    h, w = full.shape
+    lines = {"top": full, "bottom": full[::-1], "left": full.T, "right": full.T[::-1]}
+    pos = {"top": box.top, "bottom": h - box.bottom, "left": box.left, "right": w - box.right}
+    out = dict(pos)
+    for side, rows in lines.items():
+        if side not in sides:
+            continue
+        reach = int(np.ceil(fx if side in ("left", "right") else fy)) + 1
+        lo, hi = max(1, pos[side] - reach), min(len(rows) - 1, pos[side] + reach)
+        level = float(np.median(rows[0]))
+        # Deviation of each candidate line from the border's own level: the
+        # first line clearly off it is the picture's first line.
+        dev = np.abs(rows[lo:hi + 1] - level).mean(axis=1)
+        off = np.flatnonzero(dev > 2 * UNIFORM_STD)
+        if len(off):
+            out[side] = lo + int(off[0])
+    return Box(out["left"], out["top"], w - out["right"], h - out["bottom"])
 
 
 def find_banner(im: Image.Image) -> tuple[str, int] | None:
