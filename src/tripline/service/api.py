@@ -223,3 +223,121 @@ def audit_export(request: Request, p: Annotated[Principal, Depends(require("audi
 
     return StreamingResponse(lines(), media_type="application/x-ndjson",
                              headers={"Content-Disposition": "attachment; filename=tripline-audit.jsonl"})
+
+
+# -- legal reports and the evidence vault (docs/reporting.md) ----------------------
+# Each route calls ReportService / Vault with the authenticated principal, so
+# the reporting side checks the role again (tripline.vault.access); every
+# action lands in the audit log. Building needs a human confirmation in the
+# review queue; submitting is its own call — nothing here files automatically.
+
+def _report_errors(fn, *a, **kw):
+    from tripline.report import (
+        DeliveryError,
+        IncidentError,
+        ReportConflict,
+        SchemaInvalid,
+    )
+    from tripline.review import ItemNotFound
+    from tripline.vault import AccessDenied
+    try:
+        return fn(*a, **kw)
+    except AccessDenied as exc:
+        raise HTTPException(403, str(exc)) from exc
+    except (ItemNotFound, LookupError) as exc:
+        raise HTTPException(404, str(exc)) from exc
+    except ReportConflict as exc:
+        raise HTTPException(409, str(exc)) from exc
+    except (IncidentError, SchemaInvalid, ValueError) as exc:
+        raise HTTPException(400, str(exc)) from exc
+    except DeliveryError as exc:
+        raise HTTPException(502, str(exc)) from exc
+
+
+class ReportBuild(BaseModel):
+    item_id: int
+
+
+@router.post("/v1/reports", tags=["reports"], status_code=201,
+             summary="Build and validate the NCMEC report for a human-confirmed review item (not sent)")
+def report_build(request: Request, body: ReportBuild, p: Annotated[Principal, Depends(require("report.build"))]) -> dict:
+    return _report_errors(svc(request).build_report, body.item_id, p)
+
+
+@router.get("/v1/reports", tags=["reports"])
+def report_list(request: Request, p: Annotated[Principal, Depends(require("report.status"))],
+                status: str | None = None) -> list[dict]:
+    return _report_errors(lambda: svc(request).report_service(read_only=True).list(principal=p, status=status))
+
+
+@router.get("/v1/reports/{sub_id}", tags=["reports"])
+def report_status(request: Request, sub_id: int, p: Annotated[Principal, Depends(require("report.status"))]) -> dict:
+    return _report_errors(lambda: svc(request).report_service(read_only=True).get(sub_id, principal=p))
+
+
+@router.post("/v1/reports/{sub_id}/validate", tags=["reports"])
+def report_validate(request: Request, sub_id: int, p: Annotated[Principal, Depends(require("report.build"))]) -> dict:
+    errors = _report_errors(lambda: svc(request).report_service(read_only=True).validate(sub_id, principal=p))
+    svc(request).audit.append(p.name, "report.validate", f"report:{sub_id}", {"valid": not errors})
+    return {"id": sub_id, "valid": not errors, "errors": errors}
+
+
+@router.post("/v1/reports/{sub_id}/submit", tags=["reports"],
+             summary="Submit a built report to the operator-configured CyberTipline endpoint")
+def report_submit(request: Request, sub_id: int, p: Annotated[Principal, Depends(require("report.submit"))]) -> dict:
+    return _report_errors(svc(request).submit_report, sub_id, p)
+
+
+class VaultHold(BaseModel):
+    reason: str = Field(min_length=1, max_length=4000)
+
+
+class VaultRelease(BaseModel):
+    reason: str = ""
+
+
+@router.post("/v1/vault", tags=["vault"], status_code=201, summary="Preserve bytes in the evidence vault")
+async def vault_put(request: Request, p: Annotated[Principal, Depends(require("vault.put"))],
+                    reason: str = "", jurisdiction: str = "US") -> dict:
+    s = svc(request)
+    data, _name, _ctx = await read_upload(request, s.cfg.max_upload_bytes)
+    if not data or not reason:
+        raise HTTPException(400, "send the bytes and a reason")
+    rec = _report_errors(lambda: s.vault().put(data, principal=p, reason=reason, jurisdiction=jurisdiction))
+    s.audit.append(p.name, "vault.put", f"vault:{rec['sha256']}", {"preservation_id": rec["id"], "reason": reason[:500]})
+    return rec
+
+
+@router.get("/v1/vault/{sha256}", tags=["vault"], summary="Preservation records and holds (no content)")
+def vault_info(request: Request, sha256: str, p: Annotated[Principal, Depends(require("vault.read_meta"))]) -> dict:
+    return _report_errors(lambda: svc(request).vault().info(sha256, principal=p))
+
+
+@router.get("/v1/vault/{sha256}/content", tags=["vault"], summary="Decrypted content (logged with its purpose)")
+def vault_get(request: Request, sha256: str, purpose: str,
+              p: Annotated[Principal, Depends(require("vault.get"))]) -> Response:
+    s = svc(request)
+    if not purpose.strip():
+        raise HTTPException(400, "give a purpose")
+    data = _report_errors(lambda: s.vault().get(sha256, principal=p, purpose=purpose))
+    s.audit.append(p.name, "vault.get", f"vault:{sha256}", {"purpose": purpose[:500]})
+    return Response(data, media_type="application/octet-stream",
+                    headers={"Cache-Control": "no-store, private", "Content-Disposition": "attachment"})
+
+
+@router.post("/v1/vault/{sha256}/hold", tags=["vault"], status_code=201)
+def vault_hold(request: Request, sha256: str, body: VaultHold,
+               p: Annotated[Principal, Depends(require("vault.hold"))]) -> dict:
+    s = svc(request)
+    hid = _report_errors(lambda: s.vault().hold(sha256, principal=p, reason=body.reason))
+    s.audit.append(p.name, "vault.hold", f"vault:{sha256}", {"hold_id": hid, "reason": body.reason[:500]})
+    return {"hold_id": hid}
+
+
+@router.post("/v1/vault/holds/{hold_id}/release", tags=["vault"])
+def vault_release(request: Request, hold_id: int, body: VaultRelease,
+                  p: Annotated[Principal, Depends(require("vault.release"))]) -> dict:
+    s = svc(request)
+    _report_errors(lambda: s.vault().release(hold_id, principal=p, reason=body.reason))
+    s.audit.append(p.name, "vault.release", f"hold:{hold_id}", {"reason": body.reason[:500]})
+    return {"released": hold_id}

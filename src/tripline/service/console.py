@@ -164,7 +164,14 @@ def item_page(request: Request, item_id: int,
     claimed = item["claimed_by"] == p.name and s.queue.holds_claim(item_id, p.name)
     blur_url = f"/media/{s.signer.sign(item_id, 'blur', p.name)}"
     rec = item["record"]
+    report, report_check = None, None
+    if allowed(p.roles, "report.status"):
+        report = s.report_for_item(item_id, p)
+        if report is not None and allowed(p.roles, "report.build"):
+            errors = s.report_service(read_only=True).validate(report["id"], principal=p)
+            report_check = {"valid": not errors, "errors": errors}
     return _render(request, "item.html", p, item=item, rec=rec, claimed=claimed, blur_url=blur_url,
+                   report=report, report_check=report_check,
                    blur_px=max(6, s.blur_for(p.blur_strength) // 3), is_video=(rec.get("media_type") or "").startswith("video"),
                    classifications=CLASSIFICATIONS, genai=generative_ai_suggestion(rec),
                    banks=[b.name for b in s.store.list_banks() if b.kind == "match"],
@@ -263,6 +270,41 @@ def reassign(request: Request, item_id: int, p: Annotated[Principal, Depends(req
     _conflict(_svc(request).queue.reassign, item_id, p.name, to or None,
               manager=allowed(p.roles, "review.manage"))
     return RedirectResponse("/review", status_code=303)
+
+
+# -- legal reports (docs/reporting.md) --------------------------------------------------
+# A human confirmation (above) makes an item reportable; building the report and
+# submitting it to NCMEC are two further, separate clicks by a child-safety role.
+
+def _report_call(fn, *a, **kw):
+    from tripline.service.api import _report_errors
+    return _report_errors(fn, *a, **kw)
+
+
+@router.post("/review/items/{item_id}/report/build")
+def report_build(request: Request, item_id: int,
+                 p: Annotated[Principal, Depends(require("report.build", html=True))]) -> Response:
+    _item_for(request, p, item_id)
+    _report_call(_svc(request).build_report, item_id, p)
+    return RedirectResponse(f"/review/items/{item_id}#report", status_code=303)
+
+
+@router.post("/console/reports/{sub_id}/submit")
+def report_submit(request: Request, sub_id: int,
+                  p: Annotated[Principal, Depends(require("report.submit", html=True))],
+                  item_id: Annotated[str, Form()] = "") -> Response:
+    _report_call(_svc(request).submit_report, sub_id, p)
+    back = f"/review/items/{int(item_id)}#report" if item_id.isdigit() else "/console/reports"
+    return RedirectResponse(back, status_code=303)
+
+
+@router.get("/console/reports")
+def reports_page(request: Request, p: Annotated[Principal, Depends(require("report.status", html=True))],
+                 status: str = "") -> HTMLResponse:
+    s = _svc(request)
+    rows = _report_call(lambda: s.report_service(read_only=True).list(principal=p, status=status or None))
+    s.audit.append(p.name, "report.list_viewed", None, {"status": status or None, "count": len(rows)})
+    return _render(request, "reports.html", p, reports=list(reversed(rows)), status_filter=status)
 
 
 # -- wellbeing --------------------------------------------------------------------------

@@ -69,6 +69,14 @@ class Service:
         self._matcher_checked = 0.0
         self._matcher_lock = threading.RLock()
         self._bank_lock = threading.Lock()
+        # Legal reporting and the evidence vault (docs/reporting.md): built on
+        # first use from TRIPLINE_VAULT_KEY_FILE / TRIPLINE_VAULT / TRIPLINE_REPORTER;
+        # tests may set these attributes directly.
+        self.vault_keys = None
+        self.vault_dir = None
+        self.reporter = None
+        self.ncmec_client_timeout = 60.0
+        self._vault = None
 
     def close(self) -> None:
         with self._matcher_lock:
@@ -289,6 +297,149 @@ class Service:
         # A reviewer may strengthen the blur for themselves, never weaken it
         # below the organisation's floor.
         return max(org, user_strength or 0)
+
+
+    # -- legal reporting and the evidence vault ---------------------------------
+    # Every call passes the authenticated service principal (name + roles) to
+    # ReportService / Vault, which check it against tripline.vault.access. The
+    # service's roles never include "operator", so purge stays CLI-only.
+    def vault(self):
+        import os
+
+        from tripline.vault import Vault, key_provider_from_env
+        if self._vault is None:
+            keys = self.vault_keys or key_provider_from_env()
+            root = self.vault_dir or os.environ.get("TRIPLINE_VAULT") or self.cfg.home_dir() / "vault"
+            self._vault = Vault(root, self.engine, keys)
+        return self._vault
+
+    def report_service(self, *, read_only: bool = False):
+        """ReportService with the vault and this service's audit log. ``read_only``
+        (status pages) needs neither the reporter configuration nor the vault key."""
+        import json
+        import os
+        from pathlib import Path
+
+        from tripline.report import ReporterConfig, ReportService
+        if read_only:
+            return ReportService(self.engine, self.reporter or ReporterConfig(email="-"), audit=self.audit)
+        if self.reporter is None:
+            path = os.environ.get("TRIPLINE_REPORTER")
+            if not path:
+                raise LookupError("no reporter configured (TRIPLINE_REPORTER)")
+            self.reporter = ReporterConfig.from_dict(json.loads(Path(path).read_text()))
+        return ReportService(self.engine, self.reporter, vault=self.vault(), audit=self.audit)
+
+    def ncmec_destination(self):
+        """The operator-configured CyberTipline endpoint (the only network target)."""
+        from tripline.report import (
+            CredentialStore,
+            CyberTiplineClient,
+            NcmecDestination,
+        )
+        _env, base_url, secret = CredentialStore(self.engine, self.vault().keys)._secret("ncmec")
+        if not base_url:
+            from tripline.report.client import ENDPOINTS
+            base_url = ENDPOINTS[_env]
+        return NcmecDestination(CyberTiplineClient(base_url, secret["username"], secret["password"],
+                                                   timeout=self.ncmec_client_timeout))
+
+    def report_for_item(self, item_id: int, principal) -> dict | None:
+        """The item's NCMEC submission (status view), or None."""
+        from tripline.store.report_models import ReportSubmission
+        t = ReportSubmission.__table__
+        for r in self.report_service(read_only=True).list(principal=principal):
+            if r["item_ref"] == str(item_id) and r["destination"] == "ncmec":
+                with self.engine.connect() as conn:
+                    inc = conn.execute(select(t.c.incident).where(t.c.id == r["id"])).scalar_one() or {}
+                return {**r, "viewed": inc.get("viewed") or {"file": False, "exif": False},
+                        "classification": inc.get("classification"),
+                        "annotations": sorted(k for k, v in (inc.get("annotations") or {}).items() if v)}
+        return None
+
+    def incident_for_item(self, item_id: int):
+        """A ConfirmedIncident from the human confirmation of ``item_id``; the
+        viewed flags come from the audit log (never default to true)."""
+        from tripline.report import IncidentError, from_review_item
+        item = self.queue.get(item_id)
+        if (item.get("outcome") or {}).get("outcome") != "confirm" or item["status"] != "decided":
+            raise IncidentError(f"item {item_id} has no human confirmation")
+        events = [e for e in self.audit.entries() if e.get("target") == f"item:{item_id}"]
+        rec = item.get("record") or {}
+        ctx = item.get("context") or {}
+        kw = {}
+        if self.reporter is not None and self.reporter.esp_service:
+            kw["platform"] = self.reporter.esp_service
+        urls = [u.get("url") if isinstance(u, dict) else u for u in (ctx.get("links") or [])]
+        urls = [u for u in urls if isinstance(u, str) and u.startswith(("http://", "https://"))]
+        if urls:
+            kw["urls"] = urls[:20]
+        if rec.get("scanned_at"):
+            from datetime import UTC, datetime
+            try:
+                at = datetime.fromisoformat(rec["scanned_at"])
+                kw["uploaded_at"] = at if at.tzinfo else at.replace(tzinfo=UTC)
+            except ValueError:
+                pass
+        return item, from_review_item(item, events, **kw)
+
+    def preserve_item(self, item: dict, principal, *, why: str) -> dict | None:
+        """Put the item's kept bytes into the vault (once): the preservation
+        record for the report. None when the bytes are not kept."""
+        sha = item.get("sha256") or (item.get("record") or {}).get("sha256")
+        if not sha:
+            return None
+        v = self.vault()
+        try:
+            info = v.info(sha, principal=principal)
+            if info and not info.get("purged_at"):
+                return {"sha256": sha, "existing": True}
+        except LookupError:
+            pass
+        data = self.media.get(sha)
+        if data is None:
+            return None
+        rec = v.put(data, principal=principal, reason=f"review item {item['id']} confirmed: {why}")
+        self.audit.append(principal.name, "vault.put", f"item:{item['id']}",
+                          {"sha256": sha, "preservation_id": rec["id"], "via": why})
+        return rec
+
+    def build_report(self, item_id: int, principal) -> dict:
+        item, incident = self.incident_for_item(item_id)
+        svc = self.report_service()
+        preserved = self.preserve_item(item, principal, why="report build")
+        sub = svc.build(incident, principal=principal, destination="ncmec",
+                        environment=self._ncmec_environment())
+        errors = svc.validate(sub["id"], principal=principal)
+        return {**sub, "valid": not errors, "errors": errors, "viewed": incident.viewed,
+                "classification": incident.classification, "annotations": incident.annotations,
+                "preservation": preserved}
+
+    def _ncmec_environment(self) -> str:
+        from tripline.report import CredentialStore
+        try:
+            return CredentialStore(self.engine, self.vault().keys).describe("ncmec").get("environment") or "test"
+        except Exception:  # noqa: BLE001
+            return "test"
+
+    def submit_report(self, sub_id: int, principal, **kw) -> dict:
+        from tripline.report import ConfirmedIncident, vault_files
+        svc = self.report_service()
+        sub = svc.get(sub_id, principal=principal)
+        if sub["destination"] != "ncmec":
+            raise ValueError("only NCMEC submissions are filed from the service")
+        with self.engine.connect() as conn:
+            from tripline.store.report_models import ReportSubmission
+            t = ReportSubmission.__table__
+            inc = conn.execute(select(t.c.incident).where(t.c.id == sub_id)).scalar_one()
+        incident = ConfirmedIncident.from_dict(inc)
+        import contextlib
+        # An item whose bytes were not kept: vault_files then fails the submission with a clear error.
+        with contextlib.suppress(LookupError, ValueError):
+            self.preserve_item(self.queue.get(int(incident.item_id)), principal, why="report submit")
+        v = self.vault()
+        return svc.submit(sub_id, self.ncmec_destination(), principal=principal,
+                          files=vault_files(v, principal), **kw)
 
 
 __all__ = ["BankError", "Service", "explanation"]

@@ -22,6 +22,17 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "users.manage": frozenset({"admin"}),
     "audit.read": frozenset({"auditor"}),
     "metrics": frozenset({"admin", "auditor", "integration"}),
+    # Legal reports and the evidence vault: the same sets as
+    # tripline.vault.access.PERMISSIONS minus "operator" (purge and
+    # credentials stay with the local operator CLI).
+    "report.build": frozenset({"child-safety-reviewer"}),
+    "report.submit": frozenset({"child-safety-reviewer"}),
+    "report.status": frozenset({"child-safety-reviewer", "auditor", "admin"}),
+    "vault.put": frozenset({"child-safety-reviewer", "integration"}),
+    "vault.get": frozenset({"child-safety-reviewer"}),
+    "vault.hold": frozenset({"child-safety-reviewer"}),
+    "vault.release": frozenset({"child-safety-reviewer"}),
+    "vault.read_meta": frozenset({"child-safety-reviewer", "auditor"}),
     # Any authenticated principal.
     "health": frozenset(ROLES),
 }
