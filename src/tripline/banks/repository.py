@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from tripline.banks.indexes import SyncedIndexes
 from tripline.banks.matcher import LoadedBank, Matcher
 from tripline.index import PDQIndex, hex_to_codes
 from tripline.normalise.variants import REGION_SLOTS, region_id
@@ -34,7 +35,10 @@ class Banks:
     def __init__(self, store: Store, index_root: Path):
         self.store = store
         self.index_root = Path(index_root)
-        self._writers: dict[str, PDQIndex] = {}
+        self._pdq = SyncedIndexes(
+            self._index_dir, self._expected_pdq,
+            lambda name: ((e.id, e.value) for e in store.iter_entries(name, signal_type="pdq", enabled_only=True)),
+        )
         self._region_writers: dict[str, PDQIndex] = {}
 
     # -- bank rows -------------------------------------------------------
@@ -56,14 +60,12 @@ class Banks:
 
     def delete(self, name: str) -> None:
         row = self.get(name)
-        old = self._writers.pop(name, None)
-        if old is not None:
-            old.close()
         old = self._region_writers.pop(name, None)
         if old is not None:
             old.close()
         self.store.delete_bank(name)
-        shutil.rmtree(self._index_dir(row), ignore_errors=True)
+        self._pdq.drop(row)
+        shutil.rmtree(self._regions_dir(row), ignore_errors=True)
         shutil.rmtree(self._regions_dir(row), ignore_errors=True)
         # The bank's video frame index (tripline.banks.video) sits beside it.
         shutil.rmtree(self._index_dir(row).with_name(self._index_dir(row).name + ".vpdq"), ignore_errors=True)
@@ -177,60 +179,21 @@ class Banks:
 
     def index(self, name: str) -> PDQIndex:
         """The bank's PDQ index opened for writing (one writer per process,
-        kept open until close()). Rebuilt from the database if it drifted: a
-        crash between the database commit and the index write leaves it behind."""
-        if name in self._writers:
-            return self._writers[name]
-        row = self.get(name)
-        index = PDQIndex.open(self._index_dir(row))
-        if len(index) != self._expected_pdq(name):
-            index.close()
-            index = self._build(row)
-        self._writers[name] = index
-        return index
+        kept open until close()), rebuilt from the database if it drifted."""
+        return self._pdq.writer(self.get(name))
 
     def reader(self, name: str) -> PDQIndex:
         """A read-only view for matching; it takes no lock, so scans run while
         another process updates the bank."""
-        row = self.get(name)
-        index = PDQIndex.open(self._index_dir(row), readonly=True)
-        if len(index) != self._expected_pdq(name):
-            index.close()
-            self.index(name)  # repairs as a side effect
-            index = PDQIndex.open(self._index_dir(row), readonly=True)
-        return index
+        return self._pdq.reader(self.get(name))
 
     def rebuild_index(self, name: str) -> int:
-        row = self.get(name)
-        old = self._writers.pop(name, None)
-        if old is not None:
-            old.close()
-        self._writers[name] = index = self._build(row)
-        return len(index)
-
-    def _build(self, row: BankRow) -> PDQIndex:
-        ids: list[np.ndarray] = []
-        codes: list[np.ndarray] = []
-        batch_ids: list[int] = []
-        batch_hex: list[str] = []
-        for e in self.store.iter_entries(row.name, signal_type="pdq", enabled_only=True):
-            batch_ids.append(e.id)
-            batch_hex.append(e.value)
-            if len(batch_ids) >= _CHUNK:
-                ids.append(np.asarray(batch_ids, dtype=np.int64))
-                codes.append(hex_to_codes(batch_hex))
-                batch_ids, batch_hex = [], []
-        if batch_ids:
-            ids.append(np.asarray(batch_ids, dtype=np.int64))
-            codes.append(hex_to_codes(batch_hex))
-        all_ids = np.concatenate(ids) if ids else np.zeros(0, dtype=np.int64)
-        all_codes = np.concatenate(codes) if codes else np.zeros((0, 32), dtype=np.uint8)
-        return PDQIndex.build(self._index_dir(row), all_ids, all_codes)
+        return len(self._pdq.rebuild(self.get(name)))
 
     def close(self) -> None:
-        for index in (*self._writers.values(), *self._region_writers.values()):
+        self._pdq.close()
+        for index in self._region_writers.values():
             index.close()
-        self._writers.clear()
         self._region_writers.clear()
 
     def stats(self, name: str) -> dict:

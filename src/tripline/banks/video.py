@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import shutil
 import weakref
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -20,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from tripline.banks.indexes import SyncedIndexes
 from tripline.banks.matcher import Match, _apply_allow_lists
 from tripline.banks.repository import BankError, Banks, ImportResult
 from tripline.index import PDQIndex, hex_to_codes
@@ -78,7 +78,10 @@ class VideoBanks:
     def __init__(self, banks: Banks):
         self.banks = banks
         self.store = banks.store
-        self._writers: dict[str, PDQIndex] = {}
+        self._frames = SyncedIndexes(
+            self._index_dir, self.store.count_video_frames,
+            lambda name: ((r.id, r.pdq) for r in self.store.iter_video_frames(name, enabled_only=True)),
+        )
 
     @classmethod
     def of(cls, banks: Banks) -> VideoBanks:
@@ -150,11 +153,8 @@ class VideoBanks:
     def delete(self, name: str) -> None:
         """Delete the bank (all its entries) and its frame index."""
         row = self.banks.get(name)
-        old = self._writers.pop(name, None)
-        if old is not None:
-            old.close()
         self.banks.delete(name)
-        shutil.rmtree(self._index_dir(row), ignore_errors=True)
+        self._frames.drop(row)
 
     def frames(self, name: str, entry_ids: list[int] | None = None) -> dict[int, list[Frame]]:
         out: dict[int, list[Frame]] = {}
@@ -207,44 +207,16 @@ class VideoBanks:
         return self.banks.index_root / f"{row.id}-{row.name}.vpdq"
 
     def index(self, name: str) -> PDQIndex:
-        if name in self._writers:
-            return self._writers[name]
-        row = self.banks.get(name)
-        index = PDQIndex.open(self._index_dir(row))
-        if len(index) != self.store.count_video_frames(name):
-            index.close()
-            index = self._build(row)
-        self._writers[name] = index
-        return index
+        return self._frames.writer(self.banks.get(name))
 
     def reader(self, name: str) -> PDQIndex:
-        row = self.banks.get(name)
-        index = PDQIndex.open(self._index_dir(row), readonly=True)
-        if len(index) != self.store.count_video_frames(name):
-            index.close()
-            self.index(name)  # repairs as a side effect
-            index = PDQIndex.open(self._index_dir(row), readonly=True)
-        return index
+        return self._frames.reader(self.banks.get(name))
 
     def rebuild_index(self, name: str) -> int:
-        row = self.banks.get(name)
-        old = self._writers.pop(name, None)
-        if old is not None:
-            old.close()
-        self._writers[name] = index = self._build(row)
-        return len(index)
-
-    def _build(self, row: BankRow) -> PDQIndex:
-        ids, hexes = [], []
-        for r in self.store.iter_video_frames(row.name, enabled_only=True):
-            ids.append(r.id)
-            hexes.append(r.pdq)
-        return PDQIndex.build(self._index_dir(row), np.asarray(ids, dtype=np.int64), hex_to_codes(hexes))
+        return len(self._frames.rebuild(self.banks.get(name)))
 
     def close(self) -> None:
-        for index in self._writers.values():
-            index.close()
-        self._writers.clear()
+        self._frames.close()
 
     def stats(self, name: str) -> dict:
         return {
