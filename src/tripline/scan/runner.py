@@ -52,15 +52,16 @@ def thumb_name(key: str) -> str:
     return hashlib.sha1(key.encode()).hexdigest()[:20] + ".jpg"
 
 
-def finish_records(records: list[dict], matcher, video_matcher, policy: Policy) -> None:
+def finish_records(records: list[dict], matcher, video_matcher, policy: Policy, context: dict | None = None) -> None:
     """Match hashed records against the banks and apply the policy, in place:
-    sets ``matches``, ``flagged`` and ``decision`` (shared by scan and batch)."""
+    sets ``matches``, ``flagged`` and ``decision`` (shared by scan, batch and
+    the service, which also passes the upload's post/account context)."""
     video_found = video_matcher.match(records) if video_matcher else [[] for _ in records]
     for rec, found, vfound in zip(records, matcher.match(records), video_found):
         found = combine(found, vfound)
         rec["matches"] = [m.to_dict() for m in found]
         rec["flagged"] = is_flagged(found)
-        rec["decision"] = decide(policy, rec).to_dict()
+        rec["decision"] = decide(policy, rec, context).to_dict()
 
 
 class _Sink:

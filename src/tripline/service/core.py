@@ -9,11 +9,12 @@ from typing import Any
 from sqlalchemy import select
 
 from tripline.audit import AuditLog
-from tripline.banks import BankError, Banks, is_flagged, validate_signal
-from tripline.policy import decide, default_policy, load_policy
+from tripline.banks import BankError, Banks, validate_signal
+from tripline.policy import default_policy, load_policy
 from tripline.review import Exposure, ReviewQueue
 from tripline.review.exposure import Budget
 from tripline.scan.pipeline import ScanOptions, process_item
+from tripline.scan.runner import finish_records
 from tripline.scan.walker import Item
 from tripline.service.auth import Accounts
 from tripline.service.config import ServiceConfig
@@ -171,12 +172,9 @@ class Service:
     def scan(self, data: bytes, *, name: str, context: dict | None, actor: str) -> dict:
         t0 = time.perf_counter()
         record = self.hash_bytes(data, name)
-        found = self.match([record])[0]
-        record["matches"] = [m.to_dict() for m in found]
-        record["flagged"] = is_flagged(found)
         context = self.clean_context(context)
-        decision = decide(self.policy, record, context).to_dict()
-        record["decision"] = decision
+        finish_records([record], self, None, self.policy, context)
+        decision = record["decision"]
         record["scanned_at"] = utcnow().isoformat(timespec="seconds")
         review_id = None
         if record["flagged"] or decision["action"] != "allow":
@@ -206,15 +204,10 @@ class Service:
             # the caller already chose to send it.
             rec["pdq_quality"] = int(q) if isinstance(q, int) and not isinstance(q, bool) else 100
             records.append(rec)
-        out = []
-        context = self.clean_context(context)
-        for rec, found in zip(records, self.match(records) if records else []):
-            rec["matches"] = [m.to_dict() for m in found]
-            rec["flagged"] = is_flagged(found)
-            decision = decide(self.policy, rec, context).to_dict()
-            out.append({"matches": rec["matches"], "flagged": rec["flagged"], "decision": decision,
-                        "explanation": explanation(decision, rec["matches"])})
-        return out
+        if records:
+            finish_records(records, self, None, self.policy, self.clean_context(context))
+        return [{"matches": r["matches"], "flagged": r["flagged"], "decision": r["decision"],
+                 "explanation": explanation(r["decision"], r["matches"])} for r in records]
 
     # -- banks (every change audited) ----------------------------------------
     def bank_dict(self, name: str) -> dict:
