@@ -257,3 +257,22 @@ def test_guessing_keys_is_rate_limited(env):
     bad = {"Authorization": "Bearer tl_deadbeef_" + "y" * 40}
     codes = [env.client.get("/healthz", headers=bad).status_code for _ in range(25)]
     assert codes[0] == 401 and codes[-1] == 429
+
+
+def test_scan_matches_video_uploads_against_banked_videos(env):
+    from tripline.banks.video import VideoBanks
+    from video_fixtures import sample
+
+    r = env.client.post("/v1/banks", json={"name": "videos"}, headers=env.h("policy-manager"))
+    assert r.status_code in (200, 201), r.text
+    VideoBanks.of(env.svc.banks).add_video("videos", sample("chair-orig-22-sd-bar"))
+    env.svc.invalidate_matcher()
+    r = env.client.post("/v1/scan", content=sample("chair-22-sd-sepia-bar"),
+                        headers={**env.h("integration"), "Content-Type": "application/octet-stream"})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    vpdq = [m for m in body["matches"] if m["signal_type"] == "vpdq"]
+    assert body["flagged"] is True and vpdq and vpdq[0]["query_match_pct"] >= 80
+    r = env.client.post("/v1/scan", content=sample("doorknob-hd-no-bar"),
+                        headers={**env.h("integration"), "Content-Type": "application/octet-stream"})
+    assert r.json()["flagged"] is False

@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from tripline.audit import AuditLog
 from tripline.banks import BankError, Banks, validate_signal
+from tripline.banks.video import VideoBanks
 from tripline.policy import default_policy, load_policy
 from tripline.review import Exposure, ReviewQueue
 from tripline.review.exposure import Budget
@@ -173,7 +174,14 @@ class Service:
         t0 = time.perf_counter()
         record = self.hash_bytes(data, name)
         context = self.clean_context(context)
-        finish_records([record], self, None, self.policy, context)
+        # Video uploads also match the banks' videos; the frame indexes are
+        # opened per video request only, so image traffic pays nothing.
+        video_matcher = VideoBanks.of(self.banks).matcher() if record.get("vpdq") else None
+        try:
+            finish_records([record], self, video_matcher, self.policy, context)
+        finally:
+            if video_matcher is not None:
+                video_matcher.close()
         decision = record["decision"]
         record["scanned_at"] = utcnow().isoformat(timespec="seconds")
         review_id = None
