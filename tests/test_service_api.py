@@ -2,9 +2,11 @@
 """The HTTP service: auth, roles, /v1/scan, /v1/lookup, banks, ops endpoints."""
 from __future__ import annotations
 
+import io
 import json
 
 import pytest
+from PIL import Image
 from service_support import (  # noqa: F401
     edited,
     env,
@@ -273,6 +275,12 @@ def test_scan_matches_video_uploads_against_banked_videos(env):
     body = r.json()
     vpdq = [m for m in body["matches"] if m["signal_type"] == "vpdq"]
     assert body["flagged"] is True and vpdq and vpdq[0]["query_match_pct"] >= 80
+    # The console shows the video as its blurred grayscale frame grid, never a raw frame.
+    sha = body["signals"]["sha256"]
+    grid = env.svc.media.frames(sha)
+    assert grid is not None and env.svc.media.blurred(sha, 8) == grid == env.svc.media.revealed(sha)
+    with Image.open(io.BytesIO(grid)) as im:
+        assert im.mode == "L" and im.width > 96
     r = env.client.post("/v1/scan", content=sample("doorknob-hd-no-bar"),
                         headers={**env.h("integration"), "Content-Type": "application/octet-stream"})
     assert r.json()["flagged"] is False

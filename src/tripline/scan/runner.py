@@ -18,14 +18,14 @@ from pathlib import Path
 
 from tripline.banks import Banks, is_flagged
 from tripline.banks.video import VideoBanks, combine
-from tripline.video import frame_grid, marked_thumbs
-from tripline.policy import Policy, decide, default_policy
 from tripline.model import ErrorCode
+from tripline.policy import Policy, decide, default_policy
 from tripline.scan.pipeline import ScanOptions, crashed_record, process_item
 from tripline.scan.report import write_reports
 from tripline.scan.results import ResultLog, atomic_write
 from tripline.scan.walker import Item, count_items, walk
 from tripline.store import Store
+from tripline.video import review_grid
 
 _BATCH = 64
 _BATCH_SECONDS = 1.0
@@ -90,8 +90,7 @@ class _Sink:
             rec["scanned_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
         for rec, thumb in self.pending:
             if isinstance(thumb, list):   # video: one grid, matched frames outlined
-                times = [t["t"] for t in rec.get("thumbs", [])]
-                thumb = frame_grid(thumb, marked_thumbs(times, rec["matches"])) if thumb else None
+                thumb = review_grid(rec, thumb)
             # Anything a person may look at gets its safe thumbnail: bank
             # matches, and items the policy sends to review on other evidence.
             if thumb and (rec["matches"] or rec["decision"]["action"] != "allow"):

@@ -24,6 +24,7 @@ from tripline.service.metrics import Metrics
 from tripline.store import Store
 from tripline.store.models import utcnow
 from tripline.store.review_models import OrgSetting
+from tripline.video import review_grid
 
 MATCHER_RECHECK_SECONDS = 2.0
 # Banks with up to this many enabled entries in total are mirrored in memory
@@ -172,7 +173,7 @@ class Service:
 
     def scan(self, data: bytes, *, name: str, context: dict | None, actor: str) -> dict:
         t0 = time.perf_counter()
-        record = self.hash_bytes(data, name)
+        record, thumb = process_item(Item(key=name, stamp="", size=len(data), data=data), self.options)
         context = self.clean_context(context)
         # Video uploads also match the banks' videos; the frame indexes are
         # opened per video request only, so image traffic pays nothing.
@@ -188,6 +189,8 @@ class Service:
         if record["flagged"] or decision["action"] != "allow":
             if record.get("sha256"):
                 self.media.put(record["sha256"], data)
+                if isinstance(thumb, list) and thumb:   # a video: its frame grid for the console
+                    self.media.put_frames(record["sha256"], review_grid(record, thumb))
             review_id = self.queue.enqueue(record, decision, context, actor=actor)
         self.metrics.inc("tripline_scans_total", help="Items scanned", action=decision["action"],
                          flagged=str(record["flagged"]).lower())

@@ -44,6 +44,23 @@ class MediaStore:
         except (FileNotFoundError, ValueError):
             return None
 
+    def put_frames(self, sha256: str, grid: bytes) -> None:
+        """A video's review grid (blurred grayscale frames, matched ones
+        outlined), shown instead of a flat placeholder."""
+        path = self._path(sha256).with_name(sha256 + ".frames.jpg")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent)
+        with os.fdopen(fd, "wb") as f:
+            f.write(grid)
+        os.chmod(tmp, 0o600)
+        os.replace(tmp, path)
+
+    def frames(self, sha256: str) -> bytes | None:
+        try:
+            return self._path(sha256).with_name(sha256 + ".frames.jpg").read_bytes()
+        except (FileNotFoundError, ValueError):
+            return None
+
     def blurred(self, sha256: str, strength: int) -> bytes | None:
         """Grayscale, downscaled and blurred so no detail survives; ``strength``
         is the blur radius in pixels at DERIVATIVE_SIDE."""
@@ -55,6 +72,12 @@ class MediaStore:
         return self._derive(sha256, blur=0)
 
     def _derive(self, sha256: str, blur: int) -> bytes | None:
+        # A video shows its frame grid, whose frames are already blurred and
+        # grayscale; revealing does not unblur it (no raw video frames are
+        # ever served, and video is never played with sound).
+        grid = self.frames(sha256)
+        if grid is not None:
+            return grid
         data = self.get(sha256)
         if data is None:
             return None

@@ -15,11 +15,11 @@ from tripline.video.pipeline import (
     video_options,
 )
 from tripline.video.provenance import container_tags, read_video_provenance
-from tripline.video.thumbs import frame_grid, marked_thumbs
+from tripline.video.thumbs import frame_grid, marked_thumbs, review_grid
 
 __all__ = [
     "Frame", "VideoBanks", "VideoInfo", "VideoLimits", "VideoMatchConfig", "VideoOptions", "combine", "compare",
-    "container_tags", "frame_grid", "from_te_signal", "hash_video", "is_animated", "is_video", "marked_thumbs",
+    "container_tags", "frame_grid", "from_te_signal", "hash_video", "is_animated", "is_video", "marked_thumbs", "review_grid",
     "match_video", "probe", "process_video_item", "read_video_provenance", "sniff_video", "to_te_signal",
     "video_options",
 ]

@@ -84,3 +84,12 @@ def frame_grid(thumbs: Sequence[bytes], marked: Sequence[int] = (), columns: int
     buf = io.BytesIO()
     grid.save(buf, "JPEG", quality=70)
     return buf.getvalue()
+
+
+def review_grid(record: dict, thumbs: Sequence[bytes]) -> bytes | None:
+    """The one picture a reviewer first sees of a matched video: its frame
+    thumbnails as a grid, the frames inside matched segments outlined."""
+    if not thumbs:
+        return None
+    times = [t["t"] for t in record.get("thumbs", [])]
+    return frame_grid(thumbs, marked_thumbs(times, record.get("matches") or []))
