@@ -48,14 +48,20 @@ def from_v3(obj: dict) -> Generation:
     v = _model_ref(obj.get("vae"), "vae")
     if v:
         gen.models.append(v)
-    seed = as_int(obj.get("seed"))
+    _sampling(gen, obj, "scheduler")
+    return gen
+
+
+def _sampling(gen: Generation, src: dict, sampler_key: str) -> None:
+    """Seed, sampler, steps and size: the same keys in v2's image block and
+    v3's metadata, except what the sampler is called."""
+    seed = as_int(src.get("seed"))
     if seed is not None:
         gen.seeds.append(seed)
-    gen.sampler = as_str(obj.get("scheduler"))
-    gen.steps = as_int(obj.get("steps"))
-    w, h = as_int(obj.get("width")), as_int(obj.get("height"))
+    gen.sampler = as_str(src.get(sampler_key))
+    gen.steps = as_int(src.get("steps"))
+    w, h = as_int(src.get("width")), as_int(src.get("height"))
     gen.size = (w, h) if w and h else None
-    return gen
 
 
 def from_v2(obj: dict) -> Generation:
@@ -74,13 +80,7 @@ def from_v2(obj: dict) -> Generation:
             gen.prompts.append(pos)
         if neg:
             gen.negative_prompts.append(neg)
-    seed = as_int(image.get("seed"))
-    if seed is not None:
-        gen.seeds.append(seed)
-    gen.sampler = as_str(image.get("sampler"))
-    gen.steps = as_int(image.get("steps"))
-    w, h = as_int(image.get("width")), as_int(image.get("height"))
-    gen.size = (w, h) if w and h else None
+    _sampling(gen, image, "sampler")
     return gen
 
 
