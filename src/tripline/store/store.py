@@ -435,44 +435,29 @@ class Store:
         """Enable or disable entries; returns only the rows whose state changed."""
         if not isinstance(enabled, bool):
             raise ValueError(f"enabled must be True or False, got {enabled!r}")
-        changed: list[tuple[int, str]] = []
-        with self._write() as conn:
-            bank_id = self._bank_id(conn, bank_name)
-            for chunk in _chunks(values, IN_CHUNK):
-                changed += conn.execute(
-                    update(entries)
-                    .where(
-                        entries.c.bank_id == bank_id,
-                        entries.c.signal_type == signal_type,
-                        entries.c.value.in_(chunk),
-                        entries.c.enabled != enabled,
-                    )
-                    .values(enabled=enabled)
-                    .returning(entries.c.id, entries.c.value)
-                ).all()
-            if changed:
-                self._touch(conn, bank_id)
-        return sorted(tuple(r) for r in changed)
+        return self._change_entries(
+            bank_name, signal_type, values,
+            lambda where: update(entries).where(*where, entries.c.enabled != enabled).values(enabled=enabled),
+        )
 
     def remove_entries(
         self, bank_name: str, signal_type: str, values: Iterable[str]
     ) -> list[tuple[int, str]]:
-        removed: list[tuple[int, str]] = []
+        return self._change_entries(bank_name, signal_type, values, lambda where: delete(entries).where(*where))
+
+    def _change_entries(self, bank_name: str, signal_type: str, values: Iterable[str], statement) -> list[tuple[int, str]]:
+        """Run ``statement(where)`` over the bank's entries of one signal type
+        whose value is in ``values``, in chunks; return the (id, value) rows it
+        touched, and bump the bank's updated_at only if there were any."""
+        touched: list[tuple[int, str]] = []
         with self._write() as conn:
             bank_id = self._bank_id(conn, bank_name)
             for chunk in _chunks(values, IN_CHUNK):
-                removed += conn.execute(
-                    delete(entries)
-                    .where(
-                        entries.c.bank_id == bank_id,
-                        entries.c.signal_type == signal_type,
-                        entries.c.value.in_(chunk),
-                    )
-                    .returning(entries.c.id, entries.c.value)
-                ).all()
-            if removed:
+                where = (entries.c.bank_id == bank_id, entries.c.signal_type == signal_type, entries.c.value.in_(chunk))
+                touched += conn.execute(statement(where).returning(entries.c.id, entries.c.value)).all()
+            if touched:
                 self._touch(conn, bank_id)
-        return sorted(tuple(r) for r in removed)
+        return sorted(tuple(r) for r in touched)
 
     def iter_entries(
         self,
