@@ -59,11 +59,16 @@ def _sub(parent: ET.Element, tag: str, value=None, **attrs) -> ET.Element:
     return el
 
 
+def _opt(parent: ET.Element, tag: str, value) -> None:
+    """An optional element: written only when there is something to say."""
+    if value:
+        _sub(parent, tag, value)
+
+
 def _ip_event(parent: ET.Element, ev: IpCapture) -> None:
     el = _sub(parent, "ipCaptureEvent")
     _sub(el, "ipAddress", ev.ip)
-    if ev.event:
-        _sub(el, "eventName", ev.event)
+    _opt(el, "eventName", ev.event)
     if ev.at is not None:
         _sub(el, "dateTime", xml_datetime(ev.at))
     if ev.possible_proxy is not None:
@@ -117,27 +122,18 @@ def build_report(incident: ConfirmedIncident, reporter: ReporterConfig) -> bytes
     # reporter
     r = _sub(root, "reporter")
     rp = _sub(r, "reportingPerson")
-    if reporter.first_name:
-        _sub(rp, "firstName", reporter.first_name)
-    if reporter.last_name:
-        _sub(rp, "lastName", reporter.last_name)
-    if reporter.phone:
-        _sub(rp, "phone", reporter.phone)
+    _opt(rp, "firstName", reporter.first_name)
+    _opt(rp, "lastName", reporter.last_name)
+    _opt(rp, "phone", reporter.phone)
     _sub(rp, "email", reporter.email)
     if reporter.contact_email or reporter.contact_first_name or reporter.contact_last_name:
         cp = _sub(r, "contactPerson")
-        if reporter.contact_first_name:
-            _sub(cp, "firstName", reporter.contact_first_name)
-        if reporter.contact_last_name:
-            _sub(cp, "lastName", reporter.contact_last_name)
-        if reporter.contact_email:
-            _sub(cp, "email", reporter.contact_email)
-    if reporter.company_template:
-        _sub(r, "companyTemplate", reporter.company_template)
-    if reporter.terms_of_service:
-        _sub(r, "termsOfService", reporter.terms_of_service)
-    if reporter.legal_url:
-        _sub(r, "legalURL", reporter.legal_url)
+        _opt(cp, "firstName", reporter.contact_first_name)
+        _opt(cp, "lastName", reporter.contact_last_name)
+        _opt(cp, "email", reporter.contact_email)
+    _opt(r, "companyTemplate", reporter.company_template)
+    _opt(r, "termsOfService", reporter.terms_of_service)
+    _opt(r, "legalURL", reporter.legal_url)
     # personOrUserReported
     u = incident.uploader
     if u is not None or incident.ip_events or incident.associated_accounts:
@@ -207,12 +203,10 @@ def build_file_details(incident: ConfirmedIncident, report_id: int | str, file_i
     _sub(root, "reportId", int(report_id))
     _sub(root, "fileId", file_id)
     _sub(root, "fileName", incident.file_name)
-    if incident.original_file_name:
-        _sub(root, "originalFileName", incident.original_file_name)
+    _opt(root, "originalFileName", incident.original_file_name)
     if incident.uploaded_at is not None:
         _sub(root, "uploadedToEspTimestamp", xml_datetime(incident.uploaded_at))
-    if incident.location_url:
-        _sub(root, "locationOfFile", incident.location_url)
+    _opt(root, "locationOfFile", incident.location_url)
     # Always stated, and true only when the audit shows it.
     _sub(root, "fileViewedByEsp", incident.viewed.get("file") is True)
     _sub(root, "exifViewedByEsp", incident.viewed.get("exif") is True)
