@@ -57,7 +57,25 @@ def _resp(code: int, **extra) -> bytes:
     return ('<?xml version="1.0" encoding="UTF-8"?>\n<reportResponse>' + "".join(parts) + "</reportResponse>").encode()
 
 
-class FakeCyberTipline:
+class _LoopbackServer:
+    """Serves a handler on 127.0.0.1 on a free port, for the duration of a with block."""
+
+    def _listen(self, handler, path: str) -> None:
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.httpd.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}{path}"
+        self._thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+class FakeCyberTipline(_LoopbackServer):
     def __init__(self, username: str = "esp-user", password: str = "esp-pass", *, delay: float = 1.0):
         self.username, self.password, self.delay = username, password, delay
         self.reports: dict[str, FakeReport] = {}
@@ -81,18 +99,7 @@ class FakeCyberTipline:
             def do_POST(self):
                 fake._handle(self, "POST")
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/ispws"
-        self._thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-
-    def __enter__(self):
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        self._listen(Handler, "/ispws")
 
     def fail(self, endpoint: str, kind: str) -> None:
         self.faults.setdefault(endpoint, []).append(kind)
@@ -217,7 +224,7 @@ class FakeCyberTipline:
         return 404, b""
 
 
-class FakeNca:
+class FakeNca(_LoopbackServer):
     """A stand-in for the NCA endpoint: POST /reports, idempotent by key."""
 
     def __init__(self, token: str = "nca-token"):
@@ -257,15 +264,4 @@ class FakeNca:
                 self.end_headers()
                 self.wfile.write(data)
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/nca"
-        self._thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-
-    def __enter__(self):
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        self._listen(Handler, "/nca")
