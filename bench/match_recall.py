@@ -15,7 +15,9 @@ near-duplicates, so every one of those is a real false positive.
              matches them: bank = plain hash + region hashes of each original (75% regions,
              5%/10% centre crops, own border/banner trimmed); query = 8 dihedral hashes + its
              border-trimmed / banner-removed variants, paired as normalise.PAIRS says; a pair
-             found only through a variant must pass the verifier (<= ROBUST_STRICT bits).
+             found only through a variant must pass the verifier (<= ROBUST_STRICT bits);
+             then the keypoint stage of tripline.keypoints: each original's ORB keypoints
+             in an inverted file, and a query's candidates confirmed by RANSAC.
 
 Targets (issue): Tripline recall >= reference on every transform, 100% on rotate_90,
 rotate_180 and mirror, zero false matches; robust recall >= 95% on crops <= 10%, padding
@@ -37,7 +39,13 @@ from _shared import corpus_photos, shared_dir
 from PIL import Image, ImageDraw, ImageFilter, ImageFont, ImageOps
 from threatexchange.signal_type.pdq.pdq_hasher import pdq_from_bytes
 
+from tripline.banks.keypoints import RECORD as KP_RECORD
+from tripline.banks.keypoints import KeypointIndex
 from tripline.hashing import hash_bytes, robust_hashes
+from tripline.keypoints import BANK_FEATURES, MIN_INLIERS
+from tripline.keypoints.verify import MAX_TILT_DEGREES
+from tripline.keypoints import extract as extract_keypoints
+from tripline.keypoints import verify as verify_keypoints
 from tripline.normalise import BANK_REGIONS
 from tripline.normalise.variants import PAIRS, ROBUST_STRICT, verify_robust
 
@@ -183,25 +191,56 @@ ROBUST_TARGETS = ("crop_5pct", "crop_10pct", "crop_asym_5", "crop_asym_10", "cro
 
 
 EXACT_DIHEDRAL = False  # set from --exact-dihedral; read by pool workers via fork
+KP_RECORD_BYTES = KP_RECORD.itemsize
+
+
+# The banked originals' keypoints (tripline.banks.keypoints), set in the parent
+# before the query pool forks so that every worker verifies against them.
+KP_INDEX = None
+
+
+def _keypoint_checks(image) -> tuple[list[tuple[int, int, bool]], float, float, int]:
+    """What the matcher's keypoint stage does for one query: its candidates from
+    the bank's inverted file, each verified. ([(bank row, inliers, confirmed)],
+    extraction s, lookup+verification s, postings touched)."""
+    t0 = time.perf_counter()
+    kp = extract_keypoints(image)
+    t1 = time.perf_counter()
+    checks = []
+    for row, _ in KP_INDEX.candidates(kp):
+        v = verify_keypoints(kp, KP_INDEX.keypoints(row))
+        # Inliers of a candidate whose geometry is not a copy's are no margin.
+        checks.append((row, v.inliers if v.aligned else 0, v.confirmed))
+    return checks, t1 - t0, time.perf_counter() - t1, KP_INDEX.touched(kp)
 
 
 def _both(data: bytes, bank: bool = False) -> dict:
     rec = hash_bytes(data, exact_dihedral=EXACT_DIHEDRAL, keep_image=True)
     robust_s = 0.0
     variants, regions = [], []
+    kp = None
     if rec.error is None:
         t = time.perf_counter()
         v, r = robust_hashes(rec.image, query=True, bank=bank)
         robust_s = time.perf_counter() - t
         variants = [(x["normalisation"], x["pdq"], x["quality"]) for x in v]
         regions = [(BANK_REGIONS[c], h, q) for c, h, q in r]
+        if KP_INDEX is not None:
+            kp = _keypoint_checks(rec.image)
     try:
         ref_hash, ref_q = pdq_from_bytes(data)
     except Exception:  # noqa: BLE001 - a reference failure is a miss, not a crash
         ref_hash, ref_q = None, 0
     return {"trip": list(rec.pdq_dihedral) if rec.error is None else None,
             "trip_q": rec.pdq_quality or 0, "ref": ref_hash, "ref_q": int(ref_q),
-            "variants": variants, "regions": regions, "robust_s": robust_s}
+            "variants": variants, "regions": regions, "robust_s": robust_s, "kp": kp}
+
+
+def bank_keypoints(task):
+    """A banked original's keypoints, as `tripline bank add --image` stores them."""
+    idx, path, _ = task
+    rec = hash_bytes(path.read_bytes(), keep_image=True)
+    return idx, extract_keypoints(rec.image).top(BANK_FEATURES) if rec.error is None else None
 
 
 def hash_photo(task):
@@ -311,11 +350,29 @@ def _score_robust(results, transform: str, plain_trip: dict) -> dict:
         if ok.any():
             via[f"{q}->{t}"] = int(ok.sum())
     verified = np.vectorize(lambda x: verify_robust(int(x), THRESHOLD), otypes=[bool])(best)
-    own = np.diagonal(verified) | own_plain
+    own_norm = np.diagonal(verified) | own_plain
+    # The keypoint stage: a candidate the inverted file proposed and RANSAC confirmed.
+    kp_true, kp_false_inliers = np.zeros(n, dtype=bool), [0]
+    kp_ms, kp_post = [], []
+    for i, r in enumerate(results):
+        checks = (r[transform]["kp"] or ([], 0.0, 0.0, 0))
+        kp_ms.append(1000 * checks[2])
+        kp_post.append(checks[3])
+        for row, inliers, confirmed in checks[0]:
+            if row == i:
+                kp_true[i] |= confirmed
+            else:
+                verified[i, row] |= confirmed
+                kp_false_inliers.append(inliers)
+    own = own_norm | kp_true
+    if kp_true[~own_norm].any():
+        via["keypoints"] = int(kp_true[~own_norm].sum())
     own_only_robust = np.diagonal(loose) & ~own_plain
     off = ~np.eye(n, dtype=bool)
     false_d = best[off & (best <= THRESHOLD)]
     return {"n": n, "hits": int(own.sum()), "recall": float(own.mean()),
+            "norm_recall": float(own_norm.mean()), "kp_recall": float(kp_true.mean()),
+            "kp_false_max_inliers": int(max(kp_false_inliers)), "kp_lookup_ms": kp_ms, "kp_postings": kp_post,
             "false": int((verified & off).sum()) + plain_trip["false"],
             "false_loose": int((loose & off).sum()) + plain_trip["false"],
             "false_min_distance": int(best[off].min()) if n > 1 else 256,
@@ -381,6 +438,58 @@ def lookup_latency(n_images: int, regions_per_image: int = 4, items: int = 1500)
         shutil.rmtree(root, ignore_errors=True)
 
 
+def keypoint_scale(sizes: list[int], shared, photos_n: int = 200, queries_n: int = 100, flip: float = 0.10) -> None:
+    """The keypoint stage's lookup at larger banks. Real keypoints of `photos_n` corpus
+    photos are banked among synthetic banked images whose descriptors are real corpus
+    descriptors with each bit flipped with probability `flip` (the local structures of
+    real photos, not copies of them: true correspondences differ by ~18 bits, these by
+    ~26), at random points; queries are off-centre 10% crops of real banked photos at
+    JPEG q50. Reports the inverted file's memory, postings touched and lookup time
+    (candidates + RANSAC of up to 5), and whether the true photo is still confirmed."""
+    from tripline.banks.keypoints import RECORD, KeypointIndex
+
+    paths = corpus_photos(shared_dir(shared), None)[::3][:photos_n]
+    real = [extract_keypoints(Image.open(p).convert("RGB")) for p in paths]
+    rng = np.random.default_rng(7)
+    queries = []
+    for i in rng.choice(len(paths), size=min(queries_n, len(paths)), replace=False):
+        buf = io.BytesIO()
+        _asym_crop(Image.open(paths[i]).convert("RGB"), 0.10).save(buf, "JPEG", quality=50)
+        queries.append((int(i), extract_keypoints(Image.open(io.BytesIO(buf.getvalue())).convert("RGB"))))
+    pool = np.concatenate([k.top(BANK_FEATURES).descriptors for k in real])
+    for n in sizes:
+        recs = np.zeros(n, dtype=RECORD)
+        recs["entry"] = np.arange(n)
+        recs["n"], recs["w"], recs["h"] = BANK_FEATURES, 512, 384
+        for lo in range(0, n, 100_000):
+            hi = min(n, lo + 100_000)
+            d = pool[rng.integers(0, len(pool), size=(hi - lo) * BANK_FEATURES)]
+            noise = np.packbits(rng.random((len(d), 256)) < flip, axis=1)
+            recs["desc"][lo:hi] = (d ^ noise).reshape(hi - lo, BANK_FEATURES, 32)
+            recs["pts"][lo:hi, :, 0] = rng.integers(0, 512 * 64, size=(hi - lo, BANK_FEATURES))
+            recs["pts"][lo:hi, :, 1] = rng.integers(0, 384 * 64, size=(hi - lo, BANK_FEATURES))
+        # The real photos take the first rows, so row i is photo i.
+        real_recs = KeypointIndex.of(list(enumerate(real)))._records
+        recs[: len(real)] = real_recs
+        t = time.perf_counter()
+        index = KeypointIndex(recs)
+        build = time.perf_counter() - t
+        ms, touched, found = [], [], 0
+        for i, kp in queries:
+            t = time.process_time()
+            ok = any(row == i and verify_keypoints(kp, index.keypoints(row)).confirmed
+                     for row, _ in index.candidates(kp))
+            ms.append(1000 * (time.process_time() - t))
+            touched.append(index.touched(kp))
+            found += ok
+        print(f"{n:>10d} banked images: inverted file {index.memory_bytes() / n:.0f} B per image "
+              f"({index.memory_bytes() / 2**20:.0f} MB), records {RECORD.itemsize} B per image on disk, "
+              f"built in {build:.1f} s; postings touched per query mean {np.mean(touched):.0f}; lookup + "
+              f"verification mean {np.mean(ms):.2f} ms, p99 {np.percentile(ms, 99):.2f} ms CPU; "
+              f"true photo confirmed {found}/{len(queries)}", flush=True)
+        del index, recs
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--shared", default=None)
@@ -392,9 +501,14 @@ def main() -> None:
                     help="hash Tripline's queries as `tripline scan --exact-dihedral` does")
     ap.add_argument("--latency-at", type=int, default=0, metavar="N",
                     help="only measure single-item lookup latency with N banked images (e.g. 10000000)")
+    ap.add_argument("--keypoint-scale", default="", metavar="N,N",
+                    help="only measure the keypoint stage with these numbers of banked images (e.g. 10000,100000)")
     args = ap.parse_args()
     if args.latency_at:
         lookup_latency(args.latency_at)
+        return
+    if args.keypoint_scale:
+        keypoint_scale([int(x) for x in args.keypoint_scale.split(",")], args.shared)
         return
     global EXACT_DIHEDRAL
     EXACT_DIHEDRAL = args.exact_dihedral
@@ -412,6 +526,11 @@ def main() -> None:
     # Largest files first, so the big wallpapers don't leave one worker running alone at the end.
     tasks = sorted(((i, p, k) for i, (p, k) in enumerate(zip(paths, keys))), key=lambda t: -t[1].stat().st_size)
     results: list = [None] * len(paths)
+    global KP_INDEX
+    with Pool(args.workers) as pool:
+        kps = dict(pool.imap_unordered(bank_keypoints, tasks))
+    KP_INDEX = KeypointIndex.of([(i, kps[i]) for i in range(len(paths)) if kps[i] is not None])
+    assert all(KP_INDEX.entry_id(row) == row for row in range(len(KP_INDEX))), "bank rows must be photo indexes"
     with Pool(args.workers) as pool:
         for idx, out in pool.imap_unordered(hash_photo, tasks):
             results[idx] = out
@@ -426,17 +545,23 @@ def main() -> None:
     print(f"Tripline dihedral variants: {'exact (--exact-dihedral)' if EXACT_DIHEDRAL else 'single transform (default)'}")
     print(f"{len(paths)} photos, {len(TRANSFORMS) - 1} transforms; threshold <= {THRESHOLD}, quality >= {MIN_QUALITY}; "
           f"{orientations} photos carry an EXIF orientation other than 1")
-    print(f"robust = tripline + normalised variants (tripline.normalise), confirmed at <= {ROBUST_STRICT} bits; "
+    print(f"norm = tripline + normalised variants (tripline.normalise), confirmed at <= {ROBUST_STRICT} bits; "
           f"'loose' = false matches before that verification")
-    print(f"{'transform':20s} {'n':>4s} {'reference':>10s} {'tripline':>9s} {'robust':>7s} {'ref false':>10s} "
-          f"{'trip false':>11s} {'rob false':>10s} {'loose':>6s}  robust-only hits via (query variant->bank hash)")
+    print(f"keyp = the keypoint stage alone (tripline.keypoints: inverted file, then RANSAC with >= {MIN_INLIERS} "
+          f"inliers); robust = what `tripline scan` does: tripline + norm + keyp; 'kp max' = most inliers of any "
+          f"non-matching candidate the inverted file proposed, among those placed as a copy would be")
+    print(f"{'transform':20s} {'n':>4s} {'reference':>10s} {'tripline':>9s} {'norm':>6s} {'keyp':>6s} {'robust':>7s} "
+          f"{'ref false':>10s} {'trip false':>11s} {'rob false':>10s} {'loose':>6s} {'kp max':>6s}  "
+          f"robust-only hits via (query variant->bank hash)")
     failures = []
     for t, s in table.items():
         ref, trip = s["ref"], s["trip"]
         rob = s["robust"]
         via = ", ".join(f"{k} {v}" for k, v in rob["via"].items())
-        print(f"{t:20s} {ref['n']:4d} {100 * ref['recall']:9.1f}% {100 * trip['recall']:8.1f}% {100 * rob['recall']:6.1f}% "
-              f"{ref['false']:10d} {trip['false']:11d} {rob['false']:10d} {rob['false_loose']:6d}  {via}")
+        print(f"{t:20s} {ref['n']:4d} {100 * ref['recall']:9.1f}% {100 * trip['recall']:8.1f}% "
+              f"{100 * rob['norm_recall']:5.1f}% {100 * rob['kp_recall']:5.1f}% {100 * rob['recall']:6.1f}% "
+              f"{ref['false']:10d} {trip['false']:11d} {rob['false']:10d} {rob['false_loose']:6d} "
+              f"{rob['kp_false_max_inliers']:6d}  {via}")
         if rob["hits"] < trip["hits"]:
             failures.append(f"{t}: robust below plain tripline")
         if rob["false"]:
@@ -460,7 +585,8 @@ def main() -> None:
            for w in ("ref", "trip", "robust")}
     n_q = len(edited) * len(paths)
     print(f"{'total':20s} {n_q:4d} {100 * tot['ref'][0] / n_q:9.1f}% {100 * tot['trip'][0] / n_q:8.1f}% "
-          f"{100 * tot['robust'][0] / n_q:6.1f}% {tot['ref'][1]:10d} {tot['trip'][1]:11d} {tot['robust'][1]:10d}")
+          f"{'':6s} {'':6s} {100 * tot['robust'][0] / n_q:6.1f}% {tot['ref'][1]:10d} {tot['trip'][1]:11d} "
+          f"{tot['robust'][1]:10d}")
     # Cost of the robust scheme (docs/robust-matching.md): bank entries per banked image and
     # index lookups per query, converted to 10M-entry lookup time with the index bench's
     # measured scaling (qps per CPU-second 34.2k at 1M, 7.76k at 10M: time ~ N^0.64).
@@ -477,6 +603,16 @@ def main() -> None:
           f"lookup time at 10M vs plain 8-dihedral lookup: x{cost(plain_rate) / 8:.2f} (unedited), "
           f"x{cost(variant_rate) / 8:.2f} (benchmark mix), x{cost(3) / 8:.2f} (worst case, 3 variants) "
           f"[computed from bench/out/index_bench.json scaling, alpha={alpha:.2f}]")
+    kp_ms = [x for t in TRANSFORMS for x in table[t]["robust"]["kp_lookup_ms"]]
+    kp_post = [x for t in TRANSFORMS for x in table[t]["robust"]["kp_postings"]]
+    kx = [1000 * r["kp"][1] for r in all_rows if r["kp"]]
+    per_image = KP_INDEX.postings() / len(KP_INDEX)
+    print(f"keypoint stage: extraction mean {np.mean(kx):.1f} ms, p99 {np.percentile(kx, 99):.1f} ms per query; "
+          f"inverted-file lookup + verification mean {np.mean(kp_ms):.2f} ms, p99 {np.percentile(kp_ms, 99):.2f} ms "
+          f"at {len(KP_INDEX)} banked images; postings touched per query mean {np.mean(kp_post):.0f} "
+          f"({np.mean(kp_post) / len(KP_INDEX):.3f} per banked image: ~{np.mean(kp_post) / len(KP_INDEX) * 1e7 / 1e6:.1f}M "
+          f"at 10M if they grow linearly); storage per banked image {KP_RECORD_BYTES} B on disk + "
+          f"{per_image:.0f} postings ({per_image * 16:.0f} B) in memory")
     rs = [r["robust_s"] for r in all_rows]
     print(f"normalisation time per query: mean {1000 * np.mean(rs):.1f} ms, p99 {1000 * np.percentile(rs, 99):.1f} ms "
           f"(decoded image, single core, loaded machine)")
@@ -485,6 +621,9 @@ def main() -> None:
           f"p95 {np.percentile(true_d, 95) if true_d else 0:.0f}, max {max(true_d, default=0)} bits; closest false pair "
           f"through any variant: {min(table[t]['robust']['false_min_distance'] for t in TRANSFORMS)} bits "
           f"(over all {len(paths) * (len(paths) - 1)} distinct ordered pairs per transform)")
+    print(f"keypoint verification margin: true matches need >= {MIN_INLIERS} inliers; the most inliers any "
+          f"non-matching candidate placed as a copy would be (scale 1/3-3x, tilt <= {MAX_TILT_DEGREES} degrees "
+          f"off a quarter turn) reached: {max(table[t]['robust']['kp_false_max_inliers'] for t in TRANSFORMS)}")
     for w, label in (("ref", "reference"), ("trip", "tripline")):
         # Tripline's queries use all 8 dihedral hashes, as the scanner does.
         d = _distances([_hashes(o, w) for o in originals], banks[w])

@@ -25,9 +25,11 @@ EDITS = {
     "grayscale": lambda im: ImageOps.grayscale(im).convert("RGB"),
     "captioned": lambda im: _caption(im),
     "brighter": lambda im: im.point(lambda v: min(255, int(v * 1.15))),
-    # Plain PDQ misses these two; border trimming and banked centre crops catch them.
+    # Plain PDQ misses these three; border trimming, banked centre crops and
+    # keypoints (for the off-centre crop) catch them.
     "framed": lambda im: ImageOps.expand(im, border=im.width // 8, fill="black"),
     "cropped": lambda im: ImageOps.crop(im, border=im.width // 20),
+    "reframed": lambda im: im.crop((im.width // 10, 0, im.width, im.height - im.height // 12)),
     "rotated180": lambda im: im.rotate(180),
 }
 

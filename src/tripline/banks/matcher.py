@@ -7,9 +7,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tripline.hashing import DIHEDRAL_VARIANTS, VARIANT_DESCRIPTIONS
+from tripline.banks.keypoints import KeypointIndex
+from tripline.hashing import DIHEDRAL_VARIANTS, VARIANT_DESCRIPTIONS, hamming
 from tripline.index import PDQIndex, hex_to_codes
+from tripline.keypoints import verify
 from tripline.normalise.variants import PAIRS, describe, split_region_id, verify_robust
+
+KEYPOINTS = "keypoints"
 
 ExactLookup = Callable[[str, list[str], list[str]], list[tuple[str, int, str]]]
 
@@ -24,6 +28,9 @@ class LoadedBank:
     # Region hashes of banked images (tripline.normalise), ids entry_id * REGION_SLOTS + code;
     # None when the bank was not built from images.
     regions: PDQIndex | None = None
+    # ORB keypoint records of banked images (tripline.banks.keypoints); None
+    # when the bank was not built from images.
+    keypoints: KeypointIndex | None = None
 
 
 @dataclass
@@ -42,11 +49,18 @@ class Match:
     # stored PDQ, else a region of the banked image such as "keep_top75").
     normalisation: str | None = None
     bank_hash: str = "plain"
+    # For keypoint matches (normalisation "keypoints"): how the upload lies on
+    # the banked image, from tripline.keypoints.verify: inliers, scale,
+    # rotation and coverage. ``distance`` is then the plain PDQ distance
+    # between the two, kept to show that PDQ alone missed the copy.
+    geometry: dict | None = None
 
     @property
     def explanation(self) -> str:
         """What a reviewer reads: how the upload had to be turned, mirrored,
         trimmed or cut to line up with the banked image."""
+        if self.normalisation == KEYPOINTS and self.geometry:
+            return describe_keypoints(self.geometry)
         if self.normalisation is None and self.bank_hash == "plain":
             return VARIANT_DESCRIPTIONS.get(self.variant, self.variant)
         return describe(self.normalisation, self.bank_hash) or describe(None, self.bank_hash)
@@ -67,6 +81,13 @@ class Matcher:
                 bank.index.close()
             if bank.regions is not None:
                 bank.regions.close()
+            if bank.keypoints is not None:
+                bank.keypoints.close()
+
+    @property
+    def uses_keypoints(self) -> bool:
+        """Whether any bank holds keypoints, i.e. items need them extracted."""
+        return any(b.keypoints is not None and len(b.keypoints) for b in self.banks)
 
     def match(self, items: Sequence[dict]) -> list[list[Match]]:
         """``items`` carry md5, sha256, pdq, pdq_quality and pdq_dihedral (any may be None),
@@ -76,6 +97,7 @@ class Matcher:
             return results
         self._match_exact(items, results)
         self._match_pdq(items, results)
+        self._match_keypoints(items, results)
         for found in results:
             _apply_allow_lists(found)
             found.sort(key=lambda m: (m.suppressed, m.distance, m.bank, m.entry_id))
@@ -193,6 +215,55 @@ class Matcher:
                     bank.name, bank.kind, "pdq", entry_id, values.get(entry_id, ""), dist, "original",
                     normalisation=None if norm == "original" else norm, bank_hash=region,
                 ))
+
+
+    def _match_keypoints(self, items, results) -> None:
+        """Last stage, for items that carry ``keypoints`` (tripline.keypoints)
+        and banks built from images: the bank's inverted file proposes a few
+        banked images, and only those whose stored keypoints agree with the
+        upload's on one placement (RANSAC) are matches. Items that already
+        matched a bank are not tried against it again."""
+        for bank in self.banks:
+            if bank.keypoints is None or not len(bank.keypoints) or bank.index is None:
+                continue
+            matched = {i for i, found in enumerate(results) for m in found if m.bank == bank.name}
+            best: dict[tuple[int, int], dict] = {}
+            for i, it in enumerate(items):
+                kp = it.get("keypoints")
+                if kp is None or i in matched:
+                    continue
+                for row, _votes in bank.keypoints.candidates(kp):
+                    check = verify(kp, bank.keypoints.keypoints(row))
+                    if not check.confirmed:
+                        continue
+                    key = (i, bank.keypoints.entry_id(row))
+                    if key not in best or check.inliers > best[key]["inliers"]:
+                        best[key] = {"inliers": check.inliers, "scale": check.scale,
+                                     "rotation": check.rotation, "coverage": check.coverage}
+            if not best:
+                continue
+            entry_ids = np.asarray(sorted({e for _, e in best}), dtype=np.int64)
+            live = set(entry_ids[bank.index._live_mask(entry_ids)].tolist())
+            values = self._entry_values(sorted(live))
+            for (item_i, entry_id), geometry in sorted(best.items()):
+                if entry_id not in live:
+                    continue
+                value = values.get(entry_id, "")
+                own = items[item_i].get("pdq")
+                distance = hamming(own, value) if own and len(value) == 64 else 256
+                results[item_i].append(Match(
+                    bank.name, bank.kind, "pdq", entry_id, value, int(distance), "original",
+                    normalisation=KEYPOINTS, bank_hash=KEYPOINTS, geometry=geometry,
+                ))
+
+
+def describe_keypoints(geometry: dict) -> str:
+    share = round(100 * geometry.get("coverage", 0))
+    text = (f"by local keypoints: {geometry.get('inliers', 0)} points of the banked image in the "
+            f"same layout; the upload shows about {share}% of the banked image")
+    if share < 97:
+        text += " (cropped, or partly covered)"
+    return text
 
 
 def _apply_allow_lists(found: list[Match]) -> None:

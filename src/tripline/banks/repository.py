@@ -9,9 +9,12 @@ from pathlib import Path
 
 import numpy as np
 
+from tripline.banks import keypoints as bank_keypoints
 from tripline.banks.indexes import SyncedIndexes
+from tripline.banks.keypoints import KeypointIndex
 from tripline.banks.matcher import LoadedBank, Matcher
 from tripline.index import PDQIndex, hex_to_codes
+from tripline.keypoints import Keypoints
 from tripline.normalise.variants import REGION_SLOTS, region_id
 from tripline.store import BankRow, Store
 
@@ -66,7 +69,7 @@ class Banks:
         self.store.delete_bank(name)
         self._pdq.drop(row)
         shutil.rmtree(self._regions_dir(row), ignore_errors=True)
-        shutil.rmtree(self._regions_dir(row), ignore_errors=True)
+        shutil.rmtree(self._keypoints_dir(row), ignore_errors=True)
         # The bank's video frame index (tripline.banks.video) sits beside it.
         shutil.rmtree(self._index_dir(row).with_name(self._index_dir(row).name + ".vpdq"), ignore_errors=True)
 
@@ -74,13 +77,16 @@ class Banks:
     def add(
         self, name: str, entries: Iterable[tuple[str, str, str | None]],
         regions: dict[str, Iterable[tuple[int, str]]] | None = None,
+        keypoints: dict[str, Keypoints] | None = None,
     ) -> ImportResult:
         """Add validated (signal_type, value, note) entries, streaming in chunks.
 
         ``regions`` maps a PDQ value to the region hashes of its image,
         (code, hex) from tripline.normalise.bank_region_hashes: banks built from
         images (``bank add --image``) get them in the bank's regions index, for
-        matching cropped, captioned and framed copies. Hash lists have none."""
+        matching cropped, captioned and framed copies. Hash lists have none.
+        ``keypoints`` likewise maps a PDQ value to its image's ORB keypoints
+        (tripline.keypoints), stored in the bank's keypoint records."""
         self.get(name)
         added = duplicates = 0
         by_type: dict[str, int] = {}
@@ -89,6 +95,7 @@ class Banks:
         index = self.index(name)
         region_ids: list[int] = []
         region_hex: list[str] = []
+        new_keypoints: list[tuple[int, Keypoints]] = []
         bulk = False
         for chunk in _chunks(entries, _CHUNK):
             res = self.store.add_entries(name, chunk)
@@ -100,6 +107,8 @@ class Banks:
                     for code, hexval in regions[value]:
                         region_ids.append(region_id(entry_id, code))
                         region_hex.append(hexval)
+                if stype == "pdq" and keypoints and value in keypoints:
+                    new_keypoints.append((entry_id, keypoints[value]))
                 if stype == "pdq" and not bulk:
                     pending_ids.append(entry_id)
                     pending_hex.append(value)
@@ -111,6 +120,8 @@ class Banks:
             index.add(np.asarray(pending_ids, dtype=np.int64), hex_to_codes(pending_hex))
         if region_ids:
             self.regions_index(name).add(np.asarray(region_ids, dtype=np.int64), hex_to_codes(region_hex))
+        if new_keypoints:
+            bank_keypoints.append(self._keypoints_dir(self.get(name)), new_keypoints)
         return ImportResult(added, duplicates, by_type)
 
     def remove(self, name: str, signal_type: str, values: Iterable[str]) -> int:
@@ -153,6 +164,12 @@ class Banks:
 
     def _regions_dir(self, row: BankRow) -> Path:
         return self._index_dir(row).with_name(self._index_dir(row).name + ".regions")
+
+    def _keypoints_dir(self, row: BankRow) -> Path:
+        return self._index_dir(row).with_name(self._index_dir(row).name + ".keypoints")
+
+    def keypoints_reader(self, name: str) -> KeypointIndex | None:
+        return KeypointIndex.open(self._keypoints_dir(self.get(name)))
 
     def regions_index(self, name: str) -> PDQIndex:
         """The bank's regions index (tripline.normalise) opened for writing.
@@ -208,6 +225,7 @@ class Banks:
             "entries": self.store.count_entries(name),
             "index": istats,
             "regions_index": self.regions_index(name).stats() if self._regions_dir(row).exists() else None,
+            "keypoint_records": bank_keypoints.count(self._keypoints_dir(row)),
             "updated_at": row.updated_at.isoformat() if row.updated_at else None,
         }
 
@@ -224,7 +242,8 @@ class Banks:
                 index.close()
                 index = None
             regions = self.regions_reader(row.name) if index is not None else None
-            loaded.append(LoadedBank(row.name, row.kind, row.pdq_threshold, row.pdq_quality_min, index, regions))
+            kps = self.keypoints_reader(row.name) if index is not None else None
+            loaded.append(LoadedBank(row.name, row.kind, row.pdq_threshold, row.pdq_quality_min, index, regions, kps))
         return Matcher(loaded, self.store.exact_lookup, self.store.entry_values)
 
 

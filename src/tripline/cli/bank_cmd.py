@@ -33,16 +33,18 @@ def _typed_values(values: list[str], signal_type: str | None) -> list[tuple[str,
     return out
 
 
-def _image_entries(paths: list[Path], note: str | None, regions: dict[str, list[tuple[int, str]]]):
+def _image_entries(paths: list[Path], note: str | None, regions: dict[str, list[tuple[int, str]]],
+                   keypoints: dict[str, object] | None):
     """PDQ, MD5 and SHA-256 entries for every image under ``paths``; the
     region hashes of each image (crops, banner-free parts) go into ``regions``
-    so the bank also matches cropped and captioned copies."""
+    and its ORB keypoints into ``keypoints`` (None: none taken), so the bank
+    also matches cropped, framed and captioned copies."""
     from tripline.hashing import hash_bytes
     from tripline.scan.walker import walk
 
     for item in walk([str(p) for p in paths]):
         try:
-            h = hash_bytes(item.read(), bank_regions=True)
+            h = hash_bytes(item.read(), bank_regions=True, keypoints=keypoints is not None)
         except Exception as exc:  # noqa: BLE001
             console.print(f"[yellow]skipped[/] {item.key}: {exc}")
             continue
@@ -51,6 +53,8 @@ def _image_entries(paths: list[Path], note: str | None, regions: dict[str, list[
         yield ("sha256", h.sha256, label)
         if h.pdq:
             regions[h.pdq] = [(code, hx) for code, hx, _ in h.pdq_regions]
+            if keypoints is not None and h.keypoints is not None:
+                keypoints[h.pdq] = h.keypoints
             yield ("pdq", h.pdq, label)
         elif h.error:
             console.print(f"[yellow]no PDQ for[/] {item.key}: {h.error.message}")
@@ -125,6 +129,7 @@ def add(
     signal_type: TypeOpt = None,
     image: Annotated[Optional[list[Path]], typer.Option("--image", help="Hash these image files or folders and add their PDQ, MD5 and SHA-256.")] = None,
     note: Annotated[Optional[str], typer.Option(help="Note stored with each entry.")] = None,
+    no_keypoints: Annotated[bool, typer.Option("--no-keypoints", help="With --image: store no ORB keypoints (4.6 KB per image; without them off-centre crops are not matched).")] = False,
     home: HomeOpt = None, db: DbOpt = None,
 ) -> None:
     """Add hashes, or the hashes of images, to a bank."""
@@ -132,12 +137,13 @@ def add(
         fail("give hash values or --image PATH")
     entries = [(t, v, note) for t, v in _typed_values(values or [], signal_type)]
     regions: dict[str, list[tuple[int, str]]] = {}
+    keypoints: dict[str, object] | None = None if no_keypoints else {}
     with open_banks(home, db) as banks:
         try:
-            # A list, not a generator: the regions are filled while hashing and
-            # must be complete before the bank stores them.
-            from_images = list(_image_entries(image, note, regions)) if image else []
-            result = banks.add(name, [*entries, *from_images], regions=regions)
+            # A list, not a generator: regions and keypoints are filled while
+            # hashing and must be complete before the bank stores them.
+            from_images = list(_image_entries(image, note, regions, keypoints)) if image else []
+            result = banks.add(name, [*entries, *from_images], regions=regions, keypoints=keypoints)
         except BankError as exc:
             fail(str(exc))
     _report_import(name, result)

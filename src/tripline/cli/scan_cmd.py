@@ -55,6 +55,7 @@ def register(app: typer.Typer) -> None:
         exact: Annotated[bool, typer.Option("--exact", help="Hash exactly as python-threatexchange (slower; no EXIF orientation).")] = False,
         exact_dihedral: Annotated[bool, typer.Option("--exact-dihedral", help="Recompute the rotation/mirror variants that PDQ's single-transform shortcut gets slightly wrong for some image sizes (full recall on rotated copies; up to 7x hashing cost on such sizes).")] = False,
         no_robust: Annotated[bool, typer.Option("--no-robust", help="Skip border/banner normalisation of uploads (faster; misses framed and captioned copies).")] = False,
+        no_keypoints: Annotated[bool, typer.Option("--no-keypoints", help="Skip the keypoint stage for banks built from images (~8 ms less per item; misses off-centre crops).")] = False,
         no_provenance: Annotated[bool, typer.Option("--no-provenance", help="Skip AI-provenance reading.")] = False,
         policy: Annotated[Optional[Path], typer.Option("--policy", help="Policy file (TOML); default: the policy shipped with Tripline.")] = None,
         max_seconds: Annotated[float, typer.Option(help="Time limit per item.")] = Limits.max_seconds,
@@ -71,7 +72,8 @@ def register(app: typer.Typer) -> None:
             fail(f"invalid policy: {exc}")
 
         options = ScanOptions(limits=Limits(max_seconds=max_seconds, max_pixels=max_pixels), exact=exact,
-                              exact_dihedral=exact_dihedral, robust=not no_robust, provenance=not no_provenance)
+                              exact_dihedral=exact_dihedral, robust=not no_robust, keypoints=not no_keypoints,
+                              provenance=not no_provenance)
         bar = Progress(TextColumn("[bold]scanning"), BarColumn(), MofNCompleteColumn(),
                        TextColumn("{task.fields[rate]} items/s"), TextColumn("flagged {task.fields[flagged]}"),
                        TextColumn("errors {task.fields[errors]}"), TimeElapsedColumn(), TextColumn("ETA"),

@@ -36,6 +36,9 @@ class HashRecord:
     pdq_variants: tuple[dict, ...] = field(default=())
     # With bank_regions=True: (region code, pdq, quality) for a bank's regions index.
     pdq_regions: tuple[tuple[int, str, int], ...] = field(default=())
+    # With keypoints=True: ORB keypoints (tripline.keypoints), the crop-tolerant
+    # descriptor; an in-memory object, never written to results.
+    keypoints: object | None = field(default=None, repr=False)
 
 
 def hash_bytes(
@@ -49,6 +52,7 @@ def hash_bytes(
     exact_dihedral: bool = False,
     robust: bool = False,
     bank_regions: bool = False,
+    keypoints: bool = False,
 ) -> HashRecord:
     """Every hash Tripline takes of one image. Never raises ItemError: the
     digests are computed for any bytes (exact-hash banks match undecodable
@@ -59,6 +63,9 @@ def hash_bytes(
             decoded = decode_image(data, limits, exact=exact, fast_min_side=fast_min_side)
             pdq = pdq_hash(decoded.image, dihedral=dihedral, exact_dihedral=exact_dihedral)
             variants, regions = robust_hashes(decoded.image, query=robust, bank=bank_regions)
+            if keypoints:
+                from tripline.keypoints import extract  # lazy: OpenCV loads only when asked for
+                rec.keypoints = extract(decoded.image)
     except ItemError as exc:
         rec.error = exc
         return rec

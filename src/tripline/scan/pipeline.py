@@ -21,6 +21,9 @@ class ScanOptions:
     # Normalised PDQ variants (trimmed border, removed banner; tripline.normalise),
     # matched by Matcher against the banks: ~2 ms per item.
     robust: bool = True
+    # ORB keypoints for banks built from images (tripline.keypoints): ~8 ms per
+    # item; run_scan turns it off when no bank holds keypoints.
+    keypoints: bool = True
     provenance: bool = True
     watermarks: bool = True
     video: VideoOptions = field(default_factory=VideoOptions)
@@ -45,7 +48,7 @@ def process_item(item: Item, options: ScanOptions) -> tuple[dict, bytes | None]:
         # knows which frames matched.
         return record, (thumbs or None)
     h = hash_bytes(data, options.limits, exact=options.exact, keep_image=True, exact_dihedral=options.exact_dihedral,
-                   robust=options.robust)
+                   robust=options.robust, keypoints=options.keypoints)
     record.update(md5=h.md5, sha256=h.sha256)
     if h.error is not None:
         record["error"] = h.error.to_dict()
@@ -59,6 +62,9 @@ def process_item(item: Item, options: ScanOptions) -> tuple[dict, bytes | None]:
         pdq=h.pdq, pdq_quality=h.pdq_quality, pdq_dihedral=list(h.pdq_dihedral),
         pdq_variants=list(h.pdq_variants),
     )
+    if h.keypoints is not None:
+        # Consumed by the matcher and dropped by finish_records: never written.
+        record["keypoints"] = h.keypoints
     claimed = EXTENSION_TYPES.get(os.path.splitext(item.key)[1].lower())
     if claimed and claimed != h.media_type:
         record["warnings"] = [f"extension_mismatch: named as {claimed}, content is {h.media_type}"]

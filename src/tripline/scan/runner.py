@@ -12,7 +12,7 @@ import uuid
 from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -58,6 +58,7 @@ def finish_records(records: list[dict], matcher, video_matcher, policy: Policy, 
     the service, which also passes the upload's post/account context)."""
     video_found = video_matcher.match(records) if video_matcher else [[] for _ in records]
     for rec, found, vfound in zip(records, matcher.match(records), video_found):
+        rec.pop("keypoints", None)
         found = combine(found, vfound)
         rec["matches"] = [m.to_dict() for m in found]
         rec["flagged"] = is_flagged(found)
@@ -144,6 +145,8 @@ def run_scan(
     _resync_database(store, run_id, done)
     matcher = banks.matcher(bank_names)
     video_matcher = VideoBanks.of(banks).matcher(bank_names)
+    if options.keypoints and not matcher.uses_keypoints:
+        options = replace(options, keypoints=False)   # no bank to compare them with
     store.start_run(run_id, args=args, out_dir=str(out_dir))
 
     progress = Progress(total=count_items(paths))

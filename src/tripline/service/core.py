@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from dataclasses import replace
 from typing import Any
 
 from sqlalchemy import select
@@ -168,12 +169,19 @@ class Service:
         return {k: v for k, v in context.items() if k not in _PRIVILEGED_CONTEXT}
 
     def hash_bytes(self, data: bytes, name: str = "upload") -> dict:
-        record, _thumb = process_item(Item(key=name, stamp="", size=len(data), data=data), self.options)
+        options = replace(self.options, keypoints=False)   # hashes only: nothing to match keypoints with
+        record, _thumb = process_item(Item(key=name, stamp="", size=len(data), data=data), options)
         return record
+
+    def _scan_options(self) -> ScanOptions:
+        # Keypoints cost ~8 ms an upload: taken only while a bank holds some.
+        with self._matcher_lock:
+            uses = self._current_matcher().uses_keypoints
+        return self.options if uses or not self.options.keypoints else replace(self.options, keypoints=False)
 
     def scan(self, data: bytes, *, name: str, context: dict | None, actor: str) -> dict:
         t0 = time.perf_counter()
-        record, thumb = process_item(Item(key=name, stamp="", size=len(data), data=data), self.options)
+        record, thumb = process_item(Item(key=name, stamp="", size=len(data), data=data), self._scan_options())
         context = self.clean_context(context)
         # Video uploads also match the banks' videos; the frame indexes are
         # opened per video request only, so image traffic pays nothing.

@@ -1,0 +1,86 @@
+"""ORB keypoints of a decoded image, and the inverted-file words of their
+descriptors."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+from PIL import Image
+
+# Both sides are scaled so that the longer side is WORK_SIDE pixels: a banked
+# photo and its copy posted at another size then differ in scale only by what
+# the edit itself did (a 10% crop: 11%), which ORB's pyramid absorbs.
+WORK_SIDE = 512
+# A fine pyramid (1.1 rather than ORB's usual 1.2) puts a level within ~5% of
+# any scale, so a descriptor of a cropped copy is taken at nearly the banked
+# scale: median descriptor distance of true correspondences 18 bits, not 28,
+# which is what makes exact-word lookups work (measured on the corpus).
+_ORB = dict(scaleFactor=1.1, nlevels=14, edgeThreshold=15, patchSize=31, fastThreshold=12)
+QUERY_FEATURES = 500
+# Stored per banked image for verification; the strongest INDEXED_FEATURES of
+# them also go into the bank's inverted file.
+BANK_FEATURES = 128
+INDEXED_FEATURES = 64
+
+# Inverted-file words: WORD_TABLES fixed selections of WORD_BITS descriptor
+# bits. ORB's bits are trained to be uncorrelated, so fixed random selections
+# work as a vocabulary without training one on any corpus. Longer words cut
+# chance collisions (0.16 unrelated postings per banked image and query at 28
+# bits against 0.83 at 20, measured), four tables keep a true correspondence
+# likely to share at least one word.
+WORD_BITS = 28
+WORD_TABLES = 4
+_SELECTIONS = np.random.default_rng(20261123).permutation(256)[: WORD_BITS * WORD_TABLES].reshape(WORD_TABLES, WORD_BITS)
+_WEIGHTS = (1 << np.arange(WORD_BITS, dtype=np.int64))
+
+
+@dataclass(frozen=True)
+class Keypoints:
+    points: np.ndarray        # (n, 2) float32, x/y in working-image pixels
+    descriptors: np.ndarray   # (n, 32) uint8, ORB
+    size: tuple[int, int]     # working-image width, height
+
+    def __len__(self) -> int:
+        return len(self.points)
+
+    def top(self, k: int) -> Keypoints:
+        return Keypoints(self.points[:k], self.descriptors[:k], self.size)
+
+
+def _gray(im: Image.Image) -> np.ndarray:
+    g = np.asarray(im.convert("L"))
+    scale = WORK_SIDE / max(g.shape)
+    if scale < 1:
+        w, h = max(1, round(g.shape[1] * scale)), max(1, round(g.shape[0] * scale))
+        g = cv2.resize(g, (w, h), interpolation=cv2.INTER_AREA)
+    elif scale > 1:
+        w, h = max(1, round(g.shape[1] * scale)), max(1, round(g.shape[0] * scale))
+        g = cv2.resize(g, (w, h), interpolation=cv2.INTER_LINEAR)
+    return np.ascontiguousarray(g)
+
+
+def extract(im: Image.Image, n: int = QUERY_FEATURES) -> Keypoints:
+    """The ``n`` strongest ORB keypoints, strongest first (a bank keeps the
+    first BANK_FEATURES). Flat or tiny images give few or none."""
+    g = _gray(im)
+    orb = cv2.ORB_create(nfeatures=n, **_ORB)
+    kps, desc = orb.detectAndCompute(g, None)
+    size = (g.shape[1], g.shape[0])
+    if desc is None or not kps:
+        return Keypoints(np.zeros((0, 2), np.float32), np.zeros((0, 32), np.uint8), size)
+    order = np.argsort([-k.response for k in kps], kind="stable")
+    pts = np.asarray([kps[i].pt for i in order], dtype=np.float32)
+    return Keypoints(pts, np.ascontiguousarray(desc[order]), size)
+
+
+def words(descriptors: np.ndarray) -> np.ndarray:
+    """(n, WORD_TABLES) int64 words; table t's words are offset by t << WORD_BITS
+    so that one inverted file holds every table."""
+    if len(descriptors) == 0:
+        return np.zeros((0, WORD_TABLES), dtype=np.int64)
+    bits = np.unpackbits(descriptors, axis=1)
+    out = np.empty((len(descriptors), WORD_TABLES), dtype=np.int64)
+    for t in range(WORD_TABLES):
+        out[:, t] = bits[:, _SELECTIONS[t]].astype(np.int64) @ _WEIGHTS + (t << WORD_BITS)
+    return out
