@@ -84,3 +84,16 @@ def sqlite_url(tmp_path):
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def db_url(request):
     return request.getfixturevalue("sqlite_url" if request.param == "sqlite" else "pg_url")
+
+
+@pytest.fixture
+def banks(tmp_path, db_url):
+    """Banks over a fresh database (SQLite and PostgreSQL), index files in tmp_path."""
+    from tripline.banks import Banks
+    from tripline.store import Store
+
+    store = Store(db_url)
+    b = Banks(store, tmp_path / "index")
+    yield b
+    b.close()
+    store.close()

@@ -2,14 +2,11 @@
 import json
 
 import numpy as np
-import pytest
 from typer.testing import CliRunner
 
-from tripline.banks import Banks
 from tripline.cli import _register, app
 from tripline.hashing import hash_bytes
 from tripline.index import codes_to_hex, hex_to_codes
-from tripline.store import Store
 from shared_data import photos, shared
 
 _register()
@@ -22,15 +19,6 @@ def flip(hex64: str, n: int) -> str:
     bits = np.unpackbits(hex_to_codes([hex64])[0])
     bits[:n] ^= 1
     return codes_to_hex(np.packbits(bits)[None, :])[0]
-
-
-@pytest.fixture
-def banks(tmp_path, db_url):
-    store = Store(db_url)
-    b = Banks(store, tmp_path / "index")
-    yield b
-    b.close()
-    store.close()
 
 
 def item(pdq, quality=100, **kw):

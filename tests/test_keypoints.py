@@ -19,8 +19,8 @@ from tripline.banks import keypoints as bank_keypoints
 from tripline.banks.keypoints import RECORD, KeypointIndex
 from tripline.cli import _register, app
 from tripline.hashing import hamming, hash_bytes
-from tripline.keypoints import BANK_FEATURES, MIN_INLIERS, extract, verify
-from tripline.store import Store
+from tripline.keypoints import BANK_FEATURES, MIN_INLIERS, Keypoints, extract, verify, words
+from tripline.keypoints.features import WORD_BITS, WORD_TABLES
 
 _register()
 KODAK = [Image.open(p).convert("RGB") for p in photos("kodak24", 8)]
@@ -99,6 +99,34 @@ def test_any_crop_up_to_8_percent_a_side_is_confirmed(fractions, which):
     assert v.coverage == pytest.approx((1 - left - right) * (1 - top - bottom), abs=0.03)
 
 
+def test_words_are_the_first_descriptor_bits_one_table_each():
+    d = np.random.default_rng(3).integers(0, 256, size=(50, 32), dtype=np.uint8)
+    w = words(d)
+    assert w.shape == (50, WORD_TABLES) and w.dtype == np.int64
+    assert ((w >> WORD_BITS) == np.arange(WORD_TABLES)).all()          # tables never collide
+    changed = d.copy()
+    changed[:, 20:] ^= 0xFF                                              # bits no word reads
+    assert np.array_equal(words(changed), w)
+    changed = d.copy()
+    changed[:, 5] ^= 0x01                                                # a bit of table 1's word
+    diff = words(changed) != w
+    assert diff[:, 1].all() and not diff[:, [0, 2, 3]].any()
+
+
+def test_words_shared_by_many_banked_images_are_dropped():
+    rng = np.random.default_rng(4)
+    common = rng.integers(0, 256, size=(1, 32), dtype=np.uint8)
+    banked = []
+    for i in range(40):
+        desc = rng.integers(0, 256, size=(64, 32), dtype=np.uint8)
+        desc[0] = common[0]
+        banked.append((i, Keypoints(rng.random((64, 2), dtype=np.float32) * 300, desc, (320, 240))))
+    index = KeypointIndex.of(banked)
+    query = Keypoints(np.zeros((2, 2), np.float32), np.concatenate([common, banked[7][1].descriptors[5:6]]), (320, 240))
+    assert index.touched(query) == WORD_TABLES   # only the rare descriptor's postings are read
+    assert index.postings() == 40 * 63 * WORD_TABLES
+
+
 def test_records_round_trip_and_a_torn_tail_is_cut(tmp_path):
     folder = tmp_path / "b.keypoints"
     kps = [extract(im) for im in KODAK[:3]]
@@ -124,15 +152,6 @@ def test_inverted_file_proposes_the_banked_original_first():
         assert found and index.entry_id(found[0][0]) == 100 + i
         assert index.touched(extract(im)) >= found[0][1]
     assert index.candidates(extract(Image.new("RGB", (300, 200), (10, 10, 10)))) == []
-
-
-@pytest.fixture
-def banks(tmp_path, db_url):
-    store = Store(db_url)
-    b = Banks(store, tmp_path / "index")
-    yield b
-    b.close()
-    store.close()
 
 
 def _bank(banks: Banks, images: list[Image.Image]) -> list[int]:
@@ -210,3 +229,5 @@ def test_scan_flags_an_off_centre_crop_and_writes_no_keypoints(tmp_path, sqlite_
     assert recs["reframed.jpg"]["flagged"] and not recs["other.png"]["flagged"]
     assert recs["reframed.jpg"]["matches"][0]["normalisation"] == "keypoints"
     assert not any("keypoints" in r for r in recs.values())
+    stats = runner.invoke(app, ["bank", "stats", "known", *common])
+    assert '"keypoint_records": 3' in stats.output

@@ -23,16 +23,18 @@ QUERY_FEATURES = 500
 BANK_FEATURES = 128
 INDEXED_FEATURES = 64
 
-# Inverted-file words: WORD_TABLES fixed selections of WORD_BITS descriptor
-# bits. ORB's bits are trained to be uncorrelated, so fixed random selections
-# work as a vocabulary without training one on any corpus. Longer words cut
-# chance collisions (0.16 unrelated postings per banked image and query at 28
-# bits against 0.83 at 20, measured), four tables keep a true correspondence
-# likely to share at least one word.
+# Inverted-file words: table t's word is the low WORD_BITS bits of the t-th
+# little-endian 32-bit group of the descriptor, i.e. ORB's first tests, which
+# its training picked first for high variance and low correlation. Measured on
+# the corpus against 4 random selections of 28 bits: the same recall, half the
+# chance postings per query (0.13 per banked image against 0.26), and 70x
+# faster to compute, which is what building the inverted file costs. Longer
+# words cut chance collisions (with random selections: 0.16 per banked image
+# at 28 bits against 0.83 at 20); four tables keep a true correspondence
+# likely to share one word.
 WORD_BITS = 28
 WORD_TABLES = 4
-_SELECTIONS = np.random.default_rng(20261123).permutation(256)[: WORD_BITS * WORD_TABLES].reshape(WORD_TABLES, WORD_BITS)
-_WEIGHTS = (1 << np.arange(WORD_BITS, dtype=np.int64))
+_MASK = np.uint32((1 << WORD_BITS) - 1)
 
 
 @dataclass(frozen=True)
@@ -79,8 +81,7 @@ def words(descriptors: np.ndarray) -> np.ndarray:
     so that one inverted file holds every table."""
     if len(descriptors) == 0:
         return np.zeros((0, WORD_TABLES), dtype=np.int64)
-    bits = np.unpackbits(descriptors, axis=1)
-    out = np.empty((len(descriptors), WORD_TABLES), dtype=np.int64)
-    for t in range(WORD_TABLES):
-        out[:, t] = bits[:, _SELECTIONS[t]].astype(np.int64) @ _WEIGHTS + (t << WORD_BITS)
+    groups = np.ascontiguousarray(descriptors, dtype=np.uint8).view("<u4")
+    out = (groups[:, :WORD_TABLES] & _MASK).astype(np.int64)
+    out += np.arange(WORD_TABLES, dtype=np.int64) << WORD_BITS
     return out
