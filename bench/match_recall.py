@@ -629,7 +629,7 @@ def main() -> None:
           f"at {len(KP_INDEX)} banked images; postings touched per query mean {np.mean(kp_post):.0f} "
           f"({np.mean(kp_post) / len(KP_INDEX):.3f} per banked image: ~{np.mean(kp_post) / len(KP_INDEX) * 1e7 / 1e6:.1f}M "
           f"at 10M if they grow linearly); storage per banked image {KP_RECORD_BYTES} B on disk + "
-          f"{per_image:.0f} postings ({per_image * 16:.0f} B) in memory")
+          f"{per_image:.0f} postings ({KP_INDEX.memory_bytes() / len(KP_INDEX):.0f} B) in memory")
     rs = [r["robust_s"] for r in all_rows]
     print(f"normalisation time per query: mean {1000 * np.mean(rs):.1f} ms, p99 {1000 * np.percentile(rs, 99):.1f} ms "
           f"(decoded image, single core, loaded machine)")
