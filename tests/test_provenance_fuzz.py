@@ -205,11 +205,13 @@ def test_image_corrupt_pixels_contained():
 def test_pathological_text_is_fast(payload):
     import time
 
-    t = time.perf_counter()
+    # CPU time of this process, not wall time: the guard is against quadratic
+    # parsing, and CI shares its two cores with other jobs.
+    t = time.process_time()
     for data in (png({"parameters": payload, "Description": payload, "Dream": payload[:100_000]}),
                  png(itxt={"XML:com.adobe.xmp": xmp_like(payload)})):
         _ok(data, ProvenanceOptions(watermarks=False))
-    assert time.perf_counter() - t < 10
+    assert time.process_time() - t < 10
 
 
 def xmp_like(payload: str) -> str:
