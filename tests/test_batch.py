@@ -11,6 +11,7 @@ import fsspec
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from PIL import Image
 from batch_support import cli_app, make_bank, make_uploads, scan_records, sink_records
 from shared_data import photos
 from typer.testing import CliRunner
@@ -75,6 +76,29 @@ def test_backfill_cli_gives_the_same_records_as_scan(env, tmp_path):
     finally:
         store.close()
     assert stored == {k for k, r in expected.items() if r["flagged"]}
+
+
+def test_backfill_matches_an_off_centre_crop_as_scan_does(tmp_path):
+    # The snapshot shipped to workers carries the banks' keypoint records.
+    banked = photos("kodak24", 4)[3:]
+    up, home = tmp_path / "up", tmp_path / "home"
+    up.mkdir()
+    db = f"sqlite:///{tmp_path / 'kp.db'}"
+    make_bank(db, home, banked)
+    with Image.open(banked[0]) as im:
+        w, h = im.size
+        im.convert("RGB").crop((w // 12, h // 30, w - w // 40, h - h // 11)).save(up / "reframed.jpg", quality=80)
+    out, sink = tmp_path / "scan-out", tmp_path / "sink"
+    res = invoke("scan", str(up), "--out", str(out), "--workers", "0", "--no-provenance", home=home, db=db)
+    assert res.exit_code == 1, res.output
+    expected = scan_records(out)
+    res = invoke("backfill", "--source", str(up), "--sink", str(sink), "--workers", "0", "--no-provenance",
+                 home=home, db=db)
+    assert res.exit_code == 1, res.output
+    got = sink_records(str(sink))
+    assert got == expected
+    [rec] = got.values()
+    assert rec["flagged"] and rec["matches"][0]["normalisation"] == "keypoints"
 
 
 def test_manifests_and_fsspec_sources(env, tmp_path):

@@ -123,6 +123,10 @@ class KeypointIndex:
     def __len__(self) -> int:
         return len(self._records)
 
+    def export(self) -> np.ndarray:
+        """The records as an in-memory array (a backfill snapshot ships them)."""
+        return np.array(self._records)
+
     def postings(self) -> int:
         return len(self._rows)
 

@@ -2,8 +2,9 @@
 
 Scan workers share the machine's database and mmap'd PDQ index files. Batch
 workers may run on other machines, so the driver captures the selected banks
-once (PDQ codes and ids, region hashes, exact MD5/SHA-256 values, video frame
-indexes, and the entry values that explain hits) into numpy arrays. On Ray the
+once (PDQ codes and ids, region hashes, keypoint records, exact MD5/SHA-256
+values, video frame indexes, and the entry values that explain hits) into
+numpy arrays. On Ray the
 snapshot is put into the object store once (``ray.put``) and each worker actor
 fetches it once in its constructor, then rebuilds the PDQ indexes in a local
 temporary folder: the banks cross the network once per node, and are indexed
@@ -23,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from tripline.banks import Banks, LoadedBank, Matcher
+from tripline.banks.keypoints import KeypointIndex
 from tripline.index import PDQIndex
 
 _EXACT_TYPES = ("md5", "sha256")
@@ -36,6 +38,7 @@ class _BankSnap:
     pdq_quality_min: int
     pdq: tuple[np.ndarray, np.ndarray] | None
     regions: tuple[np.ndarray, np.ndarray] | None
+    keypoints: np.ndarray | None = None    # the bank's keypoint records (tripline.banks.keypoints)
 
 
 @dataclass
@@ -79,7 +82,8 @@ class BankSnapshot:
             snaps = [
                 _BankSnap(b.name, b.kind, b.pdq_threshold, b.pdq_quality_min,
                           b.index.export() if b.index is not None else None,
-                          b.regions.export() if b.regions is not None else None)
+                          b.regions.export() if b.regions is not None else None,
+                          b.keypoints.export() if b.keypoints is not None else None)
                 for b in matcher.banks
             ]
         finally:
@@ -127,6 +131,8 @@ class BankSnapshot:
             for pair in (b.pdq, b.regions):
                 if pair is not None:
                     n += pair[0].nbytes + pair[1].nbytes
+            if b.keypoints is not None:
+                n += b.keypoints.nbytes
         for v in self.videos:
             n += v.index[0].nbytes + v.index[1].nbytes + v.ids.nbytes + v.entry.nbytes
         return n
@@ -176,7 +182,8 @@ class BankSnapshot:
         for i, b in enumerate(self.banks):
             index = build(f"b{i}", b.pdq)
             regions = build(f"r{i}", b.regions) if index is not None else None
-            loaded.append(LoadedBank(b.name, b.kind, b.pdq_threshold, b.pdq_quality_min, index, regions))
+            kps = KeypointIndex(b.keypoints) if index is not None and b.keypoints is not None else None
+            loaded.append(LoadedBank(b.name, b.kind, b.pdq_threshold, b.pdq_quality_min, index, regions, kps))
         videos = [
             _LoadedVideoBank(v.name, v.kind, v.config, build(f"v{i}", v.index), v.ids, v.entry, v.timestamp,
                              v.counts, v.usable_per_entry)
