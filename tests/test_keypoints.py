@@ -145,6 +145,29 @@ def test_records_round_trip_and_a_torn_tail_is_cut(tmp_path):
     assert KeypointIndex.open(tmp_path / "missing") is None
 
 
+def test_inverted_file_is_kept_beside_the_records_and_rebuilt_when_they_grow(tmp_path):
+    folder = tmp_path / "b.keypoints"
+    bank_keypoints.append(folder, [(i, extract(im)) for i, im in enumerate(KODAK[:3])])
+    query = extract(jpeg(crop(KODAK[1], 0.06, 0.0, 0.0, 0.06)))
+    first = KeypointIndex.open(folder)
+    [cache] = folder.glob("inverted-3-*.npy")
+    reopened = KeypointIndex.open(folder)
+    assert isinstance(reopened._postings, np.memmap)              # reused, not rebuilt
+    assert reopened.candidates(query) == first.candidates(query) and reopened.candidates(query)[0][0] == 1
+
+    bank_keypoints.append(folder, [(3, extract(KODAK[3]))])
+    grown = KeypointIndex.open(folder)
+    assert not cache.exists() and len(list(folder.glob("inverted-4-*.npy"))) == 1
+    assert grown.postings() > first.postings()
+
+    [cache] = folder.glob("inverted-4-*.npy")
+    cache.write_bytes(b"not an array")                          # torn or foreign: rebuilt
+    again = KeypointIndex.open(folder)
+    assert not isinstance(again._postings, np.memmap) and again.postings() == grown.postings()
+    for index in (first, reopened, grown, again):
+        index.close()
+
+
 def test_inverted_file_proposes_the_banked_original_first():
     index = KeypointIndex.of([(100 + i, extract(im)) for i, im in enumerate(KODAK)])
     for i, im in enumerate(KODAK):
