@@ -2,7 +2,6 @@
 normalised variants match through them, the verifier keeps loose candidates
 out, and match records say which normalisation matched."""
 import numpy as np
-import pytest
 from PIL import Image
 from shared_data import encode
 from test_normalise import banner, padded, picture
@@ -10,22 +9,12 @@ from test_normalise import banner, padded, picture
 from tripline.banks import Banks
 from tripline.hashing import hash_bytes
 from tripline.index import codes_to_hex, hex_to_codes
-from tripline.store import Store
 
 
 def flip(hex64: str, n: int) -> str:
     bits = np.unpackbits(hex_to_codes([hex64])[0])
     bits[:n] ^= 1
     return codes_to_hex(np.packbits(bits)[None, :])[0]
-
-
-@pytest.fixture
-def banks(tmp_path, sqlite_url):
-    store = Store(sqlite_url)
-    b = Banks(store, tmp_path / "index")
-    yield b
-    b.close()
-    store.close()
 
 
 def bank_images(banks: Banks, name: str, images: list[Image.Image]) -> list[str]:
