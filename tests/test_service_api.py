@@ -284,3 +284,26 @@ def test_scan_matches_video_uploads_against_banked_videos(env):
     r = env.client.post("/v1/scan", content=sample("doorknob-hd-no-bar"),
                         headers={**env.h("integration"), "Content-Type": "application/octet-stream"})
     assert r.json()["flagged"] is False
+
+
+def test_scan_matches_an_off_centre_crop_of_a_banked_image(env):
+    # A bank built from images (as `bank add --image` does) carries keypoints;
+    # the service extracts the upload's only while such a bank exists.
+    from tripline.hashing import hash_bytes
+
+    data = photo_bytes(4)
+    rec = hash_bytes(data, bank_regions=True, keypoints=True)
+    env.svc.banks.create("images")
+    env.svc.banks.add("images", [("pdq", rec.pdq, None)], keypoints={rec.pdq: rec.keypoints})
+    env.svc.invalidate_matcher()
+    im = Image.open(io.BytesIO(data)).convert("RGB")
+    w, h = im.size
+    buf = io.BytesIO()
+    im.crop((w // 11, 0, w, h - h // 9)).save(buf, "JPEG", quality=80)
+    r = env.client.post("/v1/scan", content=buf.getvalue(),
+                        headers={**env.h("integration"), "Content-Type": "application/octet-stream"})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["flagged"] is True and body["matches"][0]["normalisation"] == "keypoints"
+    assert "local keypoints" in body["matches"][0]["explanation"]
+    assert "keypoints" not in body["signals"]
