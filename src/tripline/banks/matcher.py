@@ -203,11 +203,7 @@ class Matcher:
                             best[key] = (int(dist), norm, region)
             if not best:
                 continue
-            # Region hashes outlive a disabled or removed entry: keep only
-            # entries live in the bank's plain index.
-            entry_ids = np.asarray(sorted({e for _, e in best}), dtype=np.int64)
-            live = set(entry_ids[bank.index._live_mask(entry_ids)].tolist())
-            values = self._entry_values(sorted(live))
+            live, values = self._live_values(bank, {e for _, e in best})
             for (item_i, entry_id), (dist, norm, region) in sorted(best.items()):
                 if entry_id not in live:
                     continue
@@ -216,6 +212,12 @@ class Matcher:
                     normalisation=None if norm == "original" else norm, bank_hash=region,
                 ))
 
+    def _live_values(self, bank: LoadedBank, entry_ids: set[int]) -> tuple[set[int], dict[int, str]]:
+        """The entries still live in the bank's PDQ index, with their values:
+        region hashes and keypoint records outlive a disabled or removed entry."""
+        ids = np.asarray(sorted(entry_ids), dtype=np.int64)
+        live = set(ids[bank.index._live_mask(ids)].tolist())
+        return live, self._entry_values(sorted(live))
 
     def _match_keypoints(self, items, results) -> None:
         """Last stage, for items that carry ``keypoints`` (tripline.keypoints)
@@ -242,9 +244,7 @@ class Matcher:
                                      "rotation": check.rotation, "coverage": check.coverage}
             if not best:
                 continue
-            entry_ids = np.asarray(sorted({e for _, e in best}), dtype=np.int64)
-            live = set(entry_ids[bank.index._live_mask(entry_ids)].tolist())
-            values = self._entry_values(sorted(live))
+            live, values = self._live_values(bank, {e for _, e in best})
             for (item_i, entry_id), geometry in sorted(best.items()):
                 if entry_id not in live:
                     continue

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from PIL import Image
 
@@ -11,6 +12,9 @@ from tripline.media import Limits, decode_image
 from tripline.media.decode import FAST_MIN_SIDE
 from tripline.media.limits import deadline
 from tripline.model import ErrorCode, ItemError
+
+if TYPE_CHECKING:   # OpenCV loads only when keypoints are asked for
+    from tripline.keypoints import Keypoints
 
 __all__ = [
     "DIHEDRAL_VARIANTS", "VARIANT_DESCRIPTIONS", "HashRecord", "PdqResult", "bits_to_hex", "digests", "hamming",
@@ -38,7 +42,7 @@ class HashRecord:
     pdq_regions: tuple[tuple[int, str, int], ...] = field(default=())
     # With keypoints=True: ORB keypoints (tripline.keypoints), the crop-tolerant
     # descriptor; an in-memory object, never written to results.
-    keypoints: object | None = field(default=None, repr=False)
+    keypoints: Keypoints | None = field(default=None, repr=False)
 
 
 def hash_bytes(
