@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from tripline.durable import atomic_file
 from tripline.keypoints import BANK_FEATURES, INDEXED_FEATURES, Keypoints, words
 from tripline.keypoints.features import WORD_BITS, WORD_TABLES
 
@@ -141,18 +142,14 @@ class KeypointIndex:
         """Write the inverted file atomically (one file, named by the record
         count it was built from, so concurrent openers never mix two) and
         drop older ones. Best effort: a read-only folder just means rebuilding."""
-        tmp = cache.with_name(f".{cache.name}.{os.getpid()}.tmp")
         try:
-            with open(tmp, "wb") as fh:
+            with atomic_file(cache) as fh:
                 np.save(fh, np.ascontiguousarray(self._postings))
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, cache)
             for old in cache.parent.glob("inverted-*.npy"):
                 if old != cache:
                     old.unlink(missing_ok=True)
         except OSError:
-            tmp.unlink(missing_ok=True)
+            pass
 
     @classmethod
     def of(cls, entries: Sequence[tuple[int, Keypoints]]) -> KeypointIndex:

@@ -18,12 +18,13 @@ from __future__ import annotations
 
 import io
 import json
-import os
-import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+
+from tripline.durable import atomic_write
 
 SCHEMA = pa.schema([
     ("key", pa.string()),
@@ -87,18 +88,7 @@ class Sink:
         final = self.path(rel)
         parent = final.rsplit("/", 1)[0]
         if self.local:
-            os.makedirs(parent, exist_ok=True)
-            tmp = f"{parent}/.{final.rsplit('/', 1)[1]}.{uuid.uuid4().hex[:8]}.tmp"
-            with open(tmp, "wb") as f:
-                f.write(data)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, final)
-            fd = os.open(parent, os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
+            atomic_write(Path(final), data)
         else:
             self.fs.makedirs(parent, exist_ok=True)
             self.fs.pipe_file(final, data)   # one PUT: the object appears whole or not at all

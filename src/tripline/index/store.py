@@ -28,6 +28,8 @@ from pathlib import Path
 
 import numpy as np
 
+from tripline.durable import atomic_write, fsync_dir, fsync_file
+
 from . import mih
 
 MANIFEST = "MANIFEST.json"
@@ -40,22 +42,6 @@ REC_HEADER = _REC_HEAD.size + _REC_CRC.size
 KIND_ADD = 1
 KIND_REMOVE = 2
 ARRAYS = ("codes", "ids", "offsets", "pos", "partner")
-
-
-def fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def fsync_file(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def base_dir(root: Path, gen: int) -> Path:
@@ -87,13 +73,7 @@ def manifest_key(root: Path):
 
 
 def write_manifest(root: Path, m: dict) -> None:
-    tmp = root / (MANIFEST + ".tmp")
-    with open(tmp, "wb") as f:
-        f.write(json.dumps(m, sort_keys=True).encode())
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, root / MANIFEST)
-    fsync_dir(root)
+    atomic_write(root / MANIFEST, json.dumps(m, sort_keys=True).encode())
 
 
 @dataclass
@@ -243,7 +223,7 @@ def cleanup(root: Path, gen: int) -> None:
     for p in root.iterdir():
         if p.name in keep:
             continue
-        if p.name.startswith(("base-", "log-", MANIFEST)):
+        if p.name.startswith(("base-", "log-", MANIFEST, f".{MANIFEST}.")):   # the last: a torn manifest write
             if p.is_dir():
                 shutil.rmtree(p, ignore_errors=True)
             else:

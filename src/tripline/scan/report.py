@@ -13,7 +13,8 @@ from pathlib import Path
 
 from tripline.hashing import VARIANT_DESCRIPTIONS
 from tripline.policy import decision_counts, group_by_decision
-from tripline.scan.results import atomic_write, iter_records
+from tripline.durable import atomic_write
+from tripline.scan.results import iter_records
 
 
 def summarise(records: list[dict]) -> dict:

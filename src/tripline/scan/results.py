@@ -61,12 +61,3 @@ class ResultLog:
 def iter_records(path: Path) -> Iterator[dict]:
     """Records of a finished log in file order (last line per key wins)."""
     yield from ResultLog(path).load().values()
-
-
-def atomic_write(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)

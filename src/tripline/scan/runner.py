@@ -22,7 +22,8 @@ from tripline.model import ErrorCode
 from tripline.policy import Policy, decide, default_policy
 from tripline.scan.pipeline import ScanOptions, crashed_record, process_item
 from tripline.scan.report import write_reports
-from tripline.scan.results import ResultLog, atomic_write
+from tripline.durable import atomic_write
+from tripline.scan.results import ResultLog
 from tripline.scan.walker import Item, count_items, walk
 from tripline.store import Store
 from tripline.video import review_grid

@@ -5,13 +5,13 @@ URLs. Encryption at rest is the vault issue's job."""
 from __future__ import annotations
 
 import io
-import os
 import re
-import tempfile
 from pathlib import Path
 
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from PIL import Image, ImageFilter, ImageOps
+
+from tripline.durable import atomic_write
 
 SHA_RE = re.compile(r"[0-9a-f]{64}")
 DERIVATIVE_SIDE = 640
@@ -31,12 +31,7 @@ class MediaStore:
         path = self._path(sha256)
         if path.exists():
             return
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent)
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.chmod(tmp, 0o600)
-        os.replace(tmp, path)
+        atomic_write(path, data, private=True)
 
     def get(self, sha256: str) -> bytes | None:
         try:
@@ -47,13 +42,7 @@ class MediaStore:
     def put_frames(self, sha256: str, grid: bytes) -> None:
         """A video's review grid (blurred grayscale frames, matched ones
         outlined), shown instead of a flat placeholder."""
-        path = self._path(sha256).with_name(sha256 + ".frames.jpg")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent)
-        with os.fdopen(fd, "wb") as f:
-            f.write(grid)
-        os.chmod(tmp, 0o600)
-        os.replace(tmp, path)
+        atomic_write(self._path(sha256).with_name(sha256 + ".frames.jpg"), grid, private=True)
 
     def frames(self, sha256: str) -> bytes | None:
         try:

@@ -34,6 +34,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy import Table, delete, insert, select, text, update
 from sqlalchemy.engine import Engine
 
+from tripline import durable
 from tripline.store.models import utcnow
 from tripline.store.report_models import (
     VaultCustody,
@@ -90,31 +91,9 @@ def _check_sha(sha256: str) -> str:
     return s
 
 
-def _fsync_dir(path: Path) -> None:
-    if os.name != "posix":
-        return
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def atomic_write(path: Path, data: bytes) -> None:
-    """temp file + fsync + rename + directory fsync."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.parent / f".{path.name}.{os.urandom(6).hex()}.tmp"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    _fsync_dir(path.parent)
+    """Evidence files are the owner's only (0600)."""
+    durable.atomic_write(path, data, private=True)
 
 
 def custody_hash(prev: str, seq: int, at: datetime, actor: str, action: str, sha256: str | None, detail: dict) -> str:
@@ -449,7 +428,7 @@ class Vault:
         atomic_write(work / "manifest.json", mbytes)
         atomic_write(work / "manifest.json.sha256", (hashlib.sha256(mbytes).hexdigest() + "  manifest.json\n").encode())
         os.replace(work, dest)
-        _fsync_dir(dest.parent)
+        durable.fsync_dir(dest.parent)
         with self._write() as conn, conn.begin():
             self._custody(conn, actor, "export", None, {"case_ref": case_ref, "items": shas,
                                                         "manifest_sha256": hashlib.sha256(mbytes).hexdigest()})
