@@ -485,13 +485,18 @@ class Store:
             query = query.where(entries.c.signal_type == signal_type)
         if enabled_only:
             query = query.where(entries.c.enabled.is_(True))
+        for r in self._keyset_pages(query, entries.c.id, batch):
+            yield EntryRow(**r._mapping)
+
+    def _keyset_pages(self, query, id_column, batch: int) -> Iterator:
+        """The rows of ``query`` in ``id_column`` order, one short read
+        transaction per page of ``batch`` rows (keyset pagination)."""
         last_id = None
         while True:
-            page = query if last_id is None else query.where(entries.c.id > last_id)
+            page = query if last_id is None else query.where(id_column > last_id)
             with self._read() as conn:
-                rows = conn.execute(page.order_by(entries.c.id).limit(batch)).all()
-            for r in rows:
-                yield EntryRow(**r._mapping)
+                rows = conn.execute(page.order_by(id_column).limit(batch)).all()
+            yield from rows
             if len(rows) < batch:
                 return
             last_id = rows[-1].id
@@ -778,16 +783,8 @@ class Store:
         return self._iter_video_frames(query, batch)
 
     def _iter_video_frames(self, query, batch: int) -> Iterator[VideoFrameRow]:
-        last_id = None
-        while True:
-            page = query if last_id is None else query.where(video_frames.c.id > last_id)
-            with self._read() as conn:
-                rows = conn.execute(page.order_by(video_frames.c.id).limit(batch)).all()
-            for r in rows:
-                yield VideoFrameRow(*r)
-            if len(rows) < batch:
-                return
-            last_id = rows[-1].id
+        for r in self._keyset_pages(query, video_frames.c.id, batch):
+            yield VideoFrameRow(*r)
 
     def count_video_frames(self, bank_name: str, *, enabled_only: bool = True) -> int:
         with self._read() as conn:
