@@ -252,7 +252,7 @@ def bank_keypoints(task):
     """A banked original's keypoints, as `tripline bank add --image` stores them."""
     idx, path, _ = task
     rec = hash_bytes(path.read_bytes(), keep_image=True)
-    return idx, extract_keypoints(rec.image).top(BANK_FEATURES) if rec.error is None else None
+    return idx, extract_keypoints(rec.image).spread(BANK_FEATURES) if rec.error is None else None
 
 
 def hash_photo(task):

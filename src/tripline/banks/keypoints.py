@@ -39,7 +39,7 @@ MIN_VOTES = 2
 
 
 def _record(entry_id: int, kp: Keypoints) -> np.ndarray:
-    kp = kp.top(BANK_FEATURES)
+    kp = kp.spread(BANK_FEATURES)
     rec = np.zeros(1, dtype=RECORD)
     rec["entry"], rec["n"] = entry_id, len(kp)
     rec["w"], rec["h"] = kp.size

@@ -18,6 +18,7 @@ WORK_SIDE = 512
 # which is what makes exact-word lookups work (measured on the corpus).
 _ORB = dict(scaleFactor=1.1, nlevels=14, edgeThreshold=15, patchSize=31, fastThreshold=12)
 QUERY_FEATURES = 500
+SPREAD_GRID = 4
 # Stored per banked image for verification; the strongest INDEXED_FEATURES of
 # them also go into the bank's inverted file.
 BANK_FEATURES = 128
@@ -49,6 +50,27 @@ class Keypoints:
     def top(self, k: int) -> Keypoints:
         return Keypoints(self.points[:k], self.descriptors[:k], self.size)
 
+    def spread(self, k: int, grid: int = SPREAD_GRID) -> Keypoints:
+        """``k`` keypoints taken round-robin over a grid x grid split of the
+        image, strongest first in each cell: what a bank keeps. The strongest
+        points of a photo often crowd one side; a crop of that side would
+        leave too few of them (kodim03 cut 8% from the left: 11-13 of the
+        strongest 128, 65+ of these), and the first INDEXED_FEATURES are
+        spread too."""
+        if len(self) <= k:
+            return self
+        w, h = self.size
+        cx = np.minimum((self.points[:, 0] * grid // max(w, 1)).astype(np.int64), grid - 1)
+        cy = np.minimum((self.points[:, 1] * grid // max(h, 1)).astype(np.int64), grid - 1)
+        cell = cx * grid + cy
+        # Rank of each point within its cell (points are strongest first).
+        order = np.argsort(cell, kind="stable")
+        starts = np.searchsorted(cell[order], np.arange(grid * grid))
+        rank = np.empty(len(self), np.int64)
+        rank[order] = np.arange(len(self)) - starts[cell[order]]
+        pick = np.lexsort((np.arange(len(self)), rank))[:k]
+        return Keypoints(self.points[pick], self.descriptors[pick], self.size)
+
 
 def _gray(im: Image.Image) -> np.ndarray:
     g = np.asarray(im.convert("L"))
@@ -63,8 +85,8 @@ def _gray(im: Image.Image) -> np.ndarray:
 
 
 def extract(im: Image.Image, n: int = QUERY_FEATURES) -> Keypoints:
-    """The ``n`` strongest ORB keypoints, strongest first (a bank keeps the
-    first BANK_FEATURES). Flat or tiny images give few or none."""
+    """The ``n`` strongest ORB keypoints, strongest first (a bank keeps
+    ``spread(BANK_FEATURES)`` of them). Flat or tiny images give few or none."""
     g = _gray(im)
     orb = cv2.ORB_create(nfeatures=n, **_ORB)
     kps, desc = orb.detectAndCompute(g, None)
