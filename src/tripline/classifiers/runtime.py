@@ -13,7 +13,11 @@ class Runtime:
 
     def _engine(self) -> Engine:
         if self.engine is None:
-            raise LookupError("remote classifiers need the database (credentials and budgets live there)")
+            # Batch workers get no store: they use the database every CLI
+            # command defaults to ($TRIPLINE_DB, or the state folder's).
+            from tripline import config
+            from tripline.store.engine import make_engine
+            self.engine = make_engine(config.db_url(None, config.home_dir(None)))
         return self.engine
 
     def keys(self):
@@ -41,6 +45,14 @@ def open_stage(policy, engine: Engine | None = None, keys=None):
         return None
     from tripline.classifiers.stage import ClassifierStage
     return ClassifierStage(policy, Runtime(engine, keys))
+
+
+def with_classifier_input(options, stage):
+    """Scan options whose workers keep what ``stage`` needs of each image."""
+    if stage is None:
+        return options
+    from dataclasses import replace
+    return replace(options, classifier_input=stage.input_spec)
 
 
 def run_classifiers(stage, records: list[dict], context: dict | None = None) -> None:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from tripline.banks import Banks, is_flagged
 from tripline.banks.video import VideoBanks, combine
-from tripline.classifiers.runtime import open_stage, run_classifiers
+from tripline.classifiers.runtime import open_stage, run_classifiers, with_classifier_input
 from tripline.model import ErrorCode
 from tripline.policy import Policy, decide, default_policy
 from tripline.scan.pipeline import ScanOptions, crashed_record, process_item
@@ -155,8 +155,7 @@ def run_scan(
     if options.keypoints and not matcher.uses_keypoints:
         options = replace(options, keypoints=False)   # no bank to compare them with
     classifiers = open_stage(policy, store.engine)   # None unless the policy configures classifiers
-    if classifiers is not None:
-        options = replace(options, classifier_input=classifiers.input_spec)
+    options = with_classifier_input(options, classifiers)
     store.start_run(run_id, args=args, out_dir=str(out_dir))
 
     progress = Progress(total=count_items(paths))
