@@ -254,3 +254,34 @@ def test_scan_writes_classifier_results_and_decides_on_them(tmp_path, sqlite_url
     assert "classifiers" not in rows["broken.png"] and rows["broken.png"]["error"]
     assert all("classifier_input" not in r for r in rows.values())
     assert result.summary
+
+
+def test_recommended_rules_in_the_docs_load_and_behave(tmp_path):
+    doc = (Path(__file__).parents[1] / "docs" / "classifiers.md").read_text()
+    block = next(b for b in doc.split("```toml")[1:] if "[[rule]]" in b).split("```")[0]
+    head = ('[policy]\nname = "doc"\nversion = "1"\n'
+            '[classifiers.safer]\ntype = "safer"\ncredential = "s"\nurl = "https://safer.invalid/v1"\n'
+            '[classifiers.cs]\ntype = "google-content-safety"\ncredential = "g"\n'
+            '[classifiers.hive-aigen]\ntype = "hive"\ncredential = "h"\n')
+    p = tmp_path / "doc.toml"
+    p.write_text(head + block)
+    policy = load_policy(p)
+
+    def rec(synthetic="none", matched=False, **scores):
+        r = {"matches": [{"bank": "b", "bank_kind": "match", "suppressed": False}] if matched else [],
+             "provenance": {"synthetic": synthetic}, "classifiers": {}}
+        for key, score in scores.items():
+            name, label = key.split("__")
+            r["classifiers"].setdefault(name.replace("_", "-"), {"labels": {}})["labels"][label] = score
+        return r
+
+    d = decide(policy, rec(safer__csam=0.95))
+    assert (d.action, d.priority) == ("review", "P0")
+    assert decide(policy, rec(safer__csam=0.95, matched=True)).action == "allow"
+    assert decide(policy, rec(safer__csam=0.95, synthetic="declared")).action == "allow"
+    # An AI-generated score alone does nothing; with provenance it is P2,
+    # and it cannot lower an item another rule put at P0.
+    assert decide(policy, rec(hive_aigen__ai_generated=0.99)).action == "allow"
+    assert decide(policy, rec(hive_aigen__ai_generated=0.99, synthetic="declared")).priority == "P2"
+    both = decide(policy, rec(hive_aigen__ai_generated=0.99, synthetic="likely", cs__review_priority=1.0))
+    assert both.priority == "P0"
