@@ -121,6 +121,17 @@ def brightness_model(path, size: int = 16, labels: int = 1, input_shape=None) ->
     return data
 
 
+BRIGHT_POLICY = """[policy]
+name = "clf"
+version = "1"
+[classifiers.bright]
+type = "onnx"
+model = "bright.onnx"
+size = 16
+labels = ["brightness"]
+"""
+
+
 def gray(value: int, size=(40, 30)):
     from PIL import Image
     return Image.fromarray(np.full((size[1], size[0], 3), value, np.uint8), "RGB")

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from typer.testing import CliRunner
 
 sys.path.insert(0, str(Path(__file__).parent))
-from fake_classifiers import FakeVendor, brightness_model  # noqa: E402
+from fake_classifiers import BRIGHT_POLICY, FakeVendor, brightness_model  # noqa: E402
 
 from tripline.cli import classifier_cmd, policy_cmd  # noqa: E402
 from tripline.store import Store  # noqa: E402
@@ -82,15 +82,7 @@ def test_secret_is_bound_to_its_name(env):
         store.close()
 
 
-POLICY = """[policy]
-name = "c"
-version = "1"
-[classifiers.bright]
-type = "onnx"
-model = "bright.onnx"
-size = 16
-labels = ["brightness"]
-"""
+POLICY = BRIGHT_POLICY
 
 
 def test_policy_check_opens_every_classifier(run, env, tmp_path):

@@ -13,7 +13,7 @@ from report_support import FILE_BYTES
 from service_support import login, make_env, photo_bytes
 
 sys.path.insert(0, str(Path(__file__).parent))
-from fake_classifiers import brightness_model  # noqa: E402
+from fake_classifiers import BRIGHT_POLICY, brightness_model  # noqa: E402
 
 from tripline.audit import AuditLog  # noqa: E402
 from tripline.classifiers.evidence import FLAGGED_STATEMENT, flagged_by_classifier  # noqa: E402
@@ -22,15 +22,7 @@ from tripline.report.cybertipline import build_file_details  # noqa: E402
 from tripline.review.queue import ReviewQueue  # noqa: E402
 from tripline.store import Store  # noqa: E402
 
-POLICY = """[policy]
-name = "clf"
-version = "1"
-[classifiers.bright]
-type = "onnx"
-model = "bright.onnx"
-size = 16
-labels = ["brightness"]
-eligible = ["unmatched"]
+POLICY = BRIGHT_POLICY + """eligible = ["unmatched"]
 
 [[rule]]
 name = "bright-unmatched"
