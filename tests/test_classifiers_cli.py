@@ -114,3 +114,18 @@ def test_policy_check_finds_a_missing_credential(run, env, tmp_path):
         assert fake.requests == []                   # checking never calls the vendor
     finally:
         fake.close()
+
+
+def test_scan_names_a_classifier_that_cannot_open_before_scanning(env, tmp_path):
+    from tripline.cli import scan_cmd
+
+    app = typer.Typer()
+    scan_cmd.register(app)
+    brightness_model(tmp_path / "bright.onnx", input_shape=["N", 3, 8, 8])    # policy says size 16
+    (tmp_path / "p.toml").write_text(POLICY)
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "a.png").write_bytes(b"")
+    r = CliRunner().invoke(app, ["scan", str(tmp_path / "in"), "--out", str(tmp_path / "out"),
+                                 "--policy", str(tmp_path / "p.toml"), "--workers", "0"])
+    assert r.exit_code == 2 and "classifier 'bright'" in r.output
+    assert not (tmp_path / "out" / "results.jsonl").exists() or not (tmp_path / "out" / "results.jsonl").read_text()
