@@ -285,3 +285,38 @@ def test_recommended_rules_in_the_docs_load_and_behave(tmp_path):
     assert decide(policy, rec(hive_aigen__ai_generated=0.99, synthetic="declared")).priority == "P2"
     both = decide(policy, rec(hive_aigen__ai_generated=0.99, synthetic="likely", cs__review_priority=1.0))
     assert both.priority == "P0"
+
+
+def test_backfill_runs_the_classifier_stage(tmp_path, sqlite_url):
+    from tripline.banks import Banks
+    from tripline.batch import read_records, run_backfill
+    from tripline.scan import ScanOptions
+    from tripline.store import Store
+
+    policy = load_policy(write_policy(tmp_path))
+    src = tmp_path / "in"
+    src.mkdir()
+    for name, v in (("dark.png", 20), ("bright.png", 240)):
+        gray(v, (64, 48)).save(src / name)
+    store = Store(sqlite_url)
+    banks = Banks(store, tmp_path / "index")
+    try:
+        run_backfill([str(src)], str(tmp_path / "sink"), banks=banks, policy=policy,
+                     options=ScanOptions(provenance=False), workers=0)
+    finally:
+        banks.close()
+        store.close()
+    rows = {Path(r["key"]).name: r for r in read_records(str(tmp_path / "sink"))}
+    assert rows["bright.png"]["classifiers"]["bright"]["labels"]["brightness"] == pytest.approx(240 / 255, abs=1e-3)
+    assert rows["bright.png"]["decision"]["action"] == "review"
+    assert rows["dark.png"]["decision"]["action"] == "allow"
+    assert all("classifier_input" not in r for r in rows.values())
+
+
+def test_a_non_finite_score_is_an_error_not_a_record_that_cannot_be_stored(tmp_path):
+    stage = open_stage(load_policy(write_policy(tmp_path)))
+    stage.classifiers["bright"].classify = lambda batch: [Scores({"brightness": float("nan")}, "m", 1.0)] * len(batch)
+    rec = {"key": "a", "sha256": "a" * 64, "media_type": "image/png", "matches": [], "classifier_input": {"image": gray(1)}}
+    stage.run([rec])
+    assert rec["classifiers"]["bright"]["error"]["code"] == "bad_output"
+    json.dumps(rec, allow_nan=False)

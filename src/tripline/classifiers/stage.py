@@ -9,6 +9,7 @@ runs them as one tensor batch); each item's answer or error goes into
 from __future__ import annotations
 
 import hashlib
+import math
 import time
 
 from tripline.classifiers.base import ClassifierError, ClassifierInput, Scores
@@ -105,6 +106,11 @@ def _input(rec: dict, kept: dict | None, context: dict | None) -> ClassifierInpu
 
 def _put(rec: dict, name: str, outcome) -> None:
     out = rec.setdefault("classifiers", {})
+    if isinstance(outcome, Scores) and not all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in outcome.labels.values()):
+        # NaN or infinity would compare false in every rule and cannot be
+        # stored as JSON: the answer is unusable, so it is an error.
+        outcome = ClassifierError("bad_output", "the classifier answered a score that is not a finite number")
     if isinstance(outcome, Scores):
         out[name] = outcome.to_dict()
     else:
