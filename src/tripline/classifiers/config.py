@@ -75,12 +75,6 @@ class ClassifierSpec:
     def remote(self) -> bool:
         return self.type in REMOTE_TYPES
 
-    def to_meta(self) -> dict:
-        meta = {"type": self.type}
-        if self.model_sha256:
-            meta["model_sha256"] = self.model_sha256
-        return meta
-
 
 def _typed(spec: dict, key: str, kind, where: dict, default: Any = None) -> Any:
     if key not in spec:

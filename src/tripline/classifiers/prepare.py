@@ -12,6 +12,11 @@ from dataclasses import dataclass
 from PIL import Image
 
 
+# Files above this are not kept for remote classifiers: a scan batch holds
+# up to 64 items in memory, and vendors refuse larger uploads anyway.
+MAX_SEND_BYTES = 20 * 1024 * 1024
+
+
 @dataclass(frozen=True)
 class InputSpec:
     max_side: int | None = None     # longest side kept; None: no image is kept
@@ -26,6 +31,6 @@ def prepare(image: Image.Image | None, data: bytes, spec: InputSpec) -> dict:
             rgb = rgb.copy() if rgb is image else rgb
             rgb.thumbnail((spec.max_side, spec.max_side), Image.Resampling.BILINEAR)
         out["image"] = rgb
-    if spec.want_bytes:
+    if spec.want_bytes and len(data) <= MAX_SEND_BYTES:
         out["data"] = data
     return out

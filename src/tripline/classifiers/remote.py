@@ -50,7 +50,7 @@ class RemoteClassifier:
         todo = []
         for i, inp in enumerate(batch):
             if not inp.data:
-                out[i] = ClassifierError("no_bytes", "no file bytes to send")
+                out[i] = ClassifierError("no_bytes", "no file bytes to send (files over 20 MiB are not sent)")
             else:
                 todo.append(i)
         size = max(1, min(self.vendor.max_batch, self.spec.batch))

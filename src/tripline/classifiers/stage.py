@@ -80,9 +80,6 @@ class ClassifierStage:
         rules = self.policy.text_rules
         return any(rules.scan(text, source, split_camel=camel) for source, text, camel in text_sources(rec, context))
 
-    def meta(self) -> dict:
-        return {name: spec.to_meta() for name, spec in self.specs.items()}
-
     def close(self) -> None:
         for clf in self.classifiers.values():
             try:
