@@ -190,3 +190,30 @@ def test_private_addresses_are_refused_unless_allowed(runtime):
 def test_missing_credential_is_a_configuration_error(runtime):
     with pytest.raises(ClassifierConfigError, match="no stored credential named 'nope'"):
         open_classifier(spec("hive", "http://127.0.0.1:9/x", credential="nope"), runtime)
+
+
+@pytest.mark.parametrize("vendor, body", [
+    ("google-content-safety", {"reviewPriorities": ["HIGH"]}),                 # one answer for two images
+    ("google-content-safety", {"reviewPriorities": ["SEVERE", "LOW"]}),        # unknown priority
+    ("hive", {"status": [{"response": {"output": []}}]}),
+    ("hive", {"status": [{"response": {"output": [{"classes": [{"class": "x", "score": "high"}]}]}}]}),
+    ("safer", {"output": [{"file": {"classifierPrediction": None}}]}),
+    ("http", {"labels": {}}),
+    ("http", ["not", "an", "object"]),
+])
+def test_malformed_answers_are_bad_response(vendor, body):
+    from tripline.classifiers.base import ClassifierError
+    from tripline.classifiers.vendors import VENDORS
+
+    with pytest.raises(ClassifierError) as err:
+        VENDORS[vendor].parse(body, 2 if vendor == "google-content-safety" else 1)
+    assert err.value.code == "bad_response"
+
+
+@pytest.mark.parametrize("vendor", ["google-content-safety"], indirect=True)
+def test_google_batches_are_split_at_the_configured_size(vendor, runtime):
+    clf = open_classifier(spec("google-content-safety", vendor.url, batch=4), runtime)
+    out = clf.classify(inputs(10))
+    clf.close()
+    assert all(isinstance(o, Scores) for o in out)
+    assert sorted(len(json.loads(r["body"])["images"]) for r in vendor.requests) == [2, 4, 4]
