@@ -128,4 +128,18 @@ def test_scan_names_a_classifier_that_cannot_open_before_scanning(env, tmp_path)
     r = CliRunner().invoke(app, ["scan", str(tmp_path / "in"), "--out", str(tmp_path / "out"),
                                  "--policy", str(tmp_path / "p.toml"), "--workers", "0"])
     assert r.exit_code == 2 and "classifier 'bright'" in r.output
-    assert not (tmp_path / "out" / "results.jsonl").exists() or not (tmp_path / "out" / "results.jsonl").read_text()
+    assert not (tmp_path / "out" / "run.json").exists()          # the run never started
+
+
+def test_envelope_roundtrip_and_binding():
+    from cryptography.exceptions import InvalidTag
+
+    from tripline.vault.envelope import open_sealed, seal
+
+    keys = StaticKeyProvider(b"e" * 32)
+    blob = seal(keys, b'{"api_key": "x"}', b"aad-1")
+    assert set(blob) == {"wrapped_key", "nonce", "ct"}        # the stored form report credentials already use
+    assert open_sealed(keys, blob, b"aad-1", keys.key_id) == b'{"api_key": "x"}'
+    with pytest.raises((InvalidTag, Exception)):
+        open_sealed(keys, blob, b"aad-2", keys.key_id)
+    assert seal(keys, b"same", b"a")["ct"] != seal(keys, b"same", b"a")["ct"]   # fresh key and nonce each time

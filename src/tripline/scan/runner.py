@@ -142,6 +142,9 @@ def run_scan(
     out_dir = Path(out_dir)
     (out_dir / "thumbs").mkdir(parents=True, exist_ok=True)
     policy = policy or default_policy()
+    # Opened first: a classifier that cannot open stops the run before it starts.
+    classifiers = open_stage(policy, store.engine)   # None unless the policy configures classifiers
+    options = with_classifier_input(options, classifiers)
     args = {"paths": [str(Path(p).resolve()) for p in paths], "banks": bank_names, "exact": options.exact,
             "exact_dihedral": options.exact_dihedral, "policy": policy.meta}
     run_id = _run_identity(out_dir, fresh, args)
@@ -154,8 +157,6 @@ def run_scan(
     video_matcher = VideoBanks.of(banks).matcher(bank_names)
     if options.keypoints and not matcher.uses_keypoints:
         options = replace(options, keypoints=False)   # no bank to compare them with
-    classifiers = open_stage(policy, store.engine)   # None unless the policy configures classifiers
-    options = with_classifier_input(options, classifiers)
     store.start_run(run_id, args=args, out_dir=str(out_dir))
 
     progress = Progress(total=count_items(paths))
