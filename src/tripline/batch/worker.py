@@ -13,10 +13,10 @@ from datetime import UTC, datetime
 from tripline.batch.sink import Sink
 from tripline.batch.snapshot import BankSnapshot
 from tripline.batch.sources import UnitReader
+from tripline.classifiers.runtime import open_stage, with_classifier_input
 from tripline.policy import Policy
 from tripline.scan.pipeline import ScanOptions, process_item
 from tripline.scan.runner import finish_records
-from tripline.classifiers.runtime import open_stage, with_classifier_input
 
 # Keys of a stored record that matching and policy produce; a rematch drops
 # them and computes them afresh from the stored hashes.

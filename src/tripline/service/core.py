@@ -12,12 +12,12 @@ from sqlalchemy import select
 from tripline.audit import AuditLog
 from tripline.banks import BankError, Banks, validate_signal
 from tripline.banks.video import VideoBanks
+from tripline.classifiers.runtime import open_stage, with_classifier_input
 from tripline.policy import default_policy, load_policy
 from tripline.review import Exposure, ReviewQueue
 from tripline.review.exposure import Budget
 from tripline.scan.pipeline import ScanOptions, process_item
 from tripline.scan.runner import finish_records
-from tripline.classifiers.runtime import open_stage, with_classifier_input
 from tripline.scan.walker import Item
 from tripline.service.auth import Accounts
 from tripline.service.config import ServiceConfig
