@@ -8,7 +8,7 @@ the classifier (loading the model, finding its credential) is
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -69,7 +69,6 @@ class ClassifierSpec:
     daily_budget: int | None = None        # calls per UTC day, across all instances (database)
     breaker_failures: int = 5
     breaker_reset_seconds: float = 60.0
-    extra: dict = field(default_factory=dict, compare=False)
 
     @property
     def remote(self) -> bool:
