@@ -54,6 +54,7 @@ bench: install-test
 	$(PY) bench/video_bench.py --shared $(SHARED)
 	$(PY) bench/service_load.py
 	$(PY) bench/backfill_bench.py
+	$(PY) bench/classifier_bench.py --shared $(SHARED)
 
 clean:
 	rm -rf $(VENV) demo-out build dist src/*.egg-info .pytest_cache .hypothesis

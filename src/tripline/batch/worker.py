@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from tripline.batch.sink import Sink
 from tripline.batch.snapshot import BankSnapshot
 from tripline.batch.sources import UnitReader
+from tripline.classifiers.runtime import open_stage, with_classifier_input
 from tripline.policy import Policy
 from tripline.scan.pipeline import ScanOptions, process_item
 from tripline.scan.runner import finish_records
@@ -45,13 +46,17 @@ class ShardProcessor:
         self.opened = snapshot.open()
         if options.keypoints and not self.opened.matcher.uses_keypoints:
             options = replace(options, keypoints=False)   # ~8 ms an item, and no bank to compare with
-        self.policy, self.options = policy, options
+        # Classifiers (docs/classifiers.md): None unless the policy configures some.
+        self.classifiers = open_stage(policy)
+        self.policy, self.options = policy, with_classifier_input(options, self.classifiers)
         self.sink = Sink(sink_url)
         self.reader = UnitReader(max_bytes=options.limits.max_bytes)
         self.on_item = on_item   # test hook: called with each finished record before it is written
 
     def close(self) -> None:
         self.opened.close()
+        if self.classifiers is not None:
+            self.classifiers.close()
 
     def records(self, shard: dict) -> list[dict]:
         if shard["kind"] == "scan":
@@ -66,7 +71,8 @@ class ShardProcessor:
             raise ValueError(f"unknown shard kind {shard['kind']!r}")
         # One record per key: a key listed twice (or a member repeated in an archive) is kept once, last wins.
         records = list({r["key"]: r for r in records}.values())
-        finish_records(records, self.opened.matcher, self.opened.video_matcher, self.policy)
+        finish_records(records, self.opened.matcher, self.opened.video_matcher, self.policy,
+                       classifiers=self.classifiers)
         now = datetime.now(UTC).isoformat(timespec="seconds")
         for r in records:
             r["scanned_at"] = now

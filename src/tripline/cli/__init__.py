@@ -23,6 +23,7 @@ def _register() -> None:
 
     modules = (hash_cmd, bank_cmd, scan_cmd, backfill_cmd, provenance_cmd, policy_cmd, leads_cmd, video_cmd,
                serve_cmd, report_cmd)
+    from tripline.cli import classifier_cmd; modules += (classifier_cmd,)  # noqa: E702
     for module in modules:
         module.register(app)
 

@@ -14,7 +14,7 @@ from typing import Annotated
 
 import typer
 
-from tripline.cli.common import fail
+from tripline.cli.common import DbOpt, fail
 
 policy_app = typer.Typer(help="Decision policies: validate them, explain their decisions.", no_args_is_help=True)
 
@@ -37,9 +37,12 @@ def _load(path: Path | None):
 def check(
     file: Annotated[Path, typer.Argument(help="Policy file (TOML).")],
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+    db: DbOpt = None,
 ) -> None:
-    """Validate a policy file; print what it defines, or the first error."""
+    """Validate a policy file and open every classifier it configures; print
+    what it defines, or the first error."""
     policy = _load(file)
+    classifiers = _check_classifiers(policy, db)
     summary = {
         **policy.meta,
         "rules": [r.name for r in policy.rules],
@@ -47,6 +50,7 @@ def check(
         "lexicons": {n: len(lex.terms) for n, lex in sorted(policy.text_rules.lexicons.items())},
         "text_rules": [r.name for r in policy.text_rules.rules],
         "sets": {n: len(v) for n, v in sorted(policy.sets.items())},
+        "classifiers": classifiers,
     }
     if as_json:
         typer.echo(json.dumps(summary, indent=2))
@@ -54,6 +58,32 @@ def check(
     typer.echo(f"ok: {policy.name} {policy.version} (sha256 {policy.sha256})")
     typer.echo(f"  {len(policy.rules)} rules, {len(policy.gate)} prompt-gate rules, "
                f"{len(summary['lexicons'])} lexicons, {len(summary['text_rules'])} text rules, {len(summary['sets'])} sets")
+    for name, c in classifiers.items():
+        typer.echo(f"  classifier {name}: {c['type']} {c['model']}"
+                   + (f" (credential {c['credential']})" if c["credential"] else ""))
+
+
+def _check_classifiers(policy, db: str | None) -> dict:
+    if not policy.classifiers:
+        return {}
+    from tripline.classifiers.check import ClassifierConfigError, check_classifiers
+
+    store = None
+    if any(s.remote for s in policy.classifiers.values()):
+        from tripline import config
+        from tripline.store import Store
+        try:
+            store = Store(config.db_url(db, config.home_dir(None)))
+        except Exception as exc:  # noqa: BLE001
+            fail(f"cannot open database to check classifier credentials: {exc}")
+    try:
+        return check_classifiers(policy, store.engine if store else None)
+    except ClassifierConfigError as exc:
+        typer.echo(f"error: invalid policy: {exc}", err=True)
+        raise typer.Exit(2) from None
+    finally:
+        if store is not None:
+            store.close()
 
 
 def _read_item(item: Path, key: str | None) -> dict:

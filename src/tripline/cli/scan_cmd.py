@@ -14,6 +14,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from tripline.banks import BankError
+from tripline.classifiers.base import ClassifierConfigError
 from tripline.cli.common import DbOpt, HomeOpt, fail, open_banks
 from tripline.media import Limits
 
@@ -93,8 +94,8 @@ def register(app: typer.Typer) -> None:
                     result = run_scan([str(p) for p in paths], out_dir=out, store=banks.store, banks=banks,
                                       bank_names=bank or None, options=options, policy=active_policy,
                                       workers=workers, fresh=fresh, on_progress=on_progress)
-            except BankError as exc:
-                fail(str(exc))
+            except (BankError, ClassifierConfigError) as exc:
+                fail(str(exc))   # a classifier that cannot open is named before anything is scanned
         print_summary(result.summary, out)
         counts = result.summary["counts"]
         raise typer.Exit(1 if counts["flagged"] else 2 if counts["errors"] else 0)

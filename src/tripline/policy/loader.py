@@ -15,6 +15,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from tripline.classifiers.config import ClassifierSpec, SpecError, parse_classifiers
 from tripline.policy.errors import PolicyError
 from tripline.policy.expr import Compiler, Node
 from tripline.policy.schema import ACTIONS, GATE_VERDICTS, PRIORITIES, SIGNALS
@@ -22,7 +23,7 @@ from tripline.text import KINDS, Lexicon, LexiconError, TextRule, TextRules, par
 
 DEFAULT_POLICY = "default_policy.toml"
 
-_TOP = {"policy", "sets", "lexicons", "text_rules", "rule", "gate"}
+_TOP = {"policy", "sets", "lexicons", "text_rules", "rule", "gate", "classifiers"}
 _META = {"name", "version", "description"}
 _RULE = {"name", "when", "action", "priority", "report", "by", "reason"}
 _GATE = {"name", "when", "verdict", "reason"}
@@ -62,6 +63,8 @@ class Policy:
     text_rules: TextRules
     rules: list[Rule]
     gate: list[GateRule]
+    # [classifiers.NAME] (tripline.classifiers); none configured means no call.
+    classifiers: dict[str, ClassifierSpec] = field(default_factory=dict)
 
     @property
     def meta(self) -> dict:
@@ -135,12 +138,17 @@ def _build(doc: dict, raw: bytes, source: str, base_dir: Path | None) -> Policy:
     digest = hashlib.sha256(raw)
     lexicons = _lexicons(_get(doc, "lexicons", dict, "[lexicons]", default={}), base_dir, digest)
     text_rules = _text_rules(_get(doc, "text_rules", dict, "[text_rules]", default={}), lexicons)
+    try:
+        classifiers = parse_classifiers(doc.get("classifiers", {}), base_dir, digest)
+    except SpecError as exc:
+        raise PolicyError(str(exc), field=exc.field) from None
 
     enums = {("text", "rule"): tuple(r.name for r in text_rules.rules)}
     rules = _rules(_get(doc, "rule", list, "[[rule]]", default=[]), Compiler(sets, enums))
     gate_signals = {n: s for n, s in SIGNALS.items() if s.gate}
     gate = _gate(_get(doc, "gate", list, "[[gate]]", default=[]), Compiler(sets, enums, gate_signals))
-    return Policy(name, version, digest.hexdigest(), source, description, sets, text_rules, rules, gate)
+    return Policy(name, version, digest.hexdigest(), source, description, sets, text_rules, rules, gate,
+                  classifiers)
 
 
 def _lexicons(table: dict, base_dir: Path | None, digest) -> dict[str, Lexicon]:

@@ -101,6 +101,12 @@ SIGNALS: dict[str, Signal] = {s.name: s for s in (
         "host": Field(STR, doc="compared case-insensitively", fold=True),
         "category": Field(STR),
     }, label=("list", "kind", "host"), doc="one per (link, list) match"),
+    Signal("classifier", {
+        "name": Field(STR, doc="the [classifiers.NAME] that scored the item"),
+        "label": Field(STR, doc="a label the classifier answered"),
+        "score": Field(FLOAT, doc="its score, 0..1"),
+    }, label=("name", "label", "score"),
+        doc="one per (classifier, label) score; none when a classifier was not run or failed (tripline.classifiers)"),
 )}
 
 ACTIONS = ("block", "review", "allow", "escalate")

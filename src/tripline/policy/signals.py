@@ -119,9 +119,13 @@ def from_record(record: dict, context: dict | None = None, text_rules: TextRules
         for source, text, camel in text_sources(record, ctx):
             texts.extend({"rule": h.rule, "source": h.source, "terms": list(h.terms)}
                          for h in text_rules.scan(text, source, split_camel=camel))
+    classifiers = [{"name": str(name), "label": str(label), "score": score}
+                   for name, res in (record.get("classifiers") or {}).items() if isinstance(res, dict)
+                   for label, score in (res.get("labels") or {}).items() if _num(score) is not None]
     return {
         "match": canonical(matches), "item": (item,), "provenance": (provenance,),
         "evidence": canonical(evidence), "model": canonical(models),
         "watermark": canonical(watermarks), "text": canonical(texts),
         "link": canonical(links), "link_list": canonical(link_lists),
+        "classifier": canonical(classifiers),
     }

@@ -7,17 +7,15 @@ internal to building a destination client.
 """
 from __future__ import annotations
 
-import base64
 import json
-import os
 
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy import Table, delete, insert, select
 from sqlalchemy.engine import Engine
 
 from tripline.store.models import utcnow
 from tripline.store.report_models import ReportCredential
 from tripline.vault.access import require
+from tripline.vault.envelope import open_sealed, seal
 from tripline.vault.keys import KeyProvider
 
 from .client import ENDPOINTS
@@ -39,9 +37,7 @@ class CredentialStore:
                 raise ValueError(f"{destination}: give the endpoint URL")
             base_url = ENDPOINTS[environment]
         aad = f"tripline-cred:{destination}".encode()
-        dek, nonce = os.urandom(32), os.urandom(12)
-        blob = {"wrapped_key": self.keys.wrap(dek, aad), "nonce": base64.b64encode(nonce).decode(),
-                "ct": base64.b64encode(AESGCM(dek).encrypt(nonce, json.dumps(secret).encode(), aad)).decode()}
+        blob = seal(self.keys, json.dumps(secret).encode(), aad)
         with self.engine.connect().execution_options(tripline_write=True) as conn, conn.begin():
             conn.execute(delete(creds_t).where(creds_t.c.destination == destination))
             conn.execute(insert(creds_t).values(destination=destination, environment=environment, base_url=base_url,
@@ -66,6 +62,5 @@ class CredentialStore:
             raise LookupError(f"no credentials configured for {destination}")
         blob = json.loads(r.ciphertext)
         aad = f"tripline-cred:{destination}".encode()
-        dek = self.keys.unwrap(blob["wrapped_key"], aad, r.key_id)
-        secret = json.loads(AESGCM(dek).decrypt(base64.b64decode(blob["nonce"]), base64.b64decode(blob["ct"]), aad))
+        secret = json.loads(open_sealed(self.keys, blob, aad, r.key_id))
         return r.environment, r.base_url, secret

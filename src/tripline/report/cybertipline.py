@@ -15,6 +15,7 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from tripline.classifiers.evidence import FLAGGED_STATEMENT
 from tripline.distribution.export import associated_account_xml
 
 from .model import FILE_ANNOTATIONS, REPORT_ANNOTATIONS, ConfirmedIncident, IpCapture
@@ -239,4 +240,6 @@ def build_file_details(incident: ConfirmedIncident, report_id: int | str, file_i
             _sub(nv, "value", value)
     if incident.file_size is not None:
         _sub(root, "additionalInfo", f"File size: {incident.file_size} bytes")
+    if incident.classifier_flagged:
+        _sub(root, "additionalInfo", FLAGGED_STATEMENT)
     return validate(_tostring(root))

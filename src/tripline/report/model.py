@@ -11,6 +11,8 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from tripline.classifiers.evidence import flagged_by_classifier
+
 CLASSIFICATIONS = ("A1", "A2", "B1", "B2")
 INCIDENT_TYPES = (
     "Child Pornography (possession, manufacture, and distribution)",
@@ -80,6 +82,7 @@ class ConfirmedIncident:
     vpdq: str | None = None            # summary, e.g. "frames=120 distinct=87 sha256-of-hashes=..."
     original_file_name: str | None = None
     provenance: dict[str, Any] | None = None   # ProvenanceRecord.to_dict()
+    classifier_flagged: bool = False           # a classifier rule sent it to review (no vendor details)
     # -- upload context --
     incident_at: datetime | None = None        # when the incident happened (upload time if unknown)
     uploaded_at: datetime | None = None
@@ -213,6 +216,7 @@ def from_review_item(item: dict, audit_events: list[dict], **context: Any) -> Co
         "file_name": path.replace("\\", "/").rsplit("/", 1)[-1], "file_size": rec.get("size"),
         "md5": rec.get("md5"), "sha256": rec.get("sha256") or item.get("sha256"), "pdq": rec.get("pdq"),
         "provenance": rec.get("provenance") if isinstance(rec.get("provenance"), dict) else None,
+        "classifier_flagged": flagged_by_classifier(item.get("decision") or rec.get("decision")),
     }
     kw.update(context)
     return ConfirmedIncident(**kw)

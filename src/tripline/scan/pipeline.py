@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
+from tripline.classifiers.prepare import InputSpec, prepare
 from tripline.hashing import hash_bytes
 from tripline.media import EXTENSION_TYPES, Limits
 from tripline.media.thumbnail import safe_thumbnail
@@ -27,6 +28,8 @@ class ScanOptions:
     provenance: bool = True
     watermarks: bool = True
     video: VideoOptions = field(default_factory=VideoOptions)
+    # What the classifier stage needs kept of each image (tripline.classifiers).
+    classifier_input: InputSpec | None = None
 
 
 def process_item(item: Item, options: ScanOptions) -> tuple[dict, bytes | None]:
@@ -70,6 +73,8 @@ def process_item(item: Item, options: ScanOptions) -> tuple[dict, bytes | None]:
         record["warnings"] = [f"extension_mismatch: named as {claimed}, content is {h.media_type}"]
     if options.provenance:
         record["provenance"] = _provenance(data, options)
+    if options.classifier_input is not None:
+        record["classifier_input"] = prepare(h.image, data, options.classifier_input)
     thumb = safe_thumbnail(h.image) if h.image is not None else None
     return record, thumb
 

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from tripline.banks import Banks, is_flagged
 from tripline.banks.video import VideoBanks, combine
+from tripline.classifiers.runtime import open_stage, run_classifiers, with_classifier_input
 from tripline.model import ErrorCode
 from tripline.policy import Policy, decide, default_policy
 from tripline.scan.pipeline import ScanOptions, crashed_record, process_item
@@ -53,16 +54,20 @@ def thumb_name(key: str) -> str:
     return hashlib.sha1(key.encode()).hexdigest()[:20] + ".jpg"
 
 
-def finish_records(records: list[dict], matcher, video_matcher, policy: Policy, context: dict | None = None) -> None:
-    """Match hashed records against the banks and apply the policy, in place:
-    sets ``matches``, ``flagged`` and ``decision`` (shared by scan, batch and
-    the service, which also passes the upload's post/account context)."""
+def finish_records(records: list[dict], matcher, video_matcher, policy: Policy, context: dict | None = None,
+                   classifiers=None) -> None:
+    """Match hashed records against the banks, run the classifier stage and
+    apply the policy, in place: sets ``matches``, ``flagged``,
+    ``classifiers`` and ``decision`` (shared by scan, batch and the service,
+    which also passes the upload's post/account context)."""
     video_found = video_matcher.match(records) if video_matcher else [[] for _ in records]
     for rec, found, vfound in zip(records, matcher.match(records), video_found):
         rec.pop("keypoints", None)
         found = combine(found, vfound)
         rec["matches"] = [m.to_dict() for m in found]
         rec["flagged"] = is_flagged(found)
+    run_classifiers(classifiers, records, context)
+    for rec in records:
         rec["decision"] = decide(policy, rec, context).to_dict()
 
 
@@ -70,9 +75,10 @@ class _Sink:
     """Matches finished items in batches and writes them everywhere at once."""
 
     def __init__(self, run_id: str, log: ResultLog, store: Store, matcher, policy: Policy, thumbs: Path,
-                 progress: Progress, on_progress: Callable[[Progress], None] | None, video_matcher=None):
+                 progress: Progress, on_progress: Callable[[Progress], None] | None, video_matcher=None,
+                 classifiers=None):
         self.run_id, self.log, self.store, self.matcher, self.policy = run_id, log, store, matcher, policy
-        self.video_matcher = video_matcher
+        self.video_matcher, self.classifiers = video_matcher, classifiers
         self.thumbs, self.progress, self.on_progress = thumbs, progress, on_progress
         self.pending: list[tuple[dict, bytes | None]] = []
         self.last_flush = time.monotonic()
@@ -87,7 +93,7 @@ class _Sink:
         if not self.pending:
             return
         records = [r for r, _ in self.pending]
-        finish_records(records, self.matcher, self.video_matcher, self.policy)
+        finish_records(records, self.matcher, self.video_matcher, self.policy, classifiers=self.classifiers)
         for rec in records:
             rec["scanned_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
         for rec, thumb in self.pending:
@@ -136,6 +142,9 @@ def run_scan(
     out_dir = Path(out_dir)
     (out_dir / "thumbs").mkdir(parents=True, exist_ok=True)
     policy = policy or default_policy()
+    # Opened first: a classifier that cannot open stops the run before it starts.
+    classifiers = open_stage(policy, store.engine)   # None unless the policy configures classifiers
+    options = with_classifier_input(options, classifiers)
     args = {"paths": [str(Path(p).resolve()) for p in paths], "banks": bank_names, "exact": options.exact,
             "exact_dihedral": options.exact_dihedral, "policy": policy.meta}
     run_id = _run_identity(out_dir, fresh, args)
@@ -151,7 +160,8 @@ def run_scan(
     store.start_run(run_id, args=args, out_dir=str(out_dir))
 
     progress = Progress(total=count_items(paths))
-    sink = _Sink(run_id, log, store, matcher, policy, out_dir / "thumbs", progress, on_progress, video_matcher)
+    sink = _Sink(run_id, log, store, matcher, policy, out_dir / "thumbs", progress, on_progress, video_matcher,
+                 classifiers)
     if on_progress:
         on_progress(progress)
     status = "interrupted"
@@ -170,6 +180,8 @@ def run_scan(
         log.close()
         matcher.close()
         video_matcher.close()
+        if classifiers is not None:
+            classifiers.close()
         summary = write_reports(out_dir, run_id, progress, thumb_name, policy.meta)
         store.finish_run(run_id, status=status, counts=summary["counts"])
     return RunResult(run_id, out_dir, summary)

@@ -12,6 +12,7 @@ from sqlalchemy import select
 from tripline.audit import AuditLog
 from tripline.banks import BankError, Banks, validate_signal
 from tripline.banks.video import VideoBanks
+from tripline.classifiers.runtime import open_stage, with_classifier_input
 from tripline.policy import default_policy, load_policy
 from tripline.review import Exposure, ReviewQueue
 from tripline.review.exposure import Budget
@@ -67,7 +68,8 @@ class Service:
         self.signer = MediaSigner(cfg.secret(), cfg.media_url_seconds)
         self.policy = load_policy(cfg.policy) if cfg.policy else default_policy()
         self.metrics = Metrics()
-        self.options = ScanOptions()
+        self.classifiers = open_stage(self.policy, self.engine)   # docs/classifiers.md; None: none configured
+        self.options = with_classifier_input(ScanOptions(), self.classifiers)
         self._matcher = None
         self._matcher_stamp: Any = None
         self._matcher_checked = 0.0
@@ -88,6 +90,8 @@ class Service:
                 self._matcher.close()
                 self._matcher = None
         self.banks.close()
+        if self.classifiers is not None:
+            self.classifiers.close()
         self.store.close()
 
     # -- readiness ----------------------------------------------------------
@@ -187,7 +191,7 @@ class Service:
         # opened per video request only, so image traffic pays nothing.
         video_matcher = VideoBanks.of(self.banks).matcher() if record.get("vpdq") else None
         try:
-            finish_records([record], self, video_matcher, self.policy, context)
+            finish_records([record], self, video_matcher, self.policy, context, self.classifiers)
         finally:
             if video_matcher is not None:
                 video_matcher.close()
