@@ -73,7 +73,9 @@ def provenance(
     """Read AI-generation provenance: generator metadata, C2PA, IPTC/TC260 labels, watermarks."""
     from rich.console import Console
 
+    from tripline.model import ItemError
     from tripline.provenance import ProvenanceOptions, read_provenance
+    from tripline.scan.walker import key_of, read_regular, refusal
 
     options = ProvenanceOptions(watermarks=not no_watermarks, trust_anchors_pem=_read_pem(trust_anchors))
     console = Console()
@@ -82,19 +84,15 @@ def provenance(
         name = str(path)
         error = None
         rec = None
-        try:
-            if path.is_dir():
-                raise IsADirectoryError("is a directory")
-            size = path.stat().st_size
-            if size > options.max_bytes:
-                error = {"code": "too_many_bytes", "message": f"{size} bytes over max_bytes={options.max_bytes}"}
-            else:
-                data = path.read_bytes()
-                record = read_provenance(data, options=options)
+        error = refusal(name)
+        if error is None:
+            try:
+                record = read_provenance(read_regular(name, options.max_bytes), options=options)
                 error = record.item_error
                 rec = record.to_dict()
-        except OSError as exc:
-            error = {"code": "read_error", "message": exc.strerror or str(exc)}
+            except ItemError as exc:
+                error = exc.to_dict()
+        name = key_of(name)[0]
         if error is not None:
             failed = True
             if as_json:

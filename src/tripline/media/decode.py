@@ -67,7 +67,10 @@ def check_bytes(data: bytes, limits: Limits) -> str:
         raise ItemError(ErrorCode.TOO_MANY_BYTES, f"{len(data)} bytes exceeds the limit of {limits.max_bytes}")
     media_type = sniff(data[:512])
     if media_type is None:
-        raise ItemError(ErrorCode.UNSUPPORTED_TYPE, f"not a recognised media format (first bytes {data[:8].hex()})")
+        # No bytes of the content in the message: it is printed and logged,
+        # and the file may be one the operator must not see (a secret, or
+        # the material itself).
+        raise ItemError(ErrorCode.UNSUPPORTED_TYPE, "not a recognised media format")
     return media_type
 
 

@@ -132,6 +132,24 @@ def read_regular(path: str, max_bytes: int | None = None, *, head: int | None = 
         os.close(fd)
 
 
+def refusal(path: str) -> dict | None:
+    """For commands given single files (hash, provenance): why ``path`` is
+    not opened ({"code", "message"}), or None for a regular file. A link is
+    refused rather than followed, so naming a link to a secret file never
+    reads it."""
+    try:
+        st = os.lstat(path)
+    except OSError as exc:
+        return {"code": str(ErrorCode.READ_ERROR), "message": exc.strerror or str(exc)}
+    if stat.S_ISLNK(st.st_mode):
+        return {"code": SKIPPED_LINK, "message": "is a symbolic link (not followed)"}
+    if stat.S_ISDIR(st.st_mode):
+        return {"code": str(ErrorCode.READ_ERROR), "message": "is a directory"}
+    if not stat.S_ISREG(st.st_mode):
+        return {"code": SKIPPED_SPECIAL, "message": f"is a {_kind(st.st_mode)} (never opened)"}
+    return None
+
+
 def _kind(mode: int) -> str:
     if stat.S_ISLNK(mode):
         return "symbolic link"

@@ -77,7 +77,7 @@ def check_bytes(data: bytes, limits: VideoLimits) -> str:
     if media_type is None and is_animated(data):
         media_type = sniff(data[:64])
     if media_type is None:
-        raise ItemError(ErrorCode.UNSUPPORTED_TYPE, f"not a recognised video format (first bytes {data[:8].hex()})")
+        raise ItemError(ErrorCode.UNSUPPORTED_TYPE, "not a recognised video format")
     return media_type
 
 
