@@ -8,6 +8,7 @@ from dataclasses import dataclass, field, replace
 
 from tripline.hashing import hash_bytes
 from tripline.media import EXTENSION_TYPES, Limits, deadline, sniff
+from tripline.media.decode import looks_truncated
 from tripline.media.thumbnail import safe_thumbnail
 from tripline.model import ErrorCode, ItemError
 from tripline.scan.walker import Item
@@ -64,6 +65,9 @@ def process_item(item: Item, options: ScanOptions) -> tuple[dict, bytes | None]:
     if is_video(data):
         video_record, thumbs = process_video_item(data, _video_options(data, options))
         _merge(record, video_record)
+        err = record.get("error")
+        if err and err["code"] == ErrorCode.DECODE_ERROR and looks_truncated(data, sniff(data[:512])):
+            err["code"] = str(ErrorCode.TRUNCATED)   # a cut-short animation, in the decoder's words
         # A list of frame thumbnails: the sink makes them one grid once it
         # knows which frames matched.
         return record, (thumbs or None)
