@@ -94,3 +94,17 @@ def test_unsupported_type_message_carries_no_file_content():
     h = hash_bytes(secret)
     assert h.error.code == ErrorCode.UNSUPPORTED_TYPE
     assert secret[:8].hex() not in h.error.message and "root" not in h.error.message
+
+
+def test_animation_deadline_follows_the_item_limit():
+    # Regression (#23.6): a 20k-frame GIF on a 2000x2000 screen took 302 s; --max-seconds did not shorten it.
+    from tripline.media import Limits
+    from tripline.scan.pipeline import ScanOptions, process_item
+    from tripline.scan.walker import Item
+
+    gif = hc.many_frame_gif(20_000, 2000)
+    assert len(gif) < 1_000_000
+    t0 = time.monotonic()
+    rec, _ = process_item(Item("slow.gif", "s", 0, data=gif), ScanOptions(limits=Limits(max_seconds=2), provenance=False))
+    assert time.monotonic() - t0 < 8
+    assert rec["error"]["code"] == "timeout"
