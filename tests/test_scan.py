@@ -381,3 +381,16 @@ def test_workers_die_with_a_killed_scan(tmp_path, sqlite_url):
     while time.monotonic() < deadline and any(alive(p) for p in workers + tracker):
         time.sleep(0.2)
     assert not [p for p in workers + tracker if alive(p)]
+
+
+def test_worker_memory_cap_fails_one_item_not_the_worker(tmp_path, sqlite_url):
+    # #23.4: memory per item is bounded by configuration (RLIMIT_DATA of each worker).
+    up = tmp_path / "up"
+    up.mkdir()
+    Image.new("RGB", (9900, 9900), (10, 20, 30)).save(up / "big.png")
+    Image.new("RGB", (200, 150), (10, 200, 30)).save(up / "small.png")
+    result, out = _scan(tmp_path, sqlite_url, up, workers="1", extra=["--max-worker-memory", "550"])
+    assert result.exit_code == 2, result.output
+    recs = {_name(k): r for k, r in _records(out).items()}
+    assert recs["big.png"]["error"]["code"] == "too_many_pixels"
+    assert recs["small.png"].get("error") is None and recs["small.png"]["pdq"]

@@ -167,7 +167,7 @@ def run_scan(
         n_workers = (os.cpu_count() or 1) if workers is None else workers
         if n_workers <= 0:
             for item in todo:
-                sink.put(*process_item(item, options))
+                sink.put(*_work(item, options))
         else:
             _run_parallel(todo, options, n_workers, sink)
         sink.flush()
@@ -216,6 +216,18 @@ def _resync_database(store: Store, run_id: str, done: dict[str, dict]) -> None:
     missing = [r for k, r in done.items() if k not in have]
     for i in range(0, len(missing), 500):
         store.record_items(run_id, missing[i : i + 500])
+
+
+def _work(item: Item, options: ScanOptions) -> tuple[dict, bytes | None]:
+    """process_item, with whatever escapes it confined to the item: running
+    out of the worker's memory cap, or a bug in some stage."""
+    try:
+        return process_item(item, options)
+    except MemoryError:
+        return crashed_record(item, "the item needed more memory than the worker's limit (--max-worker-memory)",
+                              ErrorCode.TOO_MANY_PIXELS), None
+    except Exception as exc:  # noqa: BLE001 - one item's failure never ends the scan
+        return crashed_record(item, f"internal error: {type(exc).__name__}: {exc}", ErrorCode.DECODE_ERROR), None
 
 
 def _worker_init(parent_pid: int, max_memory: int) -> None:
@@ -279,7 +291,7 @@ def _run_parallel(items: Iterable[Item], options: ScanOptions, n_workers: int, s
                     exhausted = True
                     break
                 try:
-                    inflight[pool.submit(process_item, item, options)] = (item, time.monotonic())
+                    inflight[pool.submit(_work, item, options)] = (item, time.monotonic())
                     held += len(item.data or b"")
                 except BrokenProcessPool:   # a worker died since the last wait()
                     suspects.append(item)
@@ -323,7 +335,7 @@ def _retry_alone(items: list[Item], options: ScanOptions, sink: _Sink, overdue: 
         pool = _new_pool(1, options)
         try:
             try:
-                fut = pool.submit(process_item, item, options)
+                fut = pool.submit(_work, item, options)
                 sink.put(*_result(fut, item, hard_limit))
             except TimeoutError:
                 _kill_workers(pool)

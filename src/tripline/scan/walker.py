@@ -120,11 +120,13 @@ def read_regular(path: str, max_bytes: int | None = None, *, head: int | None = 
             raise ItemError(ErrorCode.READ_ERROR, f"is not a regular file ({_kind(st.st_mode)})")
         if max_bytes is not None and head is None and st.st_size > max_bytes:
             raise ItemError(ErrorCode.TOO_MANY_BYTES, f"{st.st_size} bytes exceeds the limit of {max_bytes}")
-        want = head if head is not None else (max_bytes + 1 if max_bytes is not None else -1)
+        # Ask for the declared size + 1 (a file growing meanwhile is caught),
+        # never for the limit: the buffer is allocated up front.
+        want = head if head is not None else st.st_size + 1
         with os.fdopen(fd, "rb", closefd=False) as f:
             data = f.read(want)
-        if max_bytes is not None and head is None and len(data) > max_bytes:
-            raise ItemError(ErrorCode.TOO_MANY_BYTES, f"more than {max_bytes} bytes (the file grew while read)")
+        if head is None and len(data) > st.st_size:
+            raise ItemError(ErrorCode.READ_ERROR, "the file grew while it was read; scan it again when it is complete")
         return data
     except OSError as exc:
         raise ItemError(ErrorCode.READ_ERROR, f"{exc.strerror or exc}") from None
