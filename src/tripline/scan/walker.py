@@ -103,10 +103,11 @@ def name_bytes(record: dict) -> bytes:
     return record["key"].encode("utf-8")
 
 
-def read_regular(path: str, max_bytes: int | None = None, *, head: int | None = None) -> bytes:
-    """Read a regular file, never anything else: O_NONBLOCK so a FIFO swapped
-    in after the walk cannot block the open, O_NOFOLLOW so a link swapped in is
-    refused, and the declared size checked before a byte is read."""
+def open_regular(path: str):
+    """A binary file object for ``path`` if it is a regular file, never
+    anything else: O_NONBLOCK so a FIFO swapped in after the walk cannot
+    block the open, O_NOFOLLOW so a link swapped in is refused, and fstat
+    after the open so what is read is what was checked."""
     flags = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
     try:
         fd = os.open(path, flags)
@@ -114,24 +115,30 @@ def read_regular(path: str, max_bytes: int | None = None, *, head: int | None = 
         if exc.errno == getattr(os, "ELOOP", -1) or os.path.islink(path):
             raise ItemError(ErrorCode.READ_ERROR, "is a symbolic link (not followed)") from None
         raise ItemError(ErrorCode.READ_ERROR, f"{exc.strerror or exc}") from None
-    try:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
-            raise ItemError(ErrorCode.READ_ERROR, f"is not a regular file ({_kind(st.st_mode)})")
-        if max_bytes is not None and head is None and st.st_size > max_bytes:
-            raise ItemError(ErrorCode.TOO_MANY_BYTES, f"{st.st_size} bytes exceeds the limit of {max_bytes}")
-        # Ask for the declared size + 1 (a file growing meanwhile is caught),
-        # never for the limit: the buffer is allocated up front.
-        want = head if head is not None else st.st_size + 1
-        with os.fdopen(fd, "rb", closefd=False) as f:
-            data = f.read(want)
-        if head is None and len(data) > st.st_size:
-            raise ItemError(ErrorCode.READ_ERROR, "the file grew while it was read; scan it again when it is complete")
-        return data
-    except OSError as exc:
-        raise ItemError(ErrorCode.READ_ERROR, f"{exc.strerror or exc}") from None
-    finally:
-        os.close(fd)
+    f = os.fdopen(fd, "rb")
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
+        f.close()
+        raise ItemError(ErrorCode.READ_ERROR, f"is not a regular file ({_kind(mode)})")
+    return f
+
+
+def read_regular(path: str, max_bytes: int | None = None, *, head: int | None = None) -> bytes:
+    """The bytes of a regular file (see ``open_regular``), its declared size
+    checked against ``max_bytes`` before a byte is read; or its first ``head`` bytes."""
+    with open_regular(path) as f:
+        try:
+            size = os.fstat(f.fileno()).st_size
+            if max_bytes is not None and head is None and size > max_bytes:
+                raise ItemError(ErrorCode.TOO_MANY_BYTES, f"{size} bytes exceeds the limit of {max_bytes}")
+            # Ask for the declared size + 1 (a file growing meanwhile is caught),
+            # never for the limit: the buffer is allocated up front.
+            data = f.read(head if head is not None else size + 1)
+        except OSError as exc:
+            raise ItemError(ErrorCode.READ_ERROR, f"{exc.strerror or exc}") from None
+    if head is None and len(data) > size:
+        raise ItemError(ErrorCode.READ_ERROR, "the file grew while it was read; scan it again when it is complete")
+    return data
 
 
 def refusal(path: str) -> dict | None:
@@ -281,10 +288,10 @@ def _file_items(path: str, fs_path: str, st: os.stat_result, limits: ArchiveLimi
             yield _item(path, stamp, st.st_size, error=ItemError(ErrorCode.ARCHIVE_LIMIT, f"archive of {st.st_size} bytes exceeds {limits.max_total_bytes}"))
             return
         try:
-            with open(fs_path, "rb") as f:
+            with open_regular(fs_path) as f:
                 yield from _archive_items(f, kind, path, stamp, 1, limits, [0], st.st_size)
-        except OSError as exc:
-            yield _item(path, stamp, st.st_size, error=ItemError(ErrorCode.READ_ERROR, str(exc)))
+        except ItemError as exc:
+            yield _item(path, stamp, st.st_size, error=exc)
         return
     host = _item(path, stamp, st.st_size, fs_path=fs_path)
     if tail:
@@ -293,16 +300,16 @@ def _file_items(path: str, fs_path: str, st: os.stat_result, limits: ArchiveLimi
     yield host
     if tail:
         try:
-            with open(fs_path, "rb") as f:
+            with open_regular(fs_path) as f:
                 yield from _archive_items(f, "application/zip", path, stamp, 1, limits, [0], st.st_size)
-        except OSError as exc:
-            yield _item(path + "!", stamp, 0, error=ItemError(ErrorCode.READ_ERROR, str(exc)))
+        except ItemError as exc:
+            yield _item(path + "!", stamp, 0, error=exc)
 
 
 def _trailing_zip(fs_path: str, size: int) -> bool:
     if size < 22:
         return False
-    with open(fs_path, "rb") as f:
+    with open_regular(fs_path) as f:
         f.seek(max(0, size - _TAIL))
         return _EOCD in f.read(_TAIL)
 
@@ -456,7 +463,7 @@ def count_items(paths: list[str], *, follow_links: bool = False) -> int | None:
             continue
         if kind == "application/zip":
             try:
-                with zipfile.ZipFile(fs_path) as zf:
+                with open_regular(fs_path) as f, zipfile.ZipFile(f) as zf:
                     n += sum(1 for i in zf.infolist() if not i.is_dir())
             except Exception:  # noqa: BLE001 - only a progress estimate
                 n += 1
