@@ -65,6 +65,10 @@ class Item:
     warnings: list[str] = field(default_factory=list)
 
     def read(self, max_bytes: int | None = None) -> bytes:
+        if self.error is not None:
+            raise self.error
+        if self.skipped is not None:
+            raise ItemError(ErrorCode.READ_ERROR, f"{self.skipped['code']}: {self.skipped['message']}")
         if self.data is not None:
             if max_bytes is not None and len(self.data) > max_bytes:
                 raise ItemError(ErrorCode.TOO_MANY_BYTES, f"{len(self.data)} bytes exceeds the limit of {max_bytes}")
@@ -272,10 +276,25 @@ def walk(paths: list[str], limits: ArchiveLimits = ArchiveLimits(), max_bytes: i
         elif entry.error is not None:
             yield _item(entry.path, "", 0, error=ItemError(ErrorCode.READ_ERROR, entry.error))
         else:
-            yield from _file_items(entry.path, entry.real or entry.path, entry.st, limits, max_bytes)
+            yield from _regular_file_items(entry.path, entry.real or entry.path, entry.st, limits, max_bytes)
 
 
-def _file_items(path: str, fs_path: str, st: os.stat_result, limits: ArchiveLimits, max_bytes: int) -> Iterator[Item]:
+def _file_items(path: str, limits: ArchiveLimits, max_bytes: int = 200 * 1024**2) -> Iterator[Item]:
+    """The items of one path, not followed if it is a link (batch sources)."""
+    try:
+        st = os.lstat(path)
+    except OSError as exc:
+        yield _item(path, "", 0, error=ItemError(ErrorCode.READ_ERROR, f"{exc.strerror or exc}"))
+        return
+    if stat.S_ISLNK(st.st_mode):
+        yield _skipped(path, st, SKIPPED_LINK, "symbolic link (not followed)")
+    elif not stat.S_ISREG(st.st_mode):
+        yield _skipped(path, st, SKIPPED_SPECIAL, f"{_kind(st.st_mode)}: never opened")
+    else:
+        yield from _regular_file_items(path, path, st, limits, max_bytes)
+
+
+def _regular_file_items(path: str, fs_path: str, st: os.stat_result, limits: ArchiveLimits, max_bytes: int) -> Iterator[Item]:
     stamp = f"{st.st_size}:{st.st_mtime_ns}"
     try:
         kind = sniff(read_regular(fs_path, head=512)) if st.st_size else None
@@ -326,8 +345,12 @@ def _safe_member_name(name: str) -> str | None:
 
 
 def _archive_items(fileobj, kind: str, key: str, stamp: str, depth: int, limits: ArchiveLimits, total: list[int],
-                   size: int) -> Iterator[Item]:
-    """Members of the archive whose key (a file-system string) is ``key``."""
+                   size: int | None = None) -> Iterator[Item]:
+    """Members of the archive whose key (a file-system string) is ``key``;
+    ``size`` is the archive's size in bytes (default: measured by seeking)."""
+    if size is None:
+        size = fileobj.seek(0, io.SEEK_END)
+        fileobj.seek(0)
     if depth > limits.max_depth:
         yield _item(key, stamp, 0, error=ItemError(ErrorCode.ARCHIVE_LIMIT, f"archives nested deeper than {limits.max_depth}"))
         return
