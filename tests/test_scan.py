@@ -340,6 +340,7 @@ def test_disk_full_mid_batch_leaves_no_half_line(tmp_path, monkeypatch):
     assert list(ResultLog(tmp_path / "results.jsonl").load()) == ["a"]
 
 
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG and /proc are Linux")
 def test_workers_die_with_a_killed_scan(tmp_path, sqlite_url):
     # Regression (#23.7): kill -9 of the scan left its workers running.
     up = tmp_path / "up"

@@ -30,7 +30,7 @@ class ScanOptions:
     provenance: bool = True
     watermarks: bool = True
     video: VideoOptions = field(default_factory=VideoOptions)
-    # Address space (RLIMIT_DATA) of each scan worker, bytes; 0 = unbounded.
+    # Data-segment cap (RLIMIT_DATA) of each scan worker, bytes; 0 = none.
     # An item that needs more fails alone with a per-item error.
     max_worker_memory: int = 3 * 1024**3
     # Archive-member bytes held in flight between the walker and the workers.
