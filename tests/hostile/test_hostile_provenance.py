@@ -64,3 +64,21 @@ def test_read_provenance_has_its_own_time_limit(png, monkeypatch):
     rec = read_provenance(png, options=ProvenanceOptions(max_seconds=0.5)).to_dict()
     assert time.monotonic() - t0 < 3
     assert any("remaining sources were not read" in e["message"] for e in rec["errors"])
+
+
+def test_cli_shows_hostile_names_and_prompts_as_text(tmp_path, png):
+    # Rich markup in a file name or a prompt ("[/]") must neither crash the table nor style it.
+    import subprocess
+    import sys
+
+    data = hc.png_with_chunks(png, hc.text_chunk(b"parameters", b"[/] [bold]loud[/bold]\nSteps: 20, Sampler: Euler, Seed: 3"))
+    path = tmp_path / "[link=javascript:alert(1)]x[red].png"
+    path.write_bytes(data)
+    shown = {}
+    for cmd in ("provenance", "hash"):
+        proc = subprocess.run([sys.executable, "-m", "tripline.cli", cmd, str(path)], capture_output=True, text=True,
+                              timeout=60, env={"COLUMNS": "300", "PATH": "/usr/bin:/bin"})
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        shown[cmd] = proc.stdout.replace("\n", "")
+        assert "[link=javascript:alert(1)]x[red].png" in shown[cmd]
+    assert "[/] [bold]loud[/bold]" in shown["provenance"]

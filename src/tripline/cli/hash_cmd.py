@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from tripline.hashing import hash_bytes
@@ -54,10 +55,10 @@ def register(app: typer.Typer) -> None:
                 typer.echo(json.dumps(rec))
             else:
                 err = rec.get("error")
-                table.add_row(rec["path"], rec.get("media_type") or "-",
+                table.add_row(escape(rec["path"]), rec.get("media_type") or "-",
                               f"{rec['width']}x{rec['height']}" if rec.get("width") else "-",
                               rec.get("pdq") or "-", str(rec.get("pdq_quality") if rec.get("pdq_quality") is not None else "-"),
-                              rec.get("md5") or "-", f"{err['code']}: {err['message']}" if err else "")
+                              rec.get("md5") or "-", escape(f"{err['code']}: {err['message']}") if err else "")
         if table is not None:
             Console().print(table)
         raise typer.Exit(2 if failed else 0)
