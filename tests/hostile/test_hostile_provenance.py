@@ -82,3 +82,16 @@ def test_cli_shows_hostile_names_and_prompts_as_text(tmp_path, png):
         shown[cmd] = proc.stdout.replace("\n", "")
         assert "[link=javascript:alert(1)]x[red].png" in shown[cmd]
     assert "[/] [bold]loud[/bold]" in shown["provenance"]
+
+
+def test_policy_on_a_lora_flood_prompt_is_linear():
+    # The policy's text normalisation runs in the scan's parent process on every
+    # prompt: its LoRA-tag pattern was quadratic too (13 s for this prompt, stalling the scan).
+    from tripline.policy import decide, default_policy
+
+    record = {"key": "x.png", "provenance": read_provenance(
+        hc.png_with_chunks(hc.encode(hc.pattern(), "PNG"), hc.text_chunk(b"parameters", hc.lora_flood()))).to_dict()}
+    assert len(record["provenance"]["prompt"]) > 100_000
+    t0 = time.monotonic()
+    decide(default_policy(), record)
+    assert time.monotonic() - t0 < 2
