@@ -14,7 +14,7 @@ import pytest
 import hostile_corpus as hc
 
 # Budgets for the 2-core test machine; override for slower hosts.
-WALL_SECONDS = float(os.environ.get("TRIPLINE_HOSTILE_SECONDS", "120"))
+WALL_SECONDS = float(os.environ.get("TRIPLINE_HOSTILE_SECONDS", "60"))
 MAX_TREE_RSS = int(os.environ.get("TRIPLINE_HOSTILE_MAX_RSS_MB", "1600")) * 1024**2
 ITEM_SECONDS = "5"
 HERE = Path(__file__).resolve().parent
