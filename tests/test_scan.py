@@ -259,7 +259,7 @@ def test_broken_pool_at_submit_is_retried_not_fatal(tmp_path, sqlite_url, monkey
     assert len(_records(out)) == 4
 
 
-def test_fifo_and_links_are_listed_and_the_scan_finishes(tmp_path, sqlite_url):
+def test_fifo_and_links_are_listed_and_the_scan_finishes(tmp_path, db_url):
     # Regression (#23.3, #23.11): a FIFO hung the scan; links vanished without a trace.
     up = tmp_path / "up"
     up.mkdir()
@@ -269,7 +269,7 @@ def test_fifo_and_links_are_listed_and_the_scan_finishes(tmp_path, sqlite_url):
     (up / "link.jpg").symlink_to(up / "a.jpg")
     (up / "dangling.jpg").symlink_to(up / "gone.jpg")
     proc = subprocess.run([sys.executable, "-m", "tripline.cli", "scan", str(up), "--out", str(tmp_path / "out"),
-                           "--workers", "0", "--no-provenance", "--home", str(tmp_path / "home"), "--db", sqlite_url],
+                           "--workers", "0", "--no-provenance", "--home", str(tmp_path / "home"), "--db", db_url],
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-2000:]
     recs = {_name(k): r for k, r in _records(tmp_path / "out").items()}
@@ -279,24 +279,24 @@ def test_fifo_and_links_are_listed_and_the_scan_finishes(tmp_path, sqlite_url):
     assert counts["skipped"] == 3 and counts["skipped_by_code"] == {"skipped_link": 2, "skipped_special": 1}
     assert counts["errors"] == 0
     # --follow-links: the link leads inside the scanned folder, so it is scanned
-    result, out = _scan(tmp_path, sqlite_url, up, workers="0", out=tmp_path / "out2", extra=["--follow-links"])
+    result, out = _scan(tmp_path, db_url, up, workers="0", out=tmp_path / "out2", extra=["--follow-links"])
     recs = {_name(k): r for k, r in _records(out).items()}
     assert recs["link.jpg"].get("skipped") is None and recs["link.jpg"]["pdq"] == recs["a.jpg"]["pdq"]
 
 
-def test_flagged_item_with_a_non_utf8_name(tmp_path, sqlite_url):
+def test_flagged_item_with_a_non_utf8_name(tmp_path, db_url):
     # Regression (#23.2): the thumbnail name of b"bad\xff\xfe.png" crashed every flush.
     (banked,) = photos("kodak24", 1)
     home = tmp_path / "home"
-    cli("bank", "create", "known", home=home, db=sqlite_url)
-    cli("bank", "add", "known", "--image", str(banked), home=home, db=sqlite_url)
+    cli("bank", "create", "known", home=home, db=db_url)
+    cli("bank", "add", "known", "--image", str(banked), home=home, db=db_url)
     up = tmp_path / "up"
     up.mkdir()
     raw = os.fsencode(str(up)) + b"/bad\xff\xfe.png"
     with open(raw, "wb") as f:
         f.write(banked.read_bytes())
     for attempt in range(2):    # the rerun resumes cleanly too
-        result, out = _scan(tmp_path, sqlite_url, up)
+        result, out = _scan(tmp_path, db_url, up)
         assert result.exit_code == 1, result.output
     (rec,) = _records(out).values()
     assert rec["flagged"] and rec["key"].endswith("bad\\xff\\xfe.png")
