@@ -191,3 +191,207 @@ def test_kill_9_then_resume_loses_nothing_and_repeats_nothing(tmp_path, db_url):
         assert len(store.finished_keys(summary["run_id"])) == len(src)
     finally:
         store.close()
+
+
+# --- hostile inputs (#23) -------------------------------------------------------------------------
+
+
+def _scan(tmp_path, db, *paths, workers="2", out=None, extra=()):
+    out = out or tmp_path / "out"
+    result = runner.invoke(app, ["scan", *map(str, paths), "--out", str(out), "--workers", workers, "--no-provenance",
+                                 *extra, "--home", str(tmp_path / "home"), "--db", db])
+    return result, out
+
+
+def test_missing_path_is_a_read_error_not_a_worker_crash(tmp_path, sqlite_url):
+    # Regression (#23.1): the walker's ItemError failed to unpickle in the worker.
+    result, out = _scan(tmp_path, sqlite_url, "/nonexistent/tripline")
+    assert result.exit_code == 2, result.output
+    (rec,) = _records(out).values()
+    assert rec["error"]["code"] == "read_error"
+
+
+def test_errors_found_while_walking_never_kill_the_scan(tmp_path, sqlite_url):
+    # Regression (#23.1): a 4-byte "zip" among photos broke the pool; 1 run in 3 lost half the items.
+    up = tmp_path / "up"
+    up.mkdir()
+    for p in photos("bsds500", 12):
+        shutil.copy(p, up / p.name)
+    (up / "m.zip").write_bytes(b"PK\x03\x04")
+    (up / "n.zip").write_bytes(b"PK\x03\x04")
+    result, out = _scan(tmp_path, sqlite_url, up)
+    assert result.exit_code == 2, result.output
+    recs = _records(out)
+    assert len(recs) == 14
+    codes = {_name(k): (r.get("error") or {}).get("code") for k, r in recs.items()}
+    assert codes["m.zip"] == codes["n.zip"] == "decode_error"
+    assert "worker_crashed" not in codes.values()
+
+
+def test_broken_pool_at_submit_is_retried_not_fatal(tmp_path, sqlite_url, monkeypatch):
+    from concurrent.futures.process import BrokenProcessPool
+
+    from tripline.scan import runner as scan_runner
+
+    real = scan_runner._new_pool
+    calls = {"n": 0}
+
+    class Flaky:
+        def __init__(self, pool):
+            self.pool = pool
+
+        def submit(self, *a, **kw):
+            calls["n"] += 1
+            if calls["n"] == 2:
+                raise BrokenProcessPool("a worker died")
+            return self.pool.submit(*a, **kw)
+
+        def __getattr__(self, name):
+            return getattr(self.pool, name)
+
+    monkeypatch.setattr(scan_runner, "_new_pool", lambda n, o: Flaky(real(n, o)))
+    up = tmp_path / "up"
+    up.mkdir()
+    for p in photos("bsds500", 4):
+        shutil.copy(p, up / p.name)
+    result, out = _scan(tmp_path, sqlite_url, up)
+    assert result.exit_code == 0, result.output
+    assert len(_records(out)) == 4
+
+
+def test_fifo_and_links_are_listed_and_the_scan_finishes(tmp_path, db_url):
+    # Regression (#23.3, #23.11): a FIFO hung the scan; links vanished without a trace.
+    up = tmp_path / "up"
+    up.mkdir()
+    (src,) = photos("bsds500", 1)
+    shutil.copy(src, up / "a.jpg")
+    os.mkfifo(up / "pipe.jpg")
+    (up / "link.jpg").symlink_to(up / "a.jpg")
+    (up / "dangling.jpg").symlink_to(up / "gone.jpg")
+    proc = subprocess.run([sys.executable, "-m", "tripline.cli", "scan", str(up), "--out", str(tmp_path / "out"),
+                           "--workers", "0", "--no-provenance", "--home", str(tmp_path / "home"), "--db", db_url],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    recs = {_name(k): r for k, r in _records(tmp_path / "out").items()}
+    assert {n: (r.get("skipped") or {}).get("code") for n, r in recs.items()} == {
+        "a.jpg": None, "pipe.jpg": "skipped_special", "link.jpg": "skipped_link", "dangling.jpg": "skipped_link"}
+    counts = json.loads((tmp_path / "out" / "summary.json").read_text())["counts"]
+    assert counts["skipped"] == 3 and counts["skipped_by_code"] == {"skipped_link": 2, "skipped_special": 1}
+    assert counts["errors"] == 0
+    # --follow-links: the link leads inside the scanned folder, so it is scanned
+    result, out = _scan(tmp_path, db_url, up, workers="0", out=tmp_path / "out2", extra=["--follow-links"])
+    recs = {_name(k): r for k, r in _records(out).items()}
+    assert recs["link.jpg"].get("skipped") is None and recs["link.jpg"]["pdq"] == recs["a.jpg"]["pdq"]
+
+
+def test_flagged_item_with_a_non_utf8_name(tmp_path, db_url):
+    # Regression (#23.2): the thumbnail name of b"bad\xff\xfe.png" crashed every flush.
+    (banked,) = photos("kodak24", 1)
+    home = tmp_path / "home"
+    cli("bank", "create", "known", home=home, db=db_url)
+    cli("bank", "add", "known", "--image", str(banked), home=home, db=db_url)
+    up = tmp_path / "up"
+    up.mkdir()
+    raw = os.fsencode(str(up)) + b"/bad\xff\xfe.png"
+    with open(raw, "wb") as f:
+        f.write(banked.read_bytes())
+    for attempt in range(2):    # the rerun resumes cleanly too
+        result, out = _scan(tmp_path, db_url, up)
+        assert result.exit_code == 1, result.output
+    (rec,) = _records(out).values()
+    assert rec["flagged"] and rec["key"].endswith("bad\\xff\\xfe.png")
+    from tripline.scan.walker import name_bytes
+
+    assert name_bytes(rec) == raw
+    assert len(list((out / "thumbs").iterdir())) == 1
+
+
+def test_unwritable_output_is_exit_3_with_a_message(tmp_path, sqlite_url):
+    # #23.8: no traceback, an exit code that is not "matches found".
+    (src,) = photos("bsds500", 1)
+    out = tmp_path / "ro"
+    out.mkdir()
+    out.chmod(0o500)
+    if os.access(out, os.W_OK):   # root ignores the mode bits
+        out.chmod(0o700)
+        out = Path("/proc/tripline-out")
+    result, _ = _scan(tmp_path, sqlite_url, src, out=out)
+    assert result.exit_code == 3, result.output
+    assert "cannot write to the output folder" in result.output
+    assert not isinstance(result.exception, Exception) or isinstance(result.exception, SystemExit)
+
+
+def test_disk_full_mid_batch_leaves_no_half_line(tmp_path, monkeypatch):
+    from tripline.scan.results import ResultLog
+
+    log = ResultLog(tmp_path / "results.jsonl")
+    log.append([{"key": "a"}])
+    real_write = log._fh.write
+
+    def full(payload):
+        real_write(payload[:5])
+        log._fh.flush()   # the half line reached the disk
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(log._fh, "write", full, raising=False)
+    with pytest.raises(OSError):
+        log.append([{"key": "b"}, {"key": "c"}])
+    assert (tmp_path / "results.jsonl").read_bytes() == b'{"key":"a"}\n'
+    assert list(ResultLog(tmp_path / "results.jsonl").load()) == ["a"]
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG and /proc are Linux")
+def test_workers_die_with_a_killed_scan(tmp_path, sqlite_url):
+    # Regression (#23.7): kill -9 of the scan left its workers running.
+    up = tmp_path / "up"
+    up.mkdir()
+    for p in photos("bsds500", 60):
+        shutil.copy(p, up / p.name)
+    proc = subprocess.Popen([sys.executable, "-m", "tripline.cli", "scan", str(up), "--out", str(tmp_path / "out"),
+                             "--workers", "2", "--home", str(tmp_path / "home"), "--db", sqlite_url],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def children(pid):
+        found = []
+        for task in Path(f"/proc/{pid}/task").glob("*"):
+            for c in (task / "children").read_text().split():
+                found.append(int(c))
+        return found
+
+    workers: list[int] = []
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and len(workers) < 2:
+        try:
+            workers = [c for c in children(proc.pid)
+                       if b"resource_tracker" not in Path(f"/proc/{c}/cmdline").read_bytes()]
+        except (FileNotFoundError, ProcessLookupError):
+            workers = []
+        time.sleep(0.1)
+    assert len(workers) >= 2, "the scan should have started its workers"
+    tracker = [c for c in children(proc.pid) if c not in workers]
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+
+    def alive(pid):
+        try:
+            return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+        except FileNotFoundError:
+            return False
+
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline and any(alive(p) for p in workers + tracker):
+        time.sleep(0.2)
+    assert not [p for p in workers + tracker if alive(p)]
+
+
+def test_worker_memory_cap_fails_one_item_not_the_worker(tmp_path, sqlite_url):
+    # #23.4: memory per item is bounded by configuration (RLIMIT_DATA of each worker).
+    up = tmp_path / "up"
+    up.mkdir()
+    Image.new("RGB", (9900, 9900), (10, 20, 30)).save(up / "big.png")
+    Image.new("RGB", (200, 150), (10, 200, 30)).save(up / "small.png")
+    result, out = _scan(tmp_path, sqlite_url, up, workers="1", extra=["--max-worker-memory", "550"])
+    assert result.exit_code == 2, result.output
+    recs = {_name(k): r for k, r in _records(out).items()}
+    assert recs["big.png"]["error"]["code"] == "too_many_pixels"
+    assert recs["small.png"].get("error") is None and recs["small.png"]["pdq"]

@@ -1,11 +1,15 @@
 import io
+import os
+import pickle
+import socket
 import tarfile
+import time
 import zipfile
 
 from PIL import Image
 
 from tripline.model import ErrorCode
-from tripline.scan.walker import ArchiveLimits, walk
+from tripline.scan.walker import ArchiveLimits, count_items, name_bytes, walk
 from shared_data import encode
 
 JPEG = encode(Image.new("RGB", (32, 32), "red"), "JPEG")
@@ -19,13 +23,15 @@ def _zip(members: dict[str, bytes], compression=zipfile.ZIP_STORED) -> bytes:
     return buf.getvalue()
 
 
-def test_folder_walk_is_sorted_and_skips_symlinks(tmp_path):
+def test_folder_walk_is_sorted_and_lists_symlinks_as_skipped(tmp_path):
     (tmp_path / "b").mkdir()
     (tmp_path / "b" / "2.jpg").write_bytes(JPEG)
     (tmp_path / "1.jpg").write_bytes(JPEG)
     (tmp_path / "link.jpg").symlink_to("/etc/passwd")
-    keys = [i.key for i in walk([str(tmp_path)])]
-    assert keys == [str(tmp_path / "1.jpg"), str(tmp_path / "b" / "2.jpg")]
+    items = list(walk([str(tmp_path)]))
+    assert [i.key for i in items] == [str(tmp_path / "1.jpg"), str(tmp_path / "b" / "2.jpg"), str(tmp_path / "link.jpg")]
+    assert [i.skipped and i.skipped["code"] for i in items] == [None, None, "skipped_link"]
+    assert items[2].fs_path is None and items[2].data is None
 
 
 def test_zip_members_are_read_in_memory_and_traversal_is_refused(tmp_path):
@@ -86,3 +92,134 @@ def test_corrupt_archive_is_one_error_item(tmp_path):
 def test_missing_path_is_an_error_item(tmp_path):
     (item,) = walk([str(tmp_path / "nope")])
     assert item.error.code == ErrorCode.READ_ERROR
+
+
+def test_item_errors_survive_pickling():
+    # Regression (#23.1): the walker's ItemError reached the worker as
+    # "__init__() missing 1 required positional argument: 'message'".
+    (item,) = walk(["/nonexistent/tripline"])
+    back = pickle.loads(pickle.dumps(item))
+    assert back.error.code == ErrorCode.READ_ERROR and back.error.message == item.error.message
+
+
+def test_fifo_socket_and_links_are_listed_never_opened(tmp_path):
+    os.mkfifo(tmp_path / "pipe.jpg")
+    sock = socket.socket(socket.AF_UNIX)
+    sock.bind(str(tmp_path / "sock.png"))
+    (tmp_path / "real").mkdir()
+    (tmp_path / "real" / "a.jpg").write_bytes(JPEG)
+    (tmp_path / "to_file.jpg").symlink_to(tmp_path / "real" / "a.jpg")
+    (tmp_path / "to_dir").symlink_to(tmp_path / "real")
+    (tmp_path / "dangling.jpg").symlink_to(tmp_path / "missing")
+    (tmp_path / "loop").symlink_to(tmp_path / "loop")
+    (tmp_path / "outside.jpg").symlink_to("/etc/hostname")
+    try:
+        t0 = time.monotonic()
+        assert count_items([str(tmp_path)]) == 8          # the FIFO is not opened (#23.3)
+        items = {os.path.basename(i.key): i for i in walk([str(tmp_path)])}
+        assert time.monotonic() - t0 < 5
+        codes = {k: (i.skipped or {}).get("code") for k, i in items.items()}
+        assert codes == {"a.jpg": None, "pipe.jpg": "skipped_special", "sock.png": "skipped_special",
+                         "to_file.jpg": "skipped_link", "to_dir": "skipped_link", "dangling.jpg": "skipped_link",
+                         "loop": "skipped_link", "outside.jpg": "skipped_link"}
+        # --follow-links: followed only while the target stays inside the roots
+        followed = {i.key[len(str(tmp_path)) + 1:]: i for i in walk([str(tmp_path)], follow_links=True)}
+        assert followed["to_file.jpg"].skipped is None and followed["to_file.jpg"].read() == JPEG
+        assert followed["outside.jpg"].skipped["code"] == "skipped_link"
+        assert "outside" in followed["outside.jpg"].skipped["message"]
+        assert followed["loop"].skipped["code"] == "skipped_link"
+        assert followed["dangling.jpg"].skipped["code"] == "skipped_link"
+        # the real folder and the link to it are the same folder: scanned once
+        assert followed["real/a.jpg"].skipped is None
+        assert followed["to_dir"].skipped["code"] == "skipped_link" and "to_dir/a.jpg" not in followed
+    finally:
+        sock.close()
+
+
+def test_a_symlink_named_on_the_command_line_is_scanned(tmp_path):
+    (tmp_path / "a.jpg").write_bytes(JPEG)
+    (tmp_path / "link.jpg").symlink_to(tmp_path / "a.jpg")
+    (item,) = walk([str(tmp_path / "link.jpg")])
+    assert item.skipped is None and item.read() == JPEG
+
+
+def test_non_utf8_names_round_trip(tmp_path):
+    raw = os.fsencode(str(tmp_path)) + b"/bad\xff\xfe.png"
+    with open(raw, "wb") as f:
+        f.write(JPEG)
+    (item,) = walk([str(tmp_path)])
+    item.key.encode("utf-8")                       # always valid UTF-8 (#23.2)
+    assert item.key.endswith("bad\\xff\\xfe.png")
+    assert name_bytes({"key": item.key, "key_b64": item.key_b64}) == raw
+    assert item.read() == JPEG
+
+
+def test_tar_member_declaring_terabytes_is_refused_quickly(tmp_path):
+    # Regression (#23.4): a 14 KB tar declaring a 3 TB member spent 223 s skipping it.
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.GNU_FORMAT) as tf:
+        info = tarfile.TarInfo("ok.jpg")
+        info.size = len(JPEG)
+        tf.addfile(info, io.BytesIO(JPEG))
+    lying = tarfile.TarInfo("huge.bin")
+    lying.size = 3 * 1024**4
+    hdr = lying.tobuf(format=tarfile.GNU_FORMAT)
+    path = tmp_path / "lie.tar"
+    first = 512 + -(-len(JPEG) // 512) * 512
+    path.write_bytes(buf.getvalue()[:first] + hdr + b"\0" * 12_000)
+    t0 = time.monotonic()
+    items = list(walk([str(path)]))
+    assert time.monotonic() - t0 < 5
+    by = {i.key.split("!", 1)[1]: i for i in items}
+    assert by["ok.jpg"].data == JPEG
+    assert by["huge.bin"].error.code == ErrorCode.ARCHIVE_LIMIT
+
+
+def test_tar_gz_has_a_ratio_limit(tmp_path):
+    # Regression (#23.4): a 3 MB tar.gz expanding to 3 GB had no ratio limit.
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tf:
+        for n in range(3):
+            info = tarfile.TarInfo(f"zeros{n}.bin")
+            info.size = 8 * 1024**2
+            tf.addfile(info, io.BytesIO(bytes(info.size)))
+    path = tmp_path / "bomb.tar.gz"
+    path.write_bytes(buf.getvalue())
+    assert path.stat().st_size * 200 < 24 * 1024**2
+    items = list(walk([str(path)]))
+    assert any(i.error is not None and i.error.code == ErrorCode.ARCHIVE_LIMIT and "200:1" in i.error.message for i in items)
+
+
+def test_duplicate_member_names_are_distinct_items(tmp_path):
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("a.jpg", JPEG)
+        zf.writestr("a.jpg", JPEG + b"x")
+    (tmp_path / "dup.zip").write_bytes(buf.getvalue())
+    keys = [i.key.split("!", 1)[1] for i in walk([str(tmp_path / "dup.zip")])]
+    assert keys == ["a.jpg", "a.jpg#2"]
+
+
+def test_zip_appended_to_a_jpeg_is_scanned(tmp_path):
+    # #23.10: polyglots.
+    (tmp_path / "poly.jpg").write_bytes(JPEG + _zip({"inner.jpg": JPEG}))
+    items = list(walk([str(tmp_path / "poly.jpg")]))
+    assert [i.key.rsplit("/", 1)[1] for i in items] == ["poly.jpg", "poly.jpg!inner.jpg"]
+    assert items[0].warnings and items[0].warnings[0].startswith("carries_archive")
+    assert items[1].data == JPEG
+
+
+def test_sparse_file_over_the_limit_is_refused_before_reading(tmp_path):
+    from tripline.model import ItemError
+
+    path = tmp_path / "sparse.jpg"
+    with open(path, "wb") as f:
+        f.write(JPEG)
+        f.truncate(1024**3)
+    (item,) = walk([str(path)], max_bytes=1024)
+    try:
+        item.read(1024)
+    except ItemError as exc:
+        assert exc.code == ErrorCode.TOO_MANY_BYTES
+    else:
+        raise AssertionError("read a file over the limit")

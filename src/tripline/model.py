@@ -34,5 +34,10 @@ class ItemError(Exception):
         self.code = ErrorCode(code)
         self.message = message
 
+    def __reduce__(self):
+        # Exception pickling replays ``args`` (the one formatted string), which
+        # does not fit this signature; workers send these across processes.
+        return (type(self), (str(self.code), self.message))
+
     def to_dict(self) -> dict:
         return {"code": str(self.code), "message": self.message}

@@ -7,20 +7,30 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from tripline.hashing import hash_bytes
-from tripline.model import ErrorCode, ItemError
+from tripline.media import Limits
+from tripline.model import ItemError
+from tripline.scan.walker import key_of, read_regular, refusal
 
 
-def hash_file(path: Path, exact: bool) -> dict:
-    out: dict = {"path": str(path)}
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        out["error"] = ItemError(ErrorCode.READ_ERROR, exc.strerror or str(exc)).to_dict()
+def hash_file(path: Path, exact: bool, limits: Limits = Limits()) -> dict:
+    key, raw_b64 = key_of(str(path))
+    out: dict = {"path": key}
+    if raw_b64:
+        out["path_b64"] = raw_b64
+    refused = refusal(str(path))
+    if refused is not None:   # links, FIFOs, devices: never opened, nothing of them printed
+        out["error"] = refused
         return out
-    h = hash_bytes(data, exact=exact)
+    try:
+        data = read_regular(str(path), limits.max_bytes)
+    except ItemError as exc:
+        out["error"] = exc.to_dict()
+        return out
+    h = hash_bytes(data, limits, exact=exact)
     out.update(media_type=h.media_type, width=h.width, height=h.height, pdq=h.pdq,
                pdq_quality=h.pdq_quality, md5=h.md5, sha256=h.sha256)
     if h.error is not None:
@@ -45,10 +55,10 @@ def register(app: typer.Typer) -> None:
                 typer.echo(json.dumps(rec))
             else:
                 err = rec.get("error")
-                table.add_row(rec["path"], rec.get("media_type") or "-",
+                table.add_row(escape(rec["path"]), rec.get("media_type") or "-",
                               f"{rec['width']}x{rec['height']}" if rec.get("width") else "-",
                               rec.get("pdq") or "-", str(rec.get("pdq_quality") if rec.get("pdq_quality") is not None else "-"),
-                              rec.get("md5") or "-", f"{err['code']}: {err['message']}" if err else "")
+                              rec.get("md5") or "-", escape(f"{err['code']}: {err['message']}") if err else "")
         if table is not None:
             Console().print(table)
         raise typer.Exit(2 if failed else 0)

@@ -26,40 +26,47 @@ def _read_pem(path: Optional[Path]) -> Optional[str]:
 
 
 def _summary(console, path: str, rec: dict) -> None:
+    from rich.markup import escape
     from rich.table import Table
+    from rich.text import Text
 
     colour = {"verified": "red", "declared": "yellow", "likely": "magenta", "none": "green"}[rec["synthetic"]]
-    table = Table(title=f"{path}  synthetic: [{colour}]{rec['synthetic']}[/]", show_header=False,
+    table = Table(title=f"{escape(path)}  synthetic: [{colour}]{rec['synthetic']}[/]", show_header=False,
                   title_justify="left", expand=False)
     table.add_column("field", style="bold")
     table.add_column("value", overflow="fold")
+
+    def row(label: str, value: str) -> None:
+        # Every value comes from the file: shown as text, never read as markup.
+        table.add_row(escape(label), Text(value))
+
     g = rec.get("generator")
     if g:
-        table.add_row("generator", " ".join(str(x) for x in (g["tool"], g["version"]) if x) + f" ({g['family']})")
+        row("generator", " ".join(str(x) for x in (g["tool"], g["version"]) if x) + f" ({g['family']})")
     for key in ("prompt", "negative_prompt"):
         if rec.get(key):
             text = rec[key]
-            table.add_row(key, text if len(text) <= 400 else text[:400] + "…")
+            row(key, text if len(text) <= 400 else text[:400] + "…")
     for m in rec.get("models") or []:
         w = f" weight {m['weight']}" if m.get("weight") is not None else ""
-        table.add_row(m["kind"], f"{m['name']}" + (f" [{m['hash']}]" if m.get("hash") else "") + w)
+        row(m["kind"], f"{m['name']}" + (f" [{m['hash']}]" if m.get("hash") else "") + w)
     for key in ("seed", "sampler", "steps"):
         if rec.get(key) is not None:
-            table.add_row(key, str(rec[key]))
+            row(key, str(rec[key]))
     c = rec["c2pa"]
     if c["present"]:
-        table.add_row("c2pa", f"{c['validation_state']}; {c['claim_generator'] or '?'}; issuer {c['issuer'] or '?'}; "
-                      f"source types {', '.join(s.rsplit('/', 1)[-1] for s in c['digital_source_types']) or '-'}")
+        row("c2pa", f"{c['validation_state']}; {c['claim_generator'] or '?'}; issuer {c['issuer'] or '?'}; "
+                    f"source types {', '.join(s.rsplit('/', 1)[-1] for s in c['digital_source_types']) or '-'}")
     if rec.get("iptc_digital_source_type"):
-        table.add_row("iptc", rec["iptc_digital_source_type"])
+        row("iptc", rec["iptc_digital_source_type"])
     if rec.get("tc260_label"):
-        table.add_row("tc260", json.dumps(rec["tc260_label"], ensure_ascii=False))
+        row("tc260", json.dumps(rec["tc260_label"], ensure_ascii=False))
     for w in rec.get("watermarks") or []:
-        table.add_row("watermark", f"{w['scheme']} {w['payload']} {w['bits_matched']}/{w['bits_total']} ({w['confidence']})")
+        row("watermark", f"{w['scheme']} {w['payload']} {w['bits_matched']}/{w['bits_total']} ({w['confidence']})")
     for e in rec.get("evidence") or []:
-        table.add_row(f"evidence ({e['strength']})", e["detail"])
+        row(f"evidence ({e['strength']})", e["detail"])
     for e in rec.get("errors") or []:
-        table.add_row("[dim]note[/]", f"[dim]{e['source']}: {e['message']}[/]")
+        table.add_row(Text("note", style="dim"), Text(f"{e['source']}: {e['message']}", style="dim"))
     console.print(table)
 
 
@@ -72,35 +79,33 @@ def provenance(
 ) -> None:
     """Read AI-generation provenance: generator metadata, C2PA, IPTC/TC260 labels, watermarks."""
     from rich.console import Console
+    from rich.markup import escape
 
+    from tripline.model import ItemError
     from tripline.provenance import ProvenanceOptions, read_provenance
+    from tripline.scan.walker import key_of, read_regular, refusal
 
     options = ProvenanceOptions(watermarks=not no_watermarks, trust_anchors_pem=_read_pem(trust_anchors))
     console = Console()
     failed = False
     for path in files:
         name = str(path)
-        error = None
         rec = None
-        try:
-            if path.is_dir():
-                raise IsADirectoryError("is a directory")
-            size = path.stat().st_size
-            if size > options.max_bytes:
-                error = {"code": "too_many_bytes", "message": f"{size} bytes over max_bytes={options.max_bytes}"}
-            else:
-                data = path.read_bytes()
-                record = read_provenance(data, options=options)
+        error = refusal(name)
+        if error is None:
+            try:
+                record = read_provenance(read_regular(name, options.max_bytes), options=options)
                 error = record.item_error
                 rec = record.to_dict()
-        except OSError as exc:
-            error = {"code": "read_error", "message": exc.strerror or str(exc)}
+            except ItemError as exc:
+                error = exc.to_dict()
+        name = key_of(name)[0]
         if error is not None:
             failed = True
             if as_json:
                 typer.echo(json.dumps({"path": name, "error": error}, ensure_ascii=False))
             else:
-                console.print(f"[bold red]{name}[/]: {error['code']}: {error['message']}")
+                console.print(f"[bold red]{escape(name)}[/]: {error['code']}: {escape(error['message'])}")
             continue
         if as_json:
             typer.echo(json.dumps({"path": name, **rec}, ensure_ascii=False))

@@ -1,7 +1,13 @@
 """`tripline scan PATH... [--bank NAME...] [--out DIR] [--workers N] [--db URL]`
 
-Exit codes: 1 when any item matched a bank (matches win, because they are what
-a script must act on), otherwise 2 when any item or the scan failed, else 0.
+Exit codes (see README):
+  0  every item scanned, nothing matched
+  1  at least one item matched a bank (matches win: they are what a script
+     must act on), even if other items had errors
+  2  no match, but some items had per-item errors (or a usage error)
+  3  the scan itself failed and did not finish (output folder unwritable or
+     full, an internal error); results.jsonl holds whole lines only and a
+     rerun with the same --out resumes
 """
 from __future__ import annotations
 
@@ -20,6 +26,8 @@ from tripline.media import Limits
 
 console = Console(stderr=True)
 
+EXIT_CLEAN, EXIT_MATCHED, EXIT_ITEM_ERRORS, EXIT_SCAN_FAILED = 0, 1, 2, 3
+
 
 def print_summary(summary: dict, out_dir: Path) -> None:
     c = summary["counts"]
@@ -35,6 +43,9 @@ def print_summary(summary: dict, out_dir: Path) -> None:
         table.add_row(f"  flagged by {bank}", str(n))
     for code, n in c["errors_by_code"].items():
         table.add_row(f"  error {code}", str(n))
+    table.add_row("skipped (never opened)", str(c.get("skipped", 0)))
+    for code, n in c.get("skipped_by_code", {}).items():
+        table.add_row(f"  {code}", str(n))
     for kind, n in c.get("synthetic", {}).items():
         label = "no AI-generation evidence" if kind == "none" else f"AI-generated ({kind})"
         table.add_row(f"  provenance: {label}", str(n))
@@ -61,6 +72,8 @@ def register(app: typer.Typer) -> None:
         policy: Annotated[Optional[Path], typer.Option("--policy", help="Policy file (TOML); default: the policy shipped with Tripline.")] = None,
         max_seconds: Annotated[float, typer.Option(help="Time limit per item.")] = Limits.max_seconds,
         max_pixels: Annotated[int, typer.Option(help="Pixel limit per image (decompression bombs).")] = Limits.max_pixels,
+        max_worker_memory: Annotated[int, typer.Option(help="Memory cap per worker process, MiB (0 = none); an item needing more fails alone.")] = 3072,
+        follow_links: Annotated[bool, typer.Option("--follow-links", help="Follow symbolic links found inside the folders, as long as they lead to a file or folder inside the scanned paths (default: list them as skipped_link).")] = False,
         home: HomeOpt = None, db: DbOpt = None,
     ) -> None:
         """Hash every image under PATHS and match it against hash banks."""
@@ -74,7 +87,7 @@ def register(app: typer.Typer) -> None:
 
         options = ScanOptions(limits=Limits(max_seconds=max_seconds, max_pixels=max_pixels), exact=exact,
                               exact_dihedral=exact_dihedral, robust=not no_robust, keypoints=not no_keypoints,
-                              provenance=not no_provenance)
+                              provenance=not no_provenance, max_worker_memory=max_worker_memory * 1024**2)
         bar = Progress(TextColumn("[bold]scanning"), BarColumn(), MofNCompleteColumn(),
                        TextColumn("{task.fields[rate]} items/s"), TextColumn("flagged {task.fields[flagged]}"),
                        TextColumn("errors {task.fields[errors]}"), TimeElapsedColumn(), TextColumn("ETA"),
@@ -93,9 +106,15 @@ def register(app: typer.Typer) -> None:
                 with bar:
                     result = run_scan([str(p) for p in paths], out_dir=out, store=banks.store, banks=banks,
                                       bank_names=bank or None, options=options, policy=active_policy,
-                                      workers=workers, fresh=fresh, on_progress=on_progress)
+                                      workers=workers, fresh=fresh, on_progress=on_progress,
+                                      follow_links=follow_links)
             except (BankError, ClassifierConfigError) as exc:
                 fail(str(exc))   # a classifier that cannot open is named before anything is scanned
+            except OSError as exc:
+                fail(f"the scan stopped: cannot write to the output folder {out}: "
+                     f"{exc.strerror or exc}{f' ({exc.filename})' if exc.filename else ''}", EXIT_SCAN_FAILED)
+            except Exception as exc:  # noqa: BLE001 - a crash must not look like "matches found"
+                fail(f"the scan stopped on an internal error: {type(exc).__name__}: {exc}", EXIT_SCAN_FAILED)
         print_summary(result.summary, out)
         counts = result.summary["counts"]
-        raise typer.Exit(1 if counts["flagged"] else 2 if counts["errors"] else 0)
+        raise typer.Exit(EXIT_MATCHED if counts["flagged"] else EXIT_ITEM_ERRORS if counts["errors"] else EXIT_CLEAN)

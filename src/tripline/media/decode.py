@@ -8,7 +8,9 @@ invisible to it.
 from __future__ import annotations
 
 import io
+import struct
 import warnings
+import zlib
 from dataclasses import dataclass
 
 from PIL import Image, ImageFile, UnidentifiedImageError
@@ -25,11 +27,12 @@ try:  # HEIC needs libheif; without it HEIC files become per-item errors.
 except ImportError:  # pragma: no cover - pillow-heif is a declared dependency
     _HEIF_OK = False
 
-# Our own Limits check runs on the header before any pixel is decoded; Pillow's
-# global bomb guard would otherwise raise or warn at its own fixed threshold.
-Image.MAX_IMAGE_PIXELS = None
+# Pillow's process-wide decompression-bomb guard stays on (other code in the
+# process, such as the review console, relies on it). Our own Limits check
+# runs on the header before any pixel is decoded, and is the tighter bound;
+# Pillow's warning between its two thresholds is silenced only around our
+# own open, where Limits already governs.
 ImageFile.LOAD_TRUNCATED_IMAGES = False
-warnings.simplefilter("ignore", Image.DecompressionBombWarning)
 
 _PIL_FORMAT = {
     "image/jpeg": "JPEG",
@@ -67,7 +70,10 @@ def check_bytes(data: bytes, limits: Limits) -> str:
         raise ItemError(ErrorCode.TOO_MANY_BYTES, f"{len(data)} bytes exceeds the limit of {limits.max_bytes}")
     media_type = sniff(data[:512])
     if media_type is None:
-        raise ItemError(ErrorCode.UNSUPPORTED_TYPE, f"not a recognised media format (first bytes {data[:8].hex()})")
+        # No bytes of the content in the message: it is printed and logged,
+        # and the file may be one the operator must not see (a secret, or
+        # the material itself).
+        raise ItemError(ErrorCode.UNSUPPORTED_TYPE, "not a recognised media format")
     return media_type
 
 
@@ -78,15 +84,21 @@ def open_image(data: bytes, limits: Limits = Limits()) -> tuple[str, Image.Image
         raise ItemError(ErrorCode.UNSUPPORTED_TYPE, f"{media_type} is not a supported image type")
     if media_type == "image/heic" and not _HEIF_OK:  # pragma: no cover
         raise ItemError(ErrorCode.UNSUPPORTED_TYPE, "HEIC support (pillow-heif) is not installed")
+    if media_type == "image/png":
+        data = pixel_chunks_only(data)
     try:
         # Forcing the sniffed format stops Pillow from trying every plugin,
         # which is both slower and a larger attack surface.
-        im = Image.open(io.BytesIO(data), formats=[_PIL_FORMAT[media_type]])
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            im = Image.open(io.BytesIO(data), formats=[_PIL_FORMAT[media_type]])
     except Exception as exc:  # noqa: BLE001 - every decoder failure is per-item
-        raise _as_item_error(exc) from exc
+        raise _as_item_error(exc, data, media_type) from exc
     w, h = im.size
     if w * h > limits.max_pixels:
         raise ItemError(ErrorCode.TOO_MANY_PIXELS, f"{w}x{h} = {w * h} pixels exceeds the limit of {limits.max_pixels}")
+    if max(w, h) > limits.max_side:
+        raise ItemError(ErrorCode.TOO_MANY_PIXELS, f"{w}x{h}: a side over {limits.max_side} px")
     if min(w, h) < limits.min_side:
         raise ItemError(ErrorCode.TOO_SMALL, f"{w}x{h} is below the minimum side of {limits.min_side} px")
     frames = getattr(im, "n_frames", 1)
@@ -134,8 +146,55 @@ def decode_image(
         except ItemError:
             raise
         except Exception as exc:  # noqa: BLE001
-            raise _as_item_error(exc) from exc
+            raise _as_item_error(exc, data, media_type) from exc
         return DecodedImage(media_type, full_w, full_h, frames, orientation, im)
+
+
+_PNG_SIG = b"\x89PNG\r\n\x1a\n"
+_PNG_TEXT = {b"tEXt", b"zTXt", b"iTXt"}
+
+
+def pixel_chunks_only(data: bytes) -> bytes:
+    """The PNG without its text chunks (tEXt/zTXt/iTXt), which carry no
+    pixels. Pillow refuses a file whose text inflates past its own cap, so a
+    2 KB zTXt that inflates to 2 MB would otherwise cost a banked photo its
+    PDQ (and its match). The provenance reader parses the text, under its own
+    caps, from the original bytes. Anything unparseable is returned as is,
+    for the decoder to judge."""
+    if not data.startswith(_PNG_SIG):
+        return data
+    out, pos, n, dropped = [_PNG_SIG], 8, len(data), False
+    while pos + 12 <= n:
+        length, ctype = struct.unpack(">I4s", data[pos : pos + 8])
+        end = pos + 12 + length
+        if end > n:
+            break
+        if ctype in _PNG_TEXT:
+            dropped = True
+        else:
+            out.append(data[pos:end])
+        pos = end
+        if ctype == b"IEND":
+            break
+    if not dropped:
+        return data
+    out.append(data[pos:])   # a torn tail stays, so truncation is still reported
+    return b"".join(out)
+
+
+def looks_truncated(data: bytes, media_type: str | None) -> bool:
+    """Whether the data ends before its format's end marker: the upload was
+    cut short (decoders word this in many ways, or not at all)."""
+    tail = data.rstrip(b"\0")[-64:]
+    if media_type == "image/jpeg":
+        return b"\xff\xd9" not in tail
+    if media_type == "image/png":
+        return b"IEND" not in data[-64:]
+    if media_type == "image/gif":
+        return not tail.endswith(b"\x3b")
+    if media_type in ("image/webp", "video/x-msvideo") and len(data) >= 8:
+        return int.from_bytes(data[4:8], "little") + 8 > len(data)
+    return False
 
 
 def _orientation(im: Image.Image) -> int:
@@ -186,16 +245,18 @@ def _exact_mode(im: Image.Image) -> Image.Image:
     return im
 
 
-def _as_item_error(exc: Exception) -> ItemError:
+def _as_item_error(exc: Exception, data: bytes = b"", media_type: str | None = None) -> ItemError:
     if isinstance(exc, ItemError):
         return exc
     if isinstance(exc, Image.DecompressionBombError):
         return ItemError(ErrorCode.TOO_MANY_PIXELS, str(exc))
-    if isinstance(exc, UnidentifiedImageError):
-        return ItemError(ErrorCode.DECODE_ERROR, "the decoder could not identify the image data")
     if isinstance(exc, MemoryError):
         return ItemError(ErrorCode.TOO_MANY_PIXELS, "decoding ran out of memory")
     text = str(exc) or type(exc).__name__
-    if "truncated" in text or isinstance(exc, EOFError):
-        return ItemError(ErrorCode.TRUNCATED, text)
+    if "truncated" in text.lower() or isinstance(exc, EOFError) or (data and looks_truncated(data, media_type)):
+        return ItemError(ErrorCode.TRUNCATED, f"the data ends before the image does ({text})")
+    if isinstance(exc, UnidentifiedImageError):
+        return ItemError(ErrorCode.DECODE_ERROR, "the decoder could not identify the image data")
+    if isinstance(exc, zlib.error):
+        return ItemError(ErrorCode.DECODE_ERROR, f"corrupt compressed data: {text}")
     return ItemError(ErrorCode.DECODE_ERROR, f"{type(exc).__name__}: {text}")

@@ -16,6 +16,10 @@ class Limits:
     # 100 MP covers 108 MP phone sensors' binned output and every common
     # camera; a decompression bomb declares far more than this in its header.
     max_pixels: int = 100_000_000
+    # Longest side. OpenCV (keypoints, normalisation) refuses images over
+    # 32767 px a side, and a 8 x 12,500,000 strip is a memory attack (each
+    # stage's working copy is the whole strip), not a photo.
+    max_side: int = 32_767
     max_frames: int = 2_000
     max_seconds: float = 30.0
     # PDQ's 64x64 downsampling has nothing to work with below this.

@@ -16,7 +16,10 @@ from .util import as_float, as_int, json_depth_ok, parse_size
 
 NAME = "a1111"
 _KEY = re.compile(r"^\w[\w \-/.]{0,63}$")
-_LORA_TAG = re.compile(r"<(lora|lyco|hypernet):([^:>]+)(?::([^:>]*))?(?::[^>]*)?>", re.I)
+# <lora:name[:weight[:...]]>. The body is bounded and cannot contain "<", so
+# each "<" costs at most 512 steps: an unbounded body made "<lora:" x 33,000
+# quadratic (80 s for one chunk).
+_LORA_TAG = re.compile(r"<(lora|lyco|hypernet):([^<>]{1,512})>", re.I)
 
 
 def _segments(line: str):
@@ -121,7 +124,10 @@ def models_from(prompt: str, neg: str | None, kv: dict[str, str], max_depth: int
         for m in _LORA_TAG.finditer(text):
             if m.group(1).lower() == "hypernet":
                 continue
-            weights.setdefault(m.group(2).strip(), as_float(m.group(3)) if m.group(3) else 1.0)
+            name, _, rest = m.group(2).partition(":")
+            weight = rest.partition(":")[0]
+            if name.strip():
+                weights.setdefault(name.strip(), as_float(weight) if weight else 1.0)
     lora_hashes: dict[str, str] = {}
     if kv.get("Lora hashes"):
         for part in kv["Lora hashes"].split(","):

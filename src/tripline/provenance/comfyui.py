@@ -5,7 +5,10 @@ link ``[node_id, output_index]``. We start at every sampler node and follow its
 ``positive`` / ``negative`` links upstream to the nodes that hold text, and its
 ``model`` link upstream through LoRA loaders to the checkpoint loader, so a
 prompt is the text that actually reached the sampler, not every string in the
-graph. Traversal is iterative, bounded and cycle-safe.
+graph. Traversal is iterative, bounded and cycle-safe, and linear in the
+graph: each walk (positive texts, negative texts, models) visits a node at
+most once over *all* samplers, so N samplers linked in a cycle cost O(N),
+not O(N^2) (which took minutes at N=2000).
 """
 from __future__ import annotations
 
@@ -52,12 +55,16 @@ class _Graph:
             depth += 1
         return value
 
-    def _upstream(self, start: Any, follow: Callable[[dict, dict], Iterable[Any]]) -> Iterator[dict]:
-        """Nodes upstream of ``start`` (a link), each once and at most
-        _MAX_VISIT of them; ``follow(node, inputs)`` names the links to walk on."""
+    def _upstream(self, start: Any, follow: Callable[[dict, dict], Iterable[Any]],
+                  seen: set[str] | None = None) -> Iterator[dict]:
+        """Nodes upstream of ``start`` (a link) not already in ``seen``, each
+        once, ``_MAX_VISIT`` per walk at most; ``follow(node, inputs)`` names
+        the links to walk on. A ``seen`` shared between walks makes a node's
+        second visit free: whatever it leads to was collected the first time."""
         stack = [start]
-        seen: set[str] = set()
-        while stack and len(seen) < _MAX_VISIT:
+        seen = set() if seen is None else seen
+        budget = len(seen) + _MAX_VISIT
+        while stack and len(seen) < budget:
             link = stack.pop()
             if not _is_link(link):
                 continue
@@ -71,9 +78,10 @@ class _Graph:
             yield node
             stack.extend(follow(node, self.inputs(node)))
 
-    def upstream_texts(self, start: Any) -> list[str]:
+    def upstream_texts(self, start: Any, seen: set[str] | None = None) -> list[str]:
         """Texts of the text-encoding nodes feeding ``start`` (a link)."""
         out: list[str] = []
+        have: set[str] = set()
 
         def follow(node: dict, inp: dict) -> list[Any]:
             got_text = False
@@ -82,24 +90,25 @@ class _Graph:
                 if isinstance(v, str):
                     got_text = True
                     t = v.strip()
-                    if t and t not in out:
+                    if t and t not in have:
+                        have.add(t)
                         out.append(t)
             if got_text and "clip" in inp:
                 return []  # a text encoder: its other inputs are the CLIP model
             return [v for k, v in inp.items()
                     if _is_link(v) and k not in ("clip", "vae", "model", "image", "pixels", "samples", "mask")]
 
-        for _ in self._upstream(start, follow):
+        for _ in self._upstream(start, follow, seen):
             pass
         return out
 
-    def upstream_models(self, start: Any) -> list[ModelRef]:
+    def upstream_models(self, start: Any, seen: set[str] | None = None) -> list[ModelRef]:
         out: list[ModelRef] = []
 
         def follow(node: dict, inp: dict) -> list[Any]:
             return [v for k, v in inp.items() if _is_link(v) and k in ("model", "clip", "base_model", "unet")]
 
-        for node in self._upstream(start, follow):
+        for node in self._upstream(start, follow, seen):
             out.extend(self.node_models(node))
         return out
 
@@ -147,29 +156,38 @@ class _Graph:
 def generation_from_prompt_graph(graph: dict, max_nodes: int) -> Generation:
     g = _Graph(graph, max_nodes)
     gen = Generation(family=NAME, tool="ComfyUI")
+    walked: dict[str, set[str]] = {"positive": set(), "negative": set(), "model": set()}
+    have_models: set[tuple[str, str]] = set()
+
+    def add_models(models: Iterable[ModelRef]) -> None:
+        for m in models:
+            if (m.name, m.kind) not in have_models:
+                have_models.add((m.name, m.kind))
+                gen.models.append(m)
+
+    prompts, negatives, seeds = set(), set(), set()
     for s in g.samplers():
         inp = g.sampler_inputs(s)
-        for t in g.upstream_texts(inp.get("positive")):
-            if t not in gen.prompts:
+        for t in g.upstream_texts(inp.get("positive"), walked["positive"]):
+            if t not in prompts:
+                prompts.add(t)
                 gen.prompts.append(t)
-        for t in g.upstream_texts(inp.get("negative")):
-            if t not in gen.negative_prompts:
+        for t in g.upstream_texts(inp.get("negative"), walked["negative"]):
+            if t not in negatives:
+                negatives.add(t)
                 gen.negative_prompts.append(t)
         for k in _SEED_KEYS:
             seed = as_int(g.resolve_literal(inp.get(k), _SEED_KEYS + ("value",)))
-            if seed is not None and seed not in gen.seeds:
+            if seed is not None and seed not in seeds:
+                seeds.add(seed)
                 gen.seeds.append(seed)
-        for m in g.upstream_models(inp.get("model")):
-            if all((m.name, m.kind) != (x.name, x.kind) for x in gen.models):
-                gen.models.append(m)
+        add_models(g.upstream_models(inp.get("model"), walked["model"]))
         if gen.sampler is None:
             gen.sampler = as_str(g.resolve_literal(inp.get("sampler_name"), ("sampler_name", "value")))
             gen.steps = as_int(g.resolve_literal(inp.get("steps"), ("steps", "value")))
     # Model loaders not reached from a sampler (e.g. custom sampler graphs).
     for node in g.nodes.values():
-        for m in g.node_models(node):
-            if all((m.name, m.kind) != (x.name, x.kind) for x in gen.models):
-                gen.models.append(m)
+        add_models(g.node_models(node))
     for node in g.nodes.values():
         inp = g.inputs(node)
         w, h = as_int(inp.get("width")), as_int(inp.get("height"))

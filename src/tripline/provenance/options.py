@@ -28,5 +28,8 @@ class ProvenanceOptions:
     max_pixels: int = 64_000_000              # image decode (stealth / watermark / NovelAI signature)
     max_stealth_bytes: int = 1024 * 1024      # stealth pnginfo payload
     max_models: int = 256                     # models / LoRAs kept in the record
+    # Wall clock for all parsers together (main thread only: SIGALRM); what
+    # ran out of time is noted in ``record.errors``, the rest of the record stands.
+    max_seconds: float = 30.0
     # Ed25519 keys (base64) whose NovelAI ``signed_hash`` counts as verified.
     novelai_public_keys: tuple[str, ...] = ("Y2JcQAOhLwzwSDUJPNgL04nS0Tbqm7cSRc4xk0vRMic=",)

@@ -8,6 +8,9 @@ from . import (
     a1111, c2pa, comfyui, drawthings, flux, fooocus, invokeai, midjourney, novelai,
     stealth, swarmui, watermark, xmp,
 )
+from tripline.media.limits import deadline
+from tripline.model import ItemError
+
 from .container import ContainerView
 from .options import ProvenanceOptions
 from .record import ProvenanceRecord
@@ -52,15 +55,19 @@ def read_provenance(data: bytes, *, options: ProvenanceOptions | None = None) ->
         return rec
     view = ContainerView(data, opts)
     rec.format = view.format
-    for name, fn in SOURCES:
-        try:
-            fn(view, rec)
-        except RecursionError:
-            rec.add_error(name, "input nested too deeply")
-        except MemoryError:
-            rec.add_error(name, "out of memory while parsing")
-        except Exception as exc:  # contained by design: one source never breaks the others
-            rec.add_error(name, f"{type(exc).__name__}: {exc}")
+    try:
+        with deadline(opts.max_seconds, "reading provenance"):
+            for name, fn in SOURCES:
+                try:
+                    fn(view, rec)
+                except RecursionError:
+                    rec.add_error(name, "input nested too deeply")
+                except MemoryError:
+                    rec.add_error(name, "out of memory while parsing")
+                except Exception as exc:  # contained by design: one source never breaks the others
+                    rec.add_error(name, f"{type(exc).__name__}: {exc}")
+    except ItemError as exc:   # the deadline: what was read so far stands
+        rec.add_error("provenance", f"{exc.message}; the remaining sources were not read")
     for source, message in view.errors:
         rec.add_error(source, message)
     rec.item_error = _item_error(view, rec)

@@ -44,9 +44,29 @@ class ResultLog:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._fh = open(self.path, "ab")
         payload = b"".join(json.dumps(r, separators=(",", ":"), sort_keys=True).encode() + b"\n" for r in records)
-        self._fh.write(payload)
-        self._fh.flush()
-        os.fsync(self._fh.fileno())
+        start = self._fh.tell()
+        try:
+            self._fh.write(payload)
+            self._fh.flush()
+            os.fsync(self._fh.fileno())
+        except OSError:
+            # Disk full or gone read-only mid-batch: cut back to the last
+            # whole batch so the log never holds a half line, then let the
+            # scan stop (a rerun resumes from here).
+            self._discard(start)
+            raise
+
+    def _discard(self, start: int) -> None:
+        fh, self._fh = self._fh, None
+        try:
+            fh.close()
+        except OSError:
+            pass   # the unflushed buffer could not be written either
+        try:
+            with open(self.path, "r+b") as f:
+                f.truncate(start)
+        except OSError:
+            pass   # load() repairs a torn tail on the next run
 
     def reset(self) -> None:
         self.close()

@@ -3,10 +3,15 @@ write results durably (JSONL log, database, thumbnails), resuming where a
 previous run of the same output folder stopped."""
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import hashlib
 import json
 import multiprocessing
 import os
+import resource
+import signal
+import sys
 import time
 import uuid
 from collections.abc import Callable, Iterable
@@ -51,7 +56,8 @@ class RunResult:
 
 
 def thumb_name(key: str) -> str:
-    return hashlib.sha1(key.encode()).hexdigest()[:20] + ".jpg"
+    # surrogateescape: keys of old logs may still hold undecodable bytes.
+    return hashlib.sha1(key.encode("utf-8", "surrogateescape")).hexdigest()[:20] + ".jpg"
 
 
 def finish_records(records: list[dict], matcher, video_matcher, policy: Policy, context: dict | None = None,
@@ -138,6 +144,7 @@ def run_scan(
     workers: int | None = None,
     fresh: bool = False,
     on_progress: Callable[[Progress], None] | None = None,
+    follow_links: bool = False,
 ) -> RunResult:
     out_dir = Path(out_dir)
     (out_dir / "thumbs").mkdir(parents=True, exist_ok=True)
@@ -159,32 +166,48 @@ def run_scan(
         options = replace(options, keypoints=False)   # no bank to compare them with
     store.start_run(run_id, args=args, out_dir=str(out_dir))
 
-    progress = Progress(total=count_items(paths))
+    progress = Progress(total=count_items(paths, follow_links=follow_links))
     sink = _Sink(run_id, log, store, matcher, policy, out_dir / "thumbs", progress, on_progress, video_matcher,
                  classifiers)
     if on_progress:
         on_progress(progress)
     status = "interrupted"
     try:
-        todo = _skip_finished(walk(paths, max_bytes=options.limits.max_bytes), done, progress)
+        todo = _skip_finished(walk(paths, max_bytes=options.limits.max_bytes, follow_links=follow_links), done, progress)
         n_workers = (os.cpu_count() or 1) if workers is None else workers
         if n_workers <= 0:
             for item in todo:
-                sink.put(*process_item(item, options))
+                sink.put(*_work(item, options))
         else:
             _run_parallel(todo, options, n_workers, sink)
         sink.flush()
         status = "finished"
     finally:
-        sink.flush()
-        log.close()
-        matcher.close()
-        video_matcher.close()
-        if classifiers is not None:
-            classifiers.close()
-        summary = write_reports(out_dir, run_id, progress, thumb_name, policy.meta)
+        try:
+            sink.flush()
+        finally:
+            log.close()
+            matcher.close()
+            video_matcher.close()
+            if classifiers is not None:
+                classifiers.close()
+        summary = _with_skipped(out_dir, write_reports(out_dir, run_id, progress, thumb_name, policy.meta))
         store.finish_run(run_id, status=status, counts=summary["counts"])
     return RunResult(run_id, out_dir, summary)
+
+
+def _with_skipped(out_dir: Path, summary: dict) -> dict:
+    """Add the entries listed but never opened (links, FIFOs, sockets,
+    devices) to the summary's counts, by reason."""
+    from collections import Counter
+
+    from tripline.scan.results import iter_records
+
+    skipped = Counter(r["skipped"]["code"] for r in iter_records(out_dir / "results.jsonl") if r.get("skipped"))
+    summary["counts"]["skipped"] = sum(skipped.values())
+    summary["counts"]["skipped_by_code"] = dict(sorted(skipped.items()))
+    atomic_write(out_dir / "summary.json", json.dumps(summary, indent=2).encode())
+    return summary
 
 
 def _skip_finished(items: Iterable[Item], done: dict[str, dict], progress: Progress):
@@ -207,10 +230,56 @@ def _resync_database(store: Store, run_id: str, done: dict[str, dict]) -> None:
         store.record_items(run_id, missing[i : i + 500])
 
 
-def _new_pool(n: int) -> ProcessPoolExecutor:
+def _work(item: Item, options: ScanOptions) -> tuple[dict, bytes | None]:
+    """process_item, with whatever escapes it confined to the item: running
+    out of the worker's memory cap, or a bug in some stage."""
+    try:
+        return process_item(item, options)
+    except MemoryError:
+        return crashed_record(item, "the item needed more memory than the worker's limit (--max-worker-memory)",
+                              ErrorCode.TOO_MANY_PIXELS), None
+    except Exception as exc:  # noqa: BLE001 - one item's failure never ends the scan
+        return crashed_record(item, f"internal error: {type(exc).__name__}: {exc}", ErrorCode.DECODE_ERROR), None
+
+
+def _worker_init(parent_pid: int, max_memory: int) -> None:
+    """Runs first in every worker. The kernel kills the worker when the scan
+    process dies, even by SIGKILL, so no orphan keeps hashing; and the
+    worker's address space is capped, so an item that needs too much memory
+    fails alone with a MemoryError instead of taking the machine."""
+    if sys.platform.startswith("linux"):
+        try:
+            libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+            libc.prctl(1, signal.SIGKILL, 0, 0, 0)   # PR_SET_PDEATHSIG
+        except (OSError, AttributeError):
+            pass
+    if os.getppid() != parent_pid:   # the parent died before prctl took effect
+        os._exit(1)
+    if max_memory > 0:
+        try:
+            soft, hard = resource.getrlimit(resource.RLIMIT_DATA)
+            cap = max_memory if hard == resource.RLIM_INFINITY else min(max_memory, hard)
+            resource.setrlimit(resource.RLIMIT_DATA, (cap, hard))
+        except (ValueError, OSError):
+            pass
+
+
+def _new_pool(n: int, options: ScanOptions) -> ProcessPoolExecutor:
     # spawn: workers must not inherit the parent's database connections,
     # open index maps or threads.
-    return ProcessPoolExecutor(max_workers=n, mp_context=multiprocessing.get_context("spawn"))
+    return ProcessPoolExecutor(max_workers=n, mp_context=multiprocessing.get_context("spawn"),
+                               initializer=_worker_init, initargs=(os.getpid(), options.max_worker_memory))
+
+
+def _result(fut: Future, item: Item, timeout: float | None = None) -> tuple[dict, bytes | None]:
+    """The worker's answer; a worker-side failure that is not the pool's
+    (e.g. a result that cannot be sent back) stays a per-item error."""
+    try:
+        return fut.result(timeout=timeout)
+    except (BrokenProcessPool, TimeoutError):
+        raise
+    except Exception as exc:  # noqa: BLE001 - never let one item's failure end the scan
+        return crashed_record(item, f"{type(exc).__name__}: {exc}"), None
 
 
 def _run_parallel(items: Iterable[Item], options: ScanOptions, n_workers: int, sink: _Sink) -> None:
@@ -218,28 +287,36 @@ def _run_parallel(items: Iterable[Item], options: ScanOptions, n_workers: int, s
     # A worker stuck where SIGALRM cannot reach it (inside C code) is killed
     # once it overstays the per-item limit by this much.
     hard_limit = max(options.limits.max_seconds * 2 + 10, options.video.limits.max_decode_seconds + 60)
-    pool = _new_pool(n_workers)
+    pool = _new_pool(n_workers, options)
     inflight: dict[Future, tuple[Item, float]] = {}
     suspects: list[Item] = []
     overdue: set[str] = set()
     it = iter(items)
     exhausted = False
+    held = 0            # archive-member bytes in flight
     try:
         while True:
-            while not exhausted and len(inflight) < window:
+            broken = False
+            while not exhausted and len(inflight) < window and (held < options.max_inflight_bytes or not inflight):
                 item = next(it, None)
                 if item is None:
                     exhausted = True
                     break
-                inflight[pool.submit(process_item, item, options)] = (item, time.monotonic())
-            if not inflight:
+                try:
+                    inflight[pool.submit(_work, item, options)] = (item, time.monotonic())
+                    held += len(item.data or b"")
+                except BrokenProcessPool:   # a worker died since the last wait()
+                    suspects.append(item)
+                    broken = True
+                    break
+            if not inflight and not broken:
                 break
-            finished, _ = wait(list(inflight), timeout=1.0, return_when=FIRST_COMPLETED)
-            broken = False
+            finished, _ = wait(list(inflight), timeout=1.0, return_when=FIRST_COMPLETED) if inflight else (set(), set())
             for fut in finished:
                 item, _ = inflight.pop(fut)
+                held -= len(item.data or b"")
                 try:
-                    sink.put(*fut.result())
+                    sink.put(*_result(fut, item))
                 except BrokenProcessPool:
                     suspects.append(item)
                     broken = True
@@ -254,8 +331,9 @@ def _run_parallel(items: Iterable[Item], options: ScanOptions, n_workers: int, s
                 # (usually) is to blame, so each is retried alone.
                 suspects.extend(item for item, _ in inflight.values())
                 inflight.clear()
+                held = 0
                 pool.shutdown(wait=False, cancel_futures=True)
-                pool = _new_pool(n_workers)
+                pool = _new_pool(n_workers, options)
                 _retry_alone(suspects, options, sink, overdue, hard_limit)
                 suspects.clear()
             if not finished:
@@ -266,11 +344,11 @@ def _run_parallel(items: Iterable[Item], options: ScanOptions, n_workers: int, s
 
 def _retry_alone(items: list[Item], options: ScanOptions, sink: _Sink, overdue: set[str], hard_limit: float) -> None:
     for item in items:
-        pool = _new_pool(1)
+        pool = _new_pool(1, options)
         try:
-            fut = pool.submit(process_item, item, options)
             try:
-                sink.put(*fut.result(timeout=hard_limit))
+                fut = pool.submit(_work, item, options)
+                sink.put(*_result(fut, item, hard_limit))
             except TimeoutError:
                 _kill_workers(pool)
                 sink.put(crashed_record(item, f"still running after {hard_limit:g} s; worker killed", ErrorCode.TIMEOUT), None)

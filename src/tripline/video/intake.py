@@ -77,7 +77,7 @@ def check_bytes(data: bytes, limits: VideoLimits) -> str:
     if media_type is None and is_animated(data):
         media_type = sniff(data[:64])
     if media_type is None:
-        raise ItemError(ErrorCode.UNSUPPORTED_TYPE, f"not a recognised video format (first bytes {data[:8].hex()})")
+        raise ItemError(ErrorCode.UNSUPPORTED_TYPE, "not a recognised video format")
     return media_type
 
 
@@ -146,7 +146,11 @@ def _duration(container, stream) -> float | None:
 
 def bmff_truncated(data: bytes) -> bool:
     """True if an MP4/MOV's top-level boxes run past the end of the data: the
-    upload was cut short, which deserves a clearer error than a decode failure."""
+    upload was cut short, which deserves a clearer error than a decode failure.
+    Only ISO-BMFF files (an ``ftyp`` box first) are judged: a WebM or AVI is
+    not a box structure, and reading its bytes as box sizes says nothing."""
+    if data[4:8] != b"ftyp":
+        return False
     pos, n = 0, len(data)
     while pos + 8 <= n:
         size = int.from_bytes(data[pos : pos + 4], "big")
