@@ -21,8 +21,9 @@ def _register() -> None:
     )
     from tripline.video import cli as video_cmd
 
+    from tripline.cli import plugins_cmd
     modules = (hash_cmd, bank_cmd, scan_cmd, backfill_cmd, provenance_cmd, policy_cmd, leads_cmd, video_cmd,
-               serve_cmd, report_cmd)
+               serve_cmd, report_cmd, plugins_cmd)
     for module in modules:
         module.register(app)
 

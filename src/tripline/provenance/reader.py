@@ -33,6 +33,13 @@ SOURCES: tuple[tuple[str, Extractor], ...] = (
 )
 
 
+def _sources() -> list[tuple[str, Extractor]]:
+    # The built-in SOURCES plus any a plug-in adds (tripline.plugins).
+    from tripline.plugins import registry
+
+    return [(s.name, s.extract) for s in registry().provenance_sources]
+
+
 def read_provenance(data: bytes, *, options: ProvenanceOptions | None = None) -> ProvenanceRecord:
     """Everything the file says about how it was made. Pure: no I/O beyond
     ``data`` (no file access, no network). Never raises for bad input."""
@@ -52,7 +59,7 @@ def read_provenance(data: bytes, *, options: ProvenanceOptions | None = None) ->
         return rec
     view = ContainerView(data, opts)
     rec.format = view.format
-    for name, fn in SOURCES:
+    for name, fn in _sources():
         try:
             fn(view, rec)
         except RecursionError:

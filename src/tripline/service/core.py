@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from tripline import signals
 from tripline.audit import AuditLog
 from tripline.banks import BankError, Banks, validate_signal
 from tripline.banks.video import VideoBanks
@@ -133,10 +134,11 @@ class Service:
             return base
         exact: dict[tuple[str, str], list[tuple[str, int]]] = {}
         values: dict[int, str] = {}
+        exact_types = signals.exact_type_names()
         for b in base.banks:
             for e in self.store.iter_entries(b.name, enabled_only=True):
                 values[e.id] = e.value
-                if e.signal_type in ("md5", "sha256"):
+                if e.signal_type in exact_types:
                     exact.setdefault((e.signal_type, e.value), []).append((b.name, e.id))
 
         def exact_lookup(stype: str, wanted: list[str], names: list[str]) -> list[tuple[str, int, str]]:
@@ -215,7 +217,7 @@ class Service:
         records = []
         for h in hashes:
             rec: dict[str, Any] = {}
-            for stype in ("pdq", "md5", "sha256"):
+            for stype in signals.entry_type_names():
                 if h.get(stype):
                     rec[stype] = validate_signal(stype, str(h[stype]))
             q = h.get("pdq_quality")
