@@ -15,6 +15,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy import Table, delete, insert, select
 from sqlalchemy.engine import Engine
 
+from tripline.store.engine import write_transaction
 from tripline.store.models import utcnow
 from tripline.store.report_models import ReportCredential
 from tripline.vault.access import require
@@ -42,7 +43,7 @@ class CredentialStore:
         dek, nonce = os.urandom(32), os.urandom(12)
         blob = {"wrapped_key": self.keys.wrap(dek, aad), "nonce": base64.b64encode(nonce).decode(),
                 "ct": base64.b64encode(AESGCM(dek).encrypt(nonce, json.dumps(secret).encode(), aad)).decode()}
-        with self.engine.connect().execution_options(tripline_write=True) as conn, conn.begin():
+        with write_transaction(self.engine) as conn:
             conn.execute(delete(creds_t).where(creds_t.c.destination == destination))
             conn.execute(insert(creds_t).values(destination=destination, environment=environment, base_url=base_url,
                                                 key_id=self.keys.key_id, ciphertext=json.dumps(blob),

@@ -18,6 +18,7 @@ from typing import Any, Protocol
 from sqlalchemy import Table, insert, select, update
 from sqlalchemy.engine import Engine
 
+from tripline.store.engine import write_connection
 from tripline.store.models import utcnow
 from tripline.store.report_models import ReportSubmission
 from tripline.vault.access import require
@@ -90,7 +91,7 @@ class ReportService:
             raise IncidentError(f"annotation(s) {', '.join(sorted(extra))} were not confirmed by the reviewer")
 
     def _w(self):
-        return self.engine.connect().execution_options(tripline_write=True)
+        return write_connection(self.engine)
 
     def _log(self, actor: str, action: str, sub_id: int, detail: dict) -> None:
         if self.audit is not None:

@@ -24,6 +24,7 @@ from tripline.service.config import ServiceConfig
 from tripline.service.media import DEFAULT_BLUR, MediaSigner, MediaStore
 from tripline.service.metrics import Metrics
 from tripline.store import Store
+from tripline.store.engine import write_transaction
 from tripline.store.models import utcnow
 from tripline.store.review_models import OrgSetting
 from tripline.video import review_grid
@@ -296,7 +297,7 @@ class Service:
         if "budget" in new:
             b = Budget.from_dict({**merged["budget"], **new["budget"]})
             merged["budget"] = b.to_dict()
-        with self.engine.connect().execution_options(tripline_write=True) as conn, conn.begin():
+        with write_transaction(self.engine) as conn:
             now = utcnow()
             if not conn.execute(update(t).where(t.c.key == ORG_KEY).values(value=merged, updated_at=now)).rowcount:
                 conn.execute(insert(t).values(key=ORG_KEY, value=merged, updated_at=now))
