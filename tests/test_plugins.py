@@ -1,9 +1,11 @@
 """tripline.plugins: entry-point discovery, the built-ins through the same
 mechanism, broken plug-ins contained, and the worked example installed for real."""
+
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from importlib.metadata import EntryPoint, entry_points
@@ -36,9 +38,13 @@ def _ep(name: str, value: str) -> EntryPoint:
 
 
 def test_a_broken_plugin_is_listed_and_skipped():
-    reg = build([_ep("builtin", "tripline.plugins.builtin:plugin"),
-                 _ep("missing", "no_such_module_xyz:plugin"),
-                 _ep("wrong", "json:dumps")])       # callable, but returns no Plugin
+    reg = build(
+        [
+            _ep("builtin", "tripline.plugins.builtin:plugin"),
+            _ep("missing", "no_such_module_xyz:plugin"),
+            _ep("wrong", "json:dumps"),
+        ]
+    )  # callable, but returns no Plugin
     assert [x.plugin.name for x in reg.loaded] == ["builtin"]
     errors = {f.entry_point.split(" =")[0]: f.error for f in reg.failed}
     assert errors["missing"].startswith("ModuleNotFoundError")
@@ -51,7 +57,7 @@ def test_a_clash_rejects_the_whole_plugin(monkeypatch):
     monkeypatch.setitem(sys.modules, "fake_clash_plugin", type(sys)("fake_clash_plugin"))
     sys.modules["fake_clash_plugin"].plugin = clash
     reg = build([_ep("builtin", "tripline.plugins.builtin:plugin"), _ep("clash", "fake_clash_plugin:plugin")])
-    assert "csv2" not in reg.import_formats          # all or nothing
+    assert "csv2" not in reg.import_formats  # all or nothing
     assert "md5" in reg.failed[0].error
 
 
@@ -66,16 +72,34 @@ def installed(tmp_path_factory):
     on PYTHONPATH, so the shared venv and the other tests never see it)."""
     target = tmp_path_factory.mktemp("site")
     build_dir = tmp_path_factory.mktemp("build")
-    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
-                    "--no-index", "--target", str(target), str(EXAMPLE)],
-                   check=True, cwd=build_dir, timeout=300)
+    # A copy: setuptools writes build/ and egg-info next to the sources.
+    source = shutil.copytree(EXAMPLE, build_dir / "src", ignore=shutil.ignore_patterns("build", "*.egg-info"))
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--no-deps",
+            "--no-build-isolation",
+            "--no-index",
+            "--target",
+            str(target),
+            str(source),
+        ],
+        check=True,
+        cwd=build_dir,
+        timeout=300,
+    )
     return target
 
 
 def _run(target: Path, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(target), *filter(None, [os.environ.get("PYTHONPATH")])])}
-    return subprocess.run([sys.executable, "-c", CLI, *args], env=env, capture_output=True, text=True,
-                          input=stdin, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-c", CLI, *args], env=env, capture_output=True, text=True, input=stdin, timeout=120
+    )
 
 
 def test_example_plugin_is_listed(installed):
@@ -93,9 +117,13 @@ def test_example_plugin_imports_and_exports_a_bank(installed, tmp_path):
     home = tmp_path / "home"
     hashes = tmp_path / "h.jsonl"
     sha1 = "ab" * 20
-    hashes.write_text(json.dumps({"signal_type": "photo_sha1", "signal": sha1.upper(), "note": "n"}) + "\n"
-                      + json.dumps({"signal_type": "md5", "signal": "cd" * 16}) + "\n"
-                      + "{not json\n")
+    hashes.write_text(
+        json.dumps({"signal_type": "photo_sha1", "signal": sha1.upper(), "note": "n"})
+        + "\n"
+        + json.dumps({"signal_type": "md5", "signal": "cd" * 16})
+        + "\n"
+        + "{not json\n"
+    )
     assert _run(installed, "bank", "create", "b1", "--home", str(home)).returncode == 0
     out = _run(installed, "bank", "import", "b1", str(hashes), "--format", "jsonl", "--home", str(home))
     # Exit 1: the bad line is reported (as for the built-in formats), the good ones added.

@@ -1,5 +1,6 @@
 """Conformance: every registered signal type, built-in or from a plug-in,
 must pass these (round-trip, validation, self-match, index = brute force)."""
+
 from __future__ import annotations
 
 import random
@@ -81,12 +82,13 @@ def test_unknown_type_is_a_clear_error():
     with pytest.raises(signals.UnknownSignalType, match="supported: pdq, md5, sha256, vpdq"):
         signals.get("phash")
     with pytest.raises(ValueError, match="unknown signal type 'vpdq'"):
-        validate_signal("vpdq", "[]")   # vPDQ is banked through its own tables
+        validate_signal("vpdq", "[]")  # vPDQ is banked through its own tables
 
 
 def test_pdq_bank_parameters_are_the_store_defaults():
-    from tripline.store.store import Store
     import inspect
+
+    from tripline.store.store import Store
 
     sig = inspect.signature(Store.create_bank)
     for p in signals.PDQ.params:

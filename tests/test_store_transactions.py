@@ -1,4 +1,5 @@
 """write_transaction / read_transaction: the one place the SQLite IMMEDIATE rule lives."""
+
 from __future__ import annotations
 
 import sqlite3
@@ -26,12 +27,12 @@ def test_write_transaction_takes_the_sqlite_write_lock_before_any_write(tmp_path
     path = tmp_path / "t.db"
     engine = make_engine(f"sqlite:///{path}")
     with write_transaction(engine) as conn:
-        conn.execute(text("SELECT 1"))           # a read only: DEFERRED would not lock yet
+        conn.execute(text("SELECT 1"))  # a read only: DEFERRED would not lock yet
         assert _other_writer_blocked(path)
     assert not _other_writer_blocked(path)
     with read_transaction(engine) as conn:
         conn.execute(text("SELECT 1"))
-        assert not _other_writer_blocked(path)   # readers never block writers
+        assert not _other_writer_blocked(path)  # readers never block writers
     engine.dispose()
 
 

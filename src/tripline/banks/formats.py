@@ -95,7 +95,7 @@ def _csv_rows(lines: Iterable[str], _forced: str | None = None):
             continue
         if header and "signal_str" in header:
             # python-threatexchange's `tx dataset -P --csv` layout.
-            row = dict(zip(header, cells))
+            row = dict(zip(header, cells, strict=False))  # short rows leave fields out
             note = " ".join(x for x in (row.get("collab"), row.get("category"), row.get("tags")) if x)
             yield n, row.get("signal_type", ""), row.get("signal_str", ""), note
         elif len(cells) >= 2:

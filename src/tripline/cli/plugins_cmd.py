@@ -1,5 +1,6 @@
 """``tripline plugins``: what the tripline.plugins entry points loaded, from
 which package, and which failed (a failed plug-in is skipped, never fatal)."""
+
 from __future__ import annotations
 
 import json
@@ -22,9 +23,13 @@ def register(app: typer.Typer) -> None:
             return
         table = Table("plug-in", "package", "adds")
         for p in reg["loaded"]:
-            adds = "; ".join(f"{kind.replace('_', ' ')}: {', '.join(names)}" for kind, names in p["provides"].items() if names)
+            adds = "; ".join(
+                f"{kind.replace('_', ' ')}: {', '.join(names)}" for kind, names in p["provides"].items() if names
+            )
             table.add_row(p["name"], f"{p['package']} {p['version']}".strip(), adds or "-")
         console = Console()
         console.print(table)
         for f in reg["failed"]:
-            console.print(f"[red]failed[/red] {f['entry_point']} ({f['package']}): {f['error']}", markup=True, highlight=False)
+            console.print(
+                f"[red]failed[/red] {f['entry_point']} ({f['package']}): {f['error']}", markup=True, highlight=False
+            )

@@ -1,5 +1,6 @@
 """Tripline's own plug-in: what ships in the box, registered through the same
 ``tripline.plugins`` entry point as any third-party package (pyproject.toml)."""
+
 from __future__ import annotations
 
 from .manifest import Plugin, ProvenanceSource

@@ -1,4 +1,5 @@
 """What a plug-in declares: one ``Plugin`` naming everything it adds."""
+
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
@@ -15,6 +16,7 @@ class ImportFormat:
     number, None, reason, "") for a line it cannot read; ``forced`` is the
     type the user named with --signal-type, if any. ``write`` yields export lines
     (None: import only)."""
+
     name: str
     rows: Callable[..., Iterator[tuple[int, str | None, str, str]]]
     write: Callable[..., Iterator[str]] | None = None
@@ -25,6 +27,7 @@ class ImportFormat:
 class ProvenanceSource:
     """A provenance parser: ``extract(view, record)`` reads the shared
     ContainerView and fills the ProvenanceRecord (see provenance/reader.py)."""
+
     name: str
     extract: Callable[[Any, Any], None]
 
@@ -35,6 +38,7 @@ class ReportDestinationType:
     the document a human confirms; ``connect(base_url, secret, timeout)``
     returns the delivering object (report.service.Destination); ``check``
     returns schema problems of a rendered document (empty: none)."""
+
     name: str
     render: Callable[[Any, Any], bytes]
     connect: Callable[..., Any] | None = None
@@ -48,6 +52,7 @@ class Plugin:
     names a Plugin or a function returning one. Classifiers, exchanges and
     action destinations are factories keyed by the name an operator puts in
     configuration; their interfaces belong to the modules that call them."""
+
     name: str
     description: str = ""
     signal_types: tuple[SignalType, ...] = ()

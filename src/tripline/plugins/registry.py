@@ -6,6 +6,7 @@ that fails to import, returns something that is not a Plugin, or clashes with
 a name already taken is recorded in ``failed`` and skipped: a broken
 third-party package never stops the service or the CLI.
 """
+
 from __future__ import annotations
 
 import threading
@@ -24,8 +25,8 @@ BUILTIN = "builtin"
 @dataclass(frozen=True)
 class Loaded:
     plugin: Plugin
-    entry_point: str      # "name = module:attr"
-    package: str          # the distribution that declared it
+    entry_point: str  # "name = module:attr"
+    package: str  # the distribution that declared it
     version: str
 
 
@@ -68,9 +69,17 @@ class Registry:
 
     def to_dict(self) -> dict:
         return {
-            "loaded": [{"name": x.plugin.name, "package": x.package, "version": x.version,
-                        "entry_point": x.entry_point, "description": x.plugin.description,
-                        "provides": x.plugin.provides()} for x in self.loaded],
+            "loaded": [
+                {
+                    "name": x.plugin.name,
+                    "package": x.package,
+                    "version": x.version,
+                    "entry_point": x.entry_point,
+                    "description": x.plugin.description,
+                    "provides": x.plugin.provides(),
+                }
+                for x in self.loaded
+            ],
             "failed": [{"entry_point": f.entry_point, "package": f.package, "error": f.error} for f in self.failed],
         }
 
@@ -104,7 +113,7 @@ def build(eps: Iterable[EntryPoint]) -> Registry:
         try:
             plugin = _load_one(ep)
             reg.add(plugin)
-        except Exception as exc:  # contained by design: see the module docstring
+        except Exception as exc:  # noqa: BLE001 - contained by design, see the module docstring
             reg.failed.append(Failed(label, package, f"{type(exc).__name__}: {exc}"))
             continue
         if package == "?" and ep.name == BUILTIN:

@@ -2,6 +2,7 @@
 and the UK NCA. Code that needs a destination by name asks
 ``destination_type(name)`` instead of switching on the name, so a plug-in can
 add another (docs/plugins.md)."""
+
 from __future__ import annotations
 
 import json

@@ -11,15 +11,31 @@ per-bank settings they take asks here.
 The types come from the plug-ins (``tripline.plugins``), the built-in ones
 (PDQ, MD5, SHA-256, vPDQ) through the same entry point as any other.
 """
+
 from __future__ import annotations
 
 from .builtin import BUILTIN_SIGNAL_TYPES, MD5, PDQ, SHA256, VPDQ
 from .types import BankParam, BruteForceIndex, ExactIndex, SignalIndex, SignalType
 
 __all__ = [
-    "BUILTIN_SIGNAL_TYPES", "MD5", "PDQ", "SHA256", "VPDQ", "BankParam", "BruteForceIndex", "ExactIndex",
-    "SignalIndex", "SignalType", "UnknownSignalType", "all_types", "entry_type_names", "exact_type_names", "get", "names",
-    "resolve", "validate",
+    "BUILTIN_SIGNAL_TYPES",
+    "MD5",
+    "PDQ",
+    "SHA256",
+    "VPDQ",
+    "BankParam",
+    "BruteForceIndex",
+    "ExactIndex",
+    "SignalIndex",
+    "SignalType",
+    "UnknownSignalType",
+    "all_types",
+    "entry_type_names",
+    "exact_type_names",
+    "get",
+    "names",
+    "resolve",
+    "validate",
 ]
 
 

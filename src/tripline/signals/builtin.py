@@ -1,4 +1,5 @@
 """The signal types Tripline ships: PDQ, MD5, SHA-256 and vPDQ."""
+
 from __future__ import annotations
 
 import random
@@ -15,8 +16,8 @@ from .types import (
     random_hex,
 )
 
-PDQ_DEFAULT_THRESHOLD = 31   # Meta's recommended operating point for PDQ
-PDQ_QUALITY_MIN = 50         # frames and photos under this are not matched
+PDQ_DEFAULT_THRESHOLD = 31  # Meta's recommended operating point for PDQ
+PDQ_QUALITY_MIN = 50  # frames and photos under this are not matched
 
 
 def _pdq_distance(a: str, b: str) -> int:
@@ -51,7 +52,7 @@ class _PDQIndex:
         from tripline.index import hex_to_codes
 
         ids, dists = self._idx.search(hex_to_codes([value]), threshold)[0]
-        return sorted(zip(ids.tolist(), dists.tolist()), key=lambda h: (h[1], h[0]))
+        return sorted(zip(ids.tolist(), dists.tolist(), strict=True), key=lambda h: (h[1], h[0]))
 
 
 PDQ = SignalType(
@@ -112,7 +113,7 @@ def _vpdq_normalise(value: str) -> str:
 
     try:
         frames = from_te_signal(value.strip())
-    except (ValueError, TypeError) as exc:   # json.JSONDecodeError is a ValueError
+    except (ValueError, TypeError) as exc:  # json.JSONDecodeError is a ValueError
         raise ValueError(f"invalid vpdq value: {exc}") from None
     if not frames:
         raise ValueError("invalid vpdq value: no frames")
@@ -147,7 +148,7 @@ VPDQ = SignalType(
     # 100 - the default 80 % match on both sides (docs/video.md).
     default_threshold=20,
     invalid_examples=("", "[]", "not json", '["abc,1,0"]', '{"a": 1}'),
-    banked_as_entry=False,   # video_signals / video_frames, see banks/video.py
+    banked_as_entry=False,  # video_signals / video_frames, see banks/video.py
 )
 
 BUILTIN_SIGNAL_TYPES = (PDQ, MD5, SHA256, VPDQ)

@@ -5,6 +5,7 @@ Everything that differs between types lives here, so adding one is a new
 ``SignalType`` registered by a plug-in, not an edit to the matcher, the bank
 formats, the HMA routes and the policy schema.
 """
+
 from __future__ import annotations
 
 import random
@@ -29,6 +30,7 @@ class SignalIndex(Protocol):
 class BankParam:
     """A per-bank setting a signal type needs (PDQ's distance threshold and
     quality gate), with the range the store accepts."""
+
     name: str
     default: int
     low: int

@@ -1,4 +1,5 @@
 """A Tripline plug-in: one manifest, built by the function the entry point names."""
+
 from __future__ import annotations
 
 import json
@@ -36,7 +37,7 @@ def _jsonl_rows(lines: Iterable[str], _forced: str | None = None) -> Iterator[tu
         try:
             row = json.loads(line)
         except json.JSONDecodeError as exc:
-            yield n, None, f"not JSON: {exc}", ""   # None: the importer reports the line as bad
+            yield n, None, f"not JSON: {exc}", ""  # None: the importer reports the line as bad
             continue
         if not isinstance(row, dict):
             yield n, None, "not a JSON object", ""
