@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Iterable
 from pathlib import Path
 
 from .types import (
@@ -39,7 +40,7 @@ class _PDQIndex:
 
         self._idx = PDQIndex.open(Path(directory) / "pdq.idx")
 
-    def add(self, entries) -> None:
+    def add(self, entries: Iterable[tuple[int, str]]) -> None:
         import numpy as np
 
         from tripline.index import hex_to_codes
