@@ -233,3 +233,4 @@ class VideoBankSettings(Base):
 # Alembic and the schema test see one schema.  Imported last: it needs Base.
 from . import review_models  # noqa: E402,F401
 from . import report_models  # noqa: E402,F401  (reporting and evidence vault tables)
+from . import distribution_models  # noqa: E402,F401  (tripline.distribution's tables)
