@@ -9,10 +9,8 @@ from pathlib import Path
 from .types import (
     BankParam,
     BruteForceIndex,
-    ExactIndex,
-    SignalIndex,
     SignalType,
-    exact_distance,
+    exact_hex_type,
     hex_normaliser,
     random_hex,
 )
@@ -76,36 +74,12 @@ PDQ = SignalType(
 )
 
 
-def _exact_index(_directory: Path) -> SignalIndex:
-    return ExactIndex()
-
-
-MD5 = SignalType(
-    name="md5",
-    description="MD5 of the file's bytes (exact match)",
-    normalise=hex_normaliser("md5", 32),
-    distance=exact_distance,
-    index_factory=_exact_index,
-    example=random_hex(32),
-    aliases=frozenset({"photo_md5", "video_md5", "hash_md5"}),
-    content_types=("photo", "video"),
-    invalid_examples=("", "0" * 31, "z" * 32, "0" * 64),
-    exact_only=True,
-    hex_digits=32,
-)
-
-SHA256 = SignalType(
-    name="sha256",
-    description="SHA-256 of the file's bytes (exact match)",
-    normalise=hex_normaliser("sha256", 64),
-    distance=exact_distance,
-    index_factory=_exact_index,
-    example=random_hex(64),
-    aliases=frozenset({"sha-256", "photo_sha256", "video_sha256", "hash_sha256"}),
-    content_types=("photo", "video"),
-    invalid_examples=("", "0" * 63, "q" * 64, "0" * 32),
-    exact_only=True,
-    hex_digits=64,
+MD5 = exact_hex_type("md5", 32, "MD5 of the file's bytes (exact match)", {"photo_md5", "video_md5", "hash_md5"})
+SHA256 = exact_hex_type(
+    "sha256",
+    64,
+    "SHA-256 of the file's bytes (exact match)",
+    {"sha-256", "photo_sha256", "video_sha256", "hash_sha256"},
 )
 
 

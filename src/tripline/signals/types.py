@@ -9,7 +9,7 @@ formats, the HMA routes and the policy schema.
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -136,5 +136,24 @@ def exact_distance(a: str, b: str) -> int:
     return 0 if a == b else 1
 
 
-def names_of(types: Sequence[SignalType]) -> tuple[str, ...]:
-    return tuple(t.name for t in types)
+def exact_hex_type(
+    name: str,
+    digits: int,
+    description: str,
+    aliases: Iterable[str] = (),
+    content_types: tuple[str, ...] = ("photo", "video"),
+) -> SignalType:
+    """A cryptographic digest of the file's bytes: fixed-length hex, identical values only."""
+    return SignalType(
+        name=name,
+        description=description,
+        normalise=hex_normaliser(name, digits),
+        distance=exact_distance,
+        index_factory=lambda _directory: ExactIndex(),
+        example=random_hex(digits),
+        aliases=frozenset(aliases),
+        content_types=content_types,
+        invalid_examples=("", "0" * (digits - 1), "z" * digits, "0" * (digits + 1)),
+        exact_only=True,
+        hex_digits=digits,
+    )
