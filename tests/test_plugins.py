@@ -146,3 +146,14 @@ def test_plugins_command_reports_a_broken_package(tmp_path):
     assert "builtin" in [p["name"] for p in listing["loaded"]]
     plain = _run(tmp_path, "plugins")
     assert plain.returncode == 0 and "broken-plugin" in plain.stdout
+
+
+def test_start_up_loads_no_plugin():
+    """Registering every CLI command (what `tripline --help` does) must not
+    build the registry: loading is deferred to the first look-up."""
+    code = (
+        "import tripline.cli as c, tripline.plugins.loader as r; c._register(); "
+        "import tripline.policy, tripline.provenance, tripline.banks; print(r._registry is None)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.stdout.strip() == "True", out.stderr

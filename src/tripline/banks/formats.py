@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from tripline import signals
 from tripline.plugins.manifest import ImportFormat
-from tripline.plugins.registry import registry
+from tripline.plugins.loader import registry
 
 # The built-in formats; plug-ins may add more (tripline.plugins, docs/plugins.md).
 FORMATS = ("csv", "tx", "list")

@@ -4,8 +4,8 @@ sources, classifiers, exchanges, action and report destinations through the
 
 from __future__ import annotations
 
+from .loader import GROUP, Failed, Loaded, Registry, build, registry, reset
 from .manifest import ImportFormat, Plugin, ProvenanceSource, ReportDestinationType
-from .registry import GROUP, Failed, Loaded, Registry, build, registry, reset
 
 __all__ = [
     "GROUP",
