@@ -11,11 +11,12 @@ from __future__ import annotations
 import os
 import sqlite3
 from collections.abc import Iterable, Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, Table, func, select
+from sqlalchemy import Connection, Engine, Table, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from tripline.distribution.model import Account, Post
@@ -57,11 +58,29 @@ class DistributionRepository:
         self._owns_engine = not isinstance(db, Engine)
         self.engine = make_engine(_url(db)) if not isinstance(db, Engine) else db
         migrate(self.engine)
+        self._snapshot: Connection | None = None
         u = self.engine.url
         # Where the data is, for messages: the file, or the URL without its password.
         self.path = (
             (u.database or ":memory:") if u.get_backend_name() == "sqlite" else u.render_as_string(hide_password=True)
         )
+
+    @contextmanager
+    def snapshot(self) -> Iterator[None]:
+        """Reads inside share one read transaction: one consistent view for a
+        whole analysis, and no connection set-up per media look-up."""
+        if self._snapshot is not None:
+            yield
+            return
+        with read_transaction(self.engine) as conn:
+            self._snapshot = conn
+            try:
+                yield
+            finally:
+                self._snapshot = None
+
+    def _read(self) -> AbstractContextManager[Connection]:
+        return nullcontext(self._snapshot) if self._snapshot is not None else read_transaction(self.engine)
 
     def close(self) -> None:
         if self._owns_engine:
@@ -78,18 +97,17 @@ class DistributionRepository:
             return 0
         keys = [c.name for c in table.primary_key.columns]
         dialect = postgresql if self.engine.dialect.name == "postgresql" else sqlite
-        # One statement per chunk; duplicates within a chunk keep the last, as
-        # INSERT OR REPLACE did.
+        # Duplicates within one call keep the last, as INSERT OR REPLACE did.
         unique = list({tuple(r[k] for k in keys): r for r in rows}.values())
+        stmt = dialect.insert(table)
+        update = {c.name: stmt.excluded[c.name] for c in table.columns if c.name not in keys}
+        stmt = (
+            stmt.on_conflict_do_update(index_elements=keys, set_=update)
+            if update
+            else stmt.on_conflict_do_nothing(index_elements=keys)
+        )
         with write_transaction(self.engine) as conn:
-            for i in range(0, len(unique), 500):
-                stmt = dialect.insert(table).values(unique[i : i + 500])
-                update = {c.name: stmt.excluded[c.name] for c in table.columns if c.name not in keys}
-                conn.execute(
-                    stmt.on_conflict_do_update(index_elements=keys, set_=update)
-                    if update
-                    else stmt.on_conflict_do_nothing(index_elements=keys)
-                )
+            conn.execute(stmt, unique)  # executemany: one compiled statement for every row
         return len(rows)
 
     # --- writes -----------------------------------------------------------
@@ -160,25 +178,25 @@ class DistributionRepository:
         return [c.collate("C") for c in cols] if self.engine.dialect.name == "postgresql" else list(cols)
 
     def meta(self, key: str, default: str | None = None) -> str | None:
-        with read_transaction(self.engine) as conn:
+        with self._read() as conn:
             row = conn.execute(select(meta_t.c.value).where(meta_t.c.key == key)).first()
         return row[0] if row else default
 
     def accounts(self) -> Iterator[tuple[Account, list[dict]]]:
         t = accounts_t
-        with read_transaction(self.engine) as conn:
+        with self._read() as conn:
             rows = conn.execute(select(t).order_by(*self._order(t.c.id))).all()
         for r in rows:
             yield _account(r), list(r.extracted)
 
     def account(self, account_id: str) -> Account | None:
-        with read_transaction(self.engine) as conn:
+        with self._read() as conn:
             r = conn.execute(select(accounts_t).where(accounts_t.c.id == account_id)).first()
         return _account(r) if r else None
 
     def posts(self) -> Iterator[tuple[Post, list[dict]]]:
         t = posts_t
-        with read_transaction(self.engine) as conn:
+        with self._read() as conn:
             rows = conn.execute(select(t).order_by(*self._order(t.c.account_id, t.c.id))).all()
         for r in rows:
             yield (
@@ -187,7 +205,7 @@ class DistributionRepository:
             )
 
     def counts(self) -> dict:
-        with read_transaction(self.engine) as conn:
+        with self._read() as conn:
 
             def n(t: Table) -> int:
                 return int(conn.execute(select(func.count()).select_from(t)).scalar_one())
@@ -197,7 +215,7 @@ class DistributionRepository:
     def media_record(self, ref: dict) -> dict | None:
         """The scan record for a post's media reference, if one was loaded."""
         kind, value = ref["kind"], ref["value"]
-        with read_transaction(self.engine) as conn:
+        with self._read() as conn:
             if kind in ("sha256", "md5"):
                 row = conn.execute(select(media_t.c.record).where(media_t.c[kind] == value).limit(1)).first()
                 if row:
@@ -212,7 +230,7 @@ class DistributionRepository:
         return None
 
     def lead_states(self) -> dict[str, dict]:
-        with read_transaction(self.engine) as conn:
+        with self._read() as conn:
             rows = conn.execute(select(leads_t)).all()
         return {r.lead_id: {"state": r.state, "by": r.by, "note": r.note, "at": r.at} for r in rows}
 
