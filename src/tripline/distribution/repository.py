@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Table, func, select
+from sqlalchemy import Connection, Engine, Table, bindparam, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from tripline.distribution.model import Account, Post
@@ -32,6 +32,12 @@ posts_t: Table = DistPost.__table__  # type: ignore[assignment]
 media_t: Table = DistMedia.__table__  # type: ignore[assignment]
 leads_t: Table = DistLeadState.__table__  # type: ignore[assignment]
 meta_t: Table = DistMeta.__table__  # type: ignore[assignment]
+
+# Built once: analyze looks up every post's media, and building the statement
+# each time cost more than running it.
+_MEDIA_BY = {
+    col: select(media_t.c.record).where(media_t.c[col] == bindparam("v")).limit(1) for col in ("sha256", "md5", "key")
+}
 
 
 def default_path(home: str | Path | None = None) -> Path:
@@ -217,14 +223,14 @@ class DistributionRepository:
         kind, value = ref["kind"], ref["value"]
         with self._read() as conn:
             if kind in ("sha256", "md5"):
-                row = conn.execute(select(media_t.c.record).where(media_t.c[kind] == value).limit(1)).first()
+                row = conn.execute(_MEDIA_BY[kind], {"v": value}).first()
                 if row:
                     return dict(row[0])
                 if not ref.get("path"):
                     return None
                 value = ref["path"]
             for key in dict.fromkeys((value, os.path.normpath(os.path.abspath(value)))):
-                row = conn.execute(select(media_t.c.record).where(media_t.c.key == key)).first()
+                row = conn.execute(_MEDIA_BY["key"], {"v": key}).first()
                 if row:
                     return dict(row[0])
         return None
