@@ -12,7 +12,7 @@ SHARED ?= ../shared
 SYSTEM_PKGS := pkg-config libavcodec-dev libavformat-dev libavutil-dev libswscale-dev \
                libavdevice-dev libavfilter-dev libswresample-dev ffmpeg chromium
 
-.PHONY: install install-test system-deps demo test bench clean
+.PHONY: install install-test install-lint system-deps demo test lint bench clean
 
 # Installs only what is missing; needs root (as on the project's machines) or sudo.
 system-deps:
@@ -35,14 +35,27 @@ $(VENV)/.stamp-test: pyproject.toml $(VENV)/.stamp-base
 	$(PIP) install --quiet -e '.[test,bench,batch]'
 	touch $@
 
+$(VENV)/.stamp-lint: pyproject.toml $(VENV)/.stamp-base
+	$(PIP) install --quiet -e '.[lint]'
+	touch $@
+
 install: $(VENV)/.stamp-base
 install-test: $(VENV)/.stamp-test
+install-lint: $(VENV)/.stamp-lint
 
 demo: install
 	$(PY) -m tripline.demo --shared $(SHARED) --workdir demo-out
 
 test: install-test
 	$(PY) -m pytest -q
+
+# Ruff lint and format check, mypy (strict for the pure core, see
+# pyproject.toml), and the import contract (tests/test_import_contract.py).
+lint: install-lint
+	$(PY) -m ruff check src tests
+	$(PY) -m ruff format --check src tests
+	$(PY) -m mypy
+	$(PY) -m pytest -q tests/test_import_contract.py
 
 bench: install-test
 	$(PY) bench/hash_bench.py --shared $(SHARED)

@@ -10,6 +10,7 @@ from datetime import datetime
 from sqlalchemy import Table, func, insert, select, text, update
 from sqlalchemy.engine import Engine
 
+from tripline.store.engine import write_transaction
 from tripline.store.models import utcnow
 from tripline.store.review_models import AuditEntry, OrgSetting
 
@@ -64,7 +65,7 @@ class AuditLog:
         transaction, so the audited change and its entry commit together."""
         if conn is not None:
             return self._append(conn, actor, action, target, detail)
-        with self.engine.connect().execution_options(tripline_write=True) as c, c.begin():
+        with write_transaction(self.engine) as c:
             return self._append(c, actor, action, target, detail)
 
     def _append(self, conn, actor, action, target, detail) -> dict:

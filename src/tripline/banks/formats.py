@@ -12,20 +12,14 @@ from __future__ import annotations
 
 import csv
 import io
-import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
-# Names python-threatexchange and HMA use for the signal types Tripline matches.
-SIGNAL_ALIASES = {
-    "pdq": "pdq", "hash_pdq": "pdq", "photo_pdq": "pdq",
-    "md5": "md5", "photo_md5": "md5", "video_md5": "md5", "hash_md5": "md5",
-    "sha256": "sha256", "sha-256": "sha256", "photo_sha256": "sha256", "video_sha256": "sha256",
-    "hash_sha256": "sha256",
-}
-SIGNAL_TYPES = ("pdq", "md5", "sha256")
-_HEX_LEN = {"pdq": 64, "md5": 32, "sha256": 64}
-_HEX = re.compile(r"^[0-9a-f]+$")
+from tripline import signals
+from tripline.plugins.manifest import ImportFormat
+from tripline.plugins.loader import registry
+
+# The built-in formats; plug-ins may add more (tripline.plugins, docs/plugins.md).
 FORMATS = ("csv", "tx", "list")
 
 
@@ -41,33 +35,40 @@ class ParseReport:
 
 
 def normalise_signal_type(name: str) -> str | None:
-    return SIGNAL_ALIASES.get(name.strip().lower())
+    """The canonical name of a type bank entries can hold, or None."""
+    t = signals.resolve(name)
+    return t.name if t is not None and t.banked_as_entry else None
 
 
 def validate_signal(signal_type: str, value: str) -> str:
     """Return the canonical (lowercase) value or raise ValueError."""
-    v = value.strip().lower()
-    want = _HEX_LEN.get(signal_type)
-    if want is None:
-        raise ValueError(f"unknown signal type {signal_type!r} (supported: {', '.join(SIGNAL_TYPES)})")
-    if len(v) != want or not _HEX.match(v):
-        raise ValueError(f"invalid {signal_type} value {value.strip()[:80]!r}: expected {want} hex digits")
-    return v
+    t = signals.resolve(signal_type)
+    if t is None or not t.banked_as_entry:
+        raise ValueError(f"unknown signal type {signal_type!r} (supported: {', '.join(signals.entry_type_names())})")
+    return t.validate(value)
+
+
+def _format(fmt: str) -> ImportFormat:
+    found = registry().import_formats.get(fmt)
+    if found is None:
+        raise FormatError(f"unknown format {fmt!r} (choose from {', '.join(registry().import_formats)})")
+    return found
 
 
 def parse(
     lines: Iterable[str], fmt: str, report: ParseReport, *, signal_type: str | None = None
 ) -> Iterator[tuple[str, str, str | None]]:
     """Yield (signal_type, value, note) from the lines of a hash-list file."""
-    if fmt not in FORMATS:
-        raise FormatError(f"unknown format {fmt!r} (choose from {', '.join(FORMATS)})")
+    rows_of = _format(fmt).rows
     forced = None
     if signal_type:
         forced = normalise_signal_type(signal_type)
         if forced is None:
             raise FormatError(f"unknown signal type {signal_type!r}")
-    rows = _csv_rows(lines) if fmt == "csv" else _tx_rows(lines) if fmt == "tx" else _list_rows(lines, forced)
-    for lineno, raw_type, value, note in rows:
+    for lineno, raw_type, value, note in rows_of(lines, forced):
+        if raw_type is None:   # the format could not read the line; value says why
+            report.bad_lines.append((lineno, value))
+            continue
         stype = forced or normalise_signal_type(raw_type)
         if stype is None:
             report.unsupported[raw_type] = report.unsupported.get(raw_type, 0) + 1
@@ -85,7 +86,7 @@ def _content_lines(lines: Iterable[str]) -> Iterator[tuple[int, str]]:
             yield n, line
 
 
-def _csv_rows(lines: Iterable[str]):
+def _csv_rows(lines: Iterable[str], _forced: str | None = None):
     header: list[str] | None = None
     for n, line in _content_lines(lines):
         cells = [c.strip() for c in next(csv.reader([line]))]
@@ -94,7 +95,7 @@ def _csv_rows(lines: Iterable[str]):
             continue
         if header and "signal_str" in header:
             # python-threatexchange's `tx dataset -P --csv` layout.
-            row = dict(zip(header, cells))
+            row = dict(zip(header, cells, strict=False))  # short rows leave fields out
             note = " ".join(x for x in (row.get("collab"), row.get("category"), row.get("tags")) if x)
             yield n, row.get("signal_type", ""), row.get("signal_str", ""), note
         elif len(cells) >= 2:
@@ -103,7 +104,7 @@ def _csv_rows(lines: Iterable[str]):
             yield n, "", line, ""
 
 
-def _tx_rows(lines: Iterable[str]):
+def _tx_rows(lines: Iterable[str], _forced: str | None = None):
     for n, line in _content_lines(lines):
         parts = line.split(None, 2)
         if len(parts) == 1:
@@ -115,27 +116,46 @@ def _tx_rows(lines: Iterable[str]):
 def _list_rows(lines: Iterable[str], forced: str | None):
     for n, line in _content_lines(lines):
         value = line.split()[0]
-        guessed = forced or {32: "md5", 64: "sha256"}.get(len(value), "")
+        guessed = forced or _BY_LENGTH.get(len(value), "")
         yield n, guessed, value, ""
 
 
 def write(entries: Iterable[tuple[str, str, str | None]], fmt: str) -> Iterator[str]:
     """Yield the lines of an export file (each ending in a newline)."""
-    if fmt == "csv":
-        yield "signal_type,signal,note\n"
-        for stype, value, note in entries:
-            yield _csv_line([stype, value, note or ""])
-    elif fmt == "tx":
-        for stype, value, _note in entries:
-            yield f"{stype} {value}\n"
-    elif fmt == "list":
-        for _stype, value, _note in entries:
-            yield f"{value}\n"
-    else:
-        raise FormatError(f"unknown format {fmt!r} (choose from {', '.join(FORMATS)})")
+    writer = _format(fmt).write
+    if writer is None:
+        raise FormatError(f"format {fmt!r} can be imported but not exported")
+    return writer(entries)
+
+
+def _csv_write(entries: Iterable[tuple[str, str, str | None]]) -> Iterator[str]:
+    yield "signal_type,signal,note\n"
+    for stype, value, note in entries:
+        yield _csv_line([stype, value, note or ""])
+
+
+def _tx_write(entries: Iterable[tuple[str, str, str | None]]) -> Iterator[str]:
+    for stype, value, _note in entries:
+        yield f"{stype} {value}\n"
+
+
+def _list_write(entries: Iterable[tuple[str, str, str | None]]) -> Iterator[str]:
+    for _stype, value, _note in entries:
+        yield f"{value}\n"
 
 
 def _csv_line(cells: list[str]) -> str:
     buf = io.StringIO()
     csv.writer(buf, lineterminator="\n").writerow(cells)
     return buf.getvalue()
+
+
+# A bare list cannot say which type a line is: the exact-match types are told
+# apart by length, PDQ needs --signal-type because it is as long as SHA-256.
+_BY_LENGTH = {32: "md5", 64: "sha256"}
+
+BUILTIN_FORMATS = (
+    ImportFormat("csv", _csv_rows, _csv_write, "signal_type,signal[,note], or tx dataset -P --csv"),
+    ImportFormat("tx", _tx_rows, _tx_write, "python-threatexchange signal file: 'type value [metadata]'"),
+    ImportFormat("list", _list_rows, _list_write, "one hash per line"),
+)

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from tripline import signals
 from tripline.banks.keypoints import KeypointIndex
 from tripline.hashing import DIHEDRAL_VARIANTS, VARIANT_DESCRIPTIONS, hamming
 from tripline.index import PDQIndex, hex_to_codes
@@ -106,7 +107,7 @@ class Matcher:
     def _match_exact(self, items, results) -> None:
         names = [b.name for b in self.banks]
         kinds = {b.name: b.kind for b in self.banks}
-        for stype in ("md5", "sha256"):
+        for stype in signals.exact_type_names():
             values = [it.get(stype) for it in items]
             wanted = sorted({v for v in values if v})
             if not wanted:

@@ -69,6 +69,8 @@ class ClassifierSpec:
     daily_budget: int | None = None        # calls per UTC day, across all instances (database)
     breaker_failures: int = 5
     breaker_reset_seconds: float = 60.0
+    # A plug-in type's own settings, as written in its table.
+    options: tuple[tuple[str, Any], ...] = ()
 
     @property
     def remote(self) -> bool:
@@ -98,7 +100,7 @@ def _one(name: str, spec: Any, base_dir: Path | None, digest) -> ClassifierSpec:
         raise SpecError("a classifier is a table with type = ...", **where)
     kind = spec.get("type")
     if kind not in TYPES:
-        raise SpecError(f"type must be one of {', '.join(TYPES)}, got {kind!r}", field=f"{where['field']}.type")
+        return _plugin(name, kind, spec, where)
     extra = sorted(set(spec) - _KEYS[kind])
     if extra:
         raise SpecError(f"unknown key(s) {', '.join(map(repr, extra))} for a {kind} classifier; allowed: "
@@ -121,6 +123,18 @@ def _one(name: str, spec: Any, base_dir: Path | None, digest) -> ClassifierSpec:
     if kind == "onnx":
         return ClassifierSpec(**common, **_onnx(name, spec, base_dir, digest, where))
     return ClassifierSpec(**common, **_remote(kind, spec, where))
+
+
+def _plugin(name: str, kind: Any, spec: dict, where: dict) -> ClassifierSpec:
+    """A type a plug-in adds: its table's other keys are the plug-in's to check."""
+    from tripline.classifiers.registry import classifier_types
+
+    known = classifier_types()
+    if not isinstance(kind, str) or kind not in known:
+        raise SpecError(f"type must be one of {', '.join(sorted(known))}, got {kind!r}", field=f"{where['field']}.type")
+    labels = _typed(spec, "labels", list, where, [])
+    options = tuple(sorted((k, v) for k, v in spec.items() if k not in ("type", "labels")))
+    return ClassifierSpec(name=name, type=kind, labels=tuple(str(x) for x in labels), options=options)
 
 
 def _onnx(name: str, spec: dict, base_dir: Path | None, digest, where: dict) -> dict:

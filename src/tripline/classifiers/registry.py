@@ -28,12 +28,20 @@ BUILTIN_CLASSIFIER_TYPES: dict[str, Callable[[ClassifierSpec, object], Classifie
 }
 
 
+def classifier_types() -> dict[str, Callable[[ClassifierSpec, object], Classifier]]:
+    """Every classifier type by name: the built-ins and those plug-ins add
+    (``tripline.plugins``; the built-ins register through it too)."""
+    from tripline.plugins import registry
+
+    return {**BUILTIN_CLASSIFIER_TYPES, **registry().classifiers}
+
+
 def classifier_factory(type_name: str) -> Callable[[ClassifierSpec, object], Classifier]:
+    types = classifier_types()
     try:
-        return BUILTIN_CLASSIFIER_TYPES[type_name]
+        return types[type_name]
     except KeyError:
-        raise LookupError(f"unknown classifier type {type_name!r}; types: "
-                          f"{', '.join(sorted(BUILTIN_CLASSIFIER_TYPES))}") from None
+        raise LookupError(f"unknown classifier type {type_name!r}; types: {', '.join(sorted(types))}") from None
 
 
 def open_classifier(spec: ClassifierSpec, runtime) -> Classifier:

@@ -11,6 +11,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from tripline import signals
 from tripline.banks import FORMATS, BankError, FormatError, ParseReport, parse, validate_signal, write
 from tripline.cli.common import DbOpt, HomeOpt, fail, open_banks
 
@@ -112,10 +113,10 @@ def list_(as_json: Annotated[bool, typer.Option("--json")] = False, home: HomeOp
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
         return
-    table = Table("bank", "kind", "enabled", "PDQ ≤", "quality ≥", "pdq", "md5", "sha256", "disabled")
+    table = Table("bank", "kind", "enabled", "PDQ ≤", "quality ≥", *signals.entry_type_names(), "disabled")
     for r in rows:
         c = r["entries"]
-        enabled = [str(c.get(t, {}).get("enabled", 0)) for t in ("pdq", "md5", "sha256")]
+        enabled = [str(c.get(t, {}).get("enabled", 0)) for t in signals.entry_type_names()]
         disabled = sum(v.get("disabled", 0) for v in c.values())
         table.add_row(r["name"], r["kind"], "yes" if r["enabled"] else "no", str(r["pdq_threshold"]),
                       str(r["pdq_quality_min"]), *enabled, str(disabled))

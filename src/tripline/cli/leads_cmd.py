@@ -27,7 +27,7 @@ console = Console()
 err = Console(stderr=True)
 
 DataOpt = Annotated[Path | None, typer.Option(
-    "--data", help="Distribution data file (SQLite; default $TRIPLINE_DISTRIBUTION_DB or distribution.sqlite in the state folder).")]
+    "--data", help="A separate SQLite database for distribution data (default $TRIPLINE_DISTRIBUTION_DB, else the main database, --db).")]
 ListOpt = Annotated[list[Path] | None, typer.Option(
     "--url-list", "-l", help="URL list file (.json, or text lines 'KIND VALUE'; KIND: exact, host_suffix, path_prefix, hash). Repeatable.")]
 RegistryOpt = Annotated[list[Path] | None, typer.Option(
@@ -40,14 +40,35 @@ PlatformOpt = Annotated[str | None, typer.Option(
     "--platform", help="Name of this platform, as the source of exported signals (default: as set at ingest, else 'unknown').")]
 
 
-def _open(data: Path | None, home: str | None):
-    from tripline.distribution import DistributionRepository, default_path
+def _open(data: Path | None, home: str | None, db: str | None = None):
+    """The distribution tables of the main database (or of ``--data``), with
+    an old distribution.sqlite imported the first time it is found."""
+    from tripline import config
+    from tripline.distribution import DistributionRepository, default_path, import_legacy, is_legacy_file
 
-    path = data or (Path(os.environ["TRIPLINE_DISTRIBUTION_DB"]) if os.environ.get("TRIPLINE_DISTRIBUTION_DB") else default_path(home))
+    data = data or (Path(os.environ["TRIPLINE_DISTRIBUTION_DB"]) if os.environ.get("TRIPLINE_DISTRIBUTION_DB") else None)
+    if data is not None:
+        # A file of the old raw layout is upgraded in place: the new tables
+        # are added beside the old ones and filled from them.
+        target, legacy = str(data), data if is_legacy_file(data) else None
+    else:
+        home_dir = config.home_dir(home)
+        target = config.db_url(db, home_dir)
+        legacy = default_path(home_dir) if is_legacy_file(default_path(home_dir)) else None
     try:
-        return DistributionRepository(path)
-    except Exception as exc:  # noqa: BLE001 - unreadable file is a user error
-        fail(f"cannot open distribution data {path}: {exc}")
+        repo = DistributionRepository(target)
+    except Exception as exc:  # noqa: BLE001 - a bad URL, unreadable file or unreachable server is a user error
+        fail(f"cannot open distribution data {target}: {exc}")
+    if legacy is not None:
+        try:
+            counts = import_legacy(repo, legacy)
+        except Exception as exc:  # noqa: BLE001 - a damaged old file must not hide the new data
+            repo.close()
+            fail(f"cannot import the old distribution data {legacy}: {exc}; move it away to continue without it")
+        if counts is not None:
+            err.print(f"imported {legacy} ({', '.join(f'{v} {k}' for k, v in counts.items())}); "
+                      "it is no longer read and can be archived", highlight=False)
+    return repo
 
 
 def _analyze(repo, url_list, registry, keywords, policy_path=None):
@@ -136,12 +157,12 @@ def register(app: typer.Typer) -> None:
         media_root: Annotated[Path | None, typer.Option(help="Folder that relative media paths are relative to (default: each file's folder).")] = None,
         platform: PlatformOpt = None,
         json_out: Annotated[bool, typer.Option("--json", help="Print the counts as JSON.")] = False,
-        data: DataOpt = None, home: HomeOpt = None,
+        data: DataOpt = None, home: HomeOpt = None, db: DbOpt = None,
     ) -> None:
         """Ingest accounts and posts (and, optionally, their media's scan results)."""
         from tripline.distribution import ingest_jsonl, load_scan_results
 
-        repo = _open(data, home)
+        repo = _open(data, home, db)
         try:
             if platform:
                 repo.set_meta("source_platform", platform)
@@ -179,24 +200,24 @@ def register(app: typer.Typer) -> None:
         ctx: typer.Context,
         json_out: Annotated[bool, typer.Option("--json", help="Print leads, clusters and evidence as JSON.")] = False,
         url_list: ListOpt = None, registry: RegistryOpt = None, keywords: KeywordsOpt = None,
-        policy: PolicyOpt = None, data: DataOpt = None, home: HomeOpt = None,
+        policy: PolicyOpt = None, data: DataOpt = None, home: HomeOpt = None, db: DbOpt = None,
     ) -> None:
         """List distribution leads and clusters with their evidence."""
         if ctx.invoked_subcommand is not None:
             return
-        _list(json_out, url_list, registry, keywords, policy, data, home)
+        _list(json_out, url_list, registry, keywords, policy, data, home, db)
 
     @leads_app.command("list")
     def list_cmd(
         json_out: Annotated[bool, typer.Option("--json", help="Print leads, clusters and evidence as JSON.")] = False,
         url_list: ListOpt = None, registry: RegistryOpt = None, keywords: KeywordsOpt = None,
-        policy: PolicyOpt = None, data: DataOpt = None, home: HomeOpt = None,
+        policy: PolicyOpt = None, data: DataOpt = None, home: HomeOpt = None, db: DbOpt = None,
     ) -> None:
         """List distribution leads and clusters with their evidence."""
-        _list(json_out, url_list, registry, keywords, policy, data, home)
+        _list(json_out, url_list, registry, keywords, policy, data, home, db)
 
-    def _list(json_out, url_list, registry, keywords, policy, data, home) -> None:
-        repo = _open(data, home)
+    def _list(json_out, url_list, registry, keywords, policy, data, home, db=None) -> None:
+        repo = _open(data, home, db)
         try:
             analysis = _analyze(repo, url_list, registry, keywords, policy)
         finally:
@@ -213,12 +234,12 @@ def register(app: typer.Typer) -> None:
         unset: Annotated[bool, typer.Option("--unset", help="Back to unverified.")] = False,
         by: Annotated[str | None, typer.Option("--by", help="Who verified it.")] = None,
         note: Annotated[str | None, typer.Option("--note", help="Why.")] = None,
-        data: DataOpt = None, home: HomeOpt = None,
+        data: DataOpt = None, home: HomeOpt = None, db: DbOpt = None,
     ) -> None:
         """Record a human's verdict on a lead. Only verified leads are exported by default."""
         if reject and unset:
             fail("--reject and --unset exclude each other")
-        repo = _open(data, home)
+        repo = _open(data, home, db)
         try:
             if repo.account(lead_id) is None:
                 fail(f"no account {lead_id!r} in {repo.path}")
@@ -235,12 +256,12 @@ def register(app: typer.Typer) -> None:
         xml: Annotated[bool, typer.Option("--xml", help="Write the leads' associatedAccount elements as CyberTipline XML instead.")] = False,
         platform: PlatformOpt = None,
         url_list: ListOpt = None, registry: RegistryOpt = None, keywords: KeywordsOpt = None,
-        policy: PolicyOpt = None, data: DataOpt = None, home: HomeOpt = None,
+        policy: PolicyOpt = None, data: DataOpt = None, home: HomeOpt = None, db: DbOpt = None,
     ) -> None:
         """Export leads as cross-platform signal packets (URL, username, keyword, hash)."""
         from tripline.distribution import associated_account_xml, signal_packets
 
-        repo = _open(data, home)
+        repo = _open(data, home, db)
         try:
             analysis = _analyze(repo, url_list, registry, keywords, policy)
             source = platform or repo.meta("source_platform") or "unknown"
@@ -277,7 +298,7 @@ def register(app: typer.Typer) -> None:
         from tripline.cli.common import open_banks
         from tripline.distribution import scan_post_media
 
-        repo = _open(data, home)
+        repo = _open(data, home, db)
         try:
             with open_banks(home, db) as banks:
                 n = scan_post_media(repo, out_dir=out, store=banks.store, banks=banks, bank_names=bank, workers=workers)

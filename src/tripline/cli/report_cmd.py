@@ -239,23 +239,13 @@ def report_submit(sub_id: int, max_attempts: Annotated[int, typer.Option("--max-
                   backoff: Annotated[float, typer.Option("--backoff")] = 2.0,
                   home: HomeOpt = None, db: DbOpt = None, key_file: KeyOpt = None, vault: VaultOpt = None):
     """Send a built report to its destination's configured endpoint."""
-    from tripline.report import (
-        CredentialStore,
-        CyberTiplineClient,
-        NcaDestination,
-        NcmecDestination,
-        ReporterConfig,
-        ReportService,
-        vault_files,
-    )
+    from tripline.report import CredentialStore, ReporterConfig, ReportService, vault_files
+    from tripline.report.destinations import destination_type
     with _ctx(home, db, key_file, vault) as (store, v, keys, me):
         svc = ReportService(store.engine, ReporterConfig(email="-"), vault=v)
         sub = _errors(lambda: svc.get(sub_id, principal=me))
         _env, base_url, secret = _errors(lambda: CredentialStore(store.engine, keys)._secret(sub["destination"]))
-        if sub["destination"] == "ncmec":
-            dest = NcmecDestination(CyberTiplineClient(base_url, secret["username"], secret["password"], timeout=timeout))
-        else:
-            dest = NcaDestination(base_url, secret["token"], timeout=timeout)
+        dest = _errors(lambda: destination_type(sub["destination"]).connect(base_url, secret, timeout=timeout))
         out = _errors(lambda: svc.submit(sub_id, dest, principal=me, files=vault_files(v, me),
                                          max_attempts=max_attempts, backoff=backoff))
         _print(out)

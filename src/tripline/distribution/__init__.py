@@ -20,11 +20,11 @@ from tripline.distribution.ingest import IngestResult, ingest_jsonl, ingest_reco
 from tripline.distribution.keywords import load_keywords
 from tripline.distribution.media import load_scan_results, media_hit, scan_post_media
 from tripline.distribution.model import Account, Post, RecordError
-from tripline.distribution.repository import DistributionRepository, default_path
+from tripline.distribution.repository import DistributionRepository, default_path, import_legacy, is_legacy_file
 
 __all__ = [
     "Account", "Analysis", "Cluster", "DetectOptions", "DistributionRepository", "IngestResult", "Lead", "Post",
-    "RecordError", "analyze", "associated_account_xml", "associated_accounts", "default_path", "ingest_jsonl",
-    "ingest_records", "lead_signals", "load_keywords", "load_scan_results", "media_hit", "scan_post_media",
+    "RecordError", "analyze", "associated_account_xml", "associated_accounts", "default_path", "import_legacy", "ingest_jsonl",
+    "ingest_records", "is_legacy_file", "lead_signals", "load_keywords", "load_scan_results", "media_hit", "scan_post_media",
     "signal_packets",
 ]

@@ -124,6 +124,12 @@ def analyze(repo: DistributionRepository, lists: UrlLists | None = None, registr
     every post's media record is (re)decided in that post's context (caption,
     bio, hashtags); without one, the decisions already in the records count,
     else their bank matches."""
+    with repo.snapshot():
+        return _analyze(repo, lists, registry, keywords, options, policy)
+
+
+def _analyze(repo: DistributionRepository, lists: UrlLists | None, registry: DestinationRegistry | None,
+             keywords: list[Keyword] | None, options: DetectOptions | None, policy) -> Analysis:
     registry = registry if registry is not None else DestinationRegistry.load()
     keywords = keywords if keywords is not None else load_keywords()
     options = options or DetectOptions()

@@ -10,6 +10,7 @@ import xml.etree.ElementTree as ET
 from datetime import UTC, datetime
 
 from tripline.distribution.detect import Analysis, Lead
+from tripline.signals import entry_type_names
 
 FORMAT = "tripline.signals"
 VERSION = 1
@@ -59,7 +60,7 @@ def lead_signals(lead: Lead, source_platform: str, created: str | None = None) -
         out.append({"type": "keyword", "value": "#" + t, "keyword_id": "hashtag",
                     "reason": f"{reason}; hashtag co-occurs with flagged media", **base})
     for h in lead.media_hits:
-        for hash_type in ("pdq", "md5", "sha256"):
+        for hash_type in entry_type_names():
             if h.get(hash_type):
                 out.append({"type": "hash", "value": h[hash_type], "hash_type": hash_type,
                             "reason": f"{reason}; media in post {h['post_id']}: {h['reason']}", **base})

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from tripline.signals.builtin import BUILTIN_SIGNAL_TYPES
+
 # Field types. "hash" compares case-insensitively, and a short hash (at least
 # 8 hex digits) matches a full one it is a prefix of: generators write the
 # first 10 hex digits of a model's SHA-256, watchlists often hold the full one.
@@ -43,7 +45,7 @@ SIGNALS: dict[str, Signal] = {s.name: s for s in (
         "bank": Field(STR, doc="bank name"),
         "bank_kind": Field(ENUM, ("match", "allow"), "match: known content; allow: known benign"),
         "bank_verified": Field(BOOL, doc="context['banks'][bank]['verified'] is true"),
-        "signal_type": Field(ENUM, ("pdq", "md5", "sha256", "vpdq")),
+        "signal_type": Field(ENUM, tuple(t.name for t in BUILTIN_SIGNAL_TYPES)),
         "entry_id": Field(INT),
         "distance": Field(INT, doc="PDQ Hamming distance (0 for exact hashes)"),
         "variant": Field(STR, doc="dihedral variant of the query that matched"),

@@ -36,6 +36,13 @@ SOURCES: tuple[tuple[str, Extractor], ...] = (
 )
 
 
+def _sources() -> list[tuple[str, Extractor]]:
+    # The built-in SOURCES plus any a plug-in adds (tripline.plugins).
+    from tripline.plugins import registry
+
+    return [(s.name, s.extract) for s in registry().provenance_sources]
+
+
 def read_provenance(data: bytes, *, options: ProvenanceOptions | None = None) -> ProvenanceRecord:
     """Everything the file says about how it was made. Pure: no I/O beyond
     ``data`` (no file access, no network). Never raises for bad input."""
@@ -57,7 +64,7 @@ def read_provenance(data: bytes, *, options: ProvenanceOptions | None = None) ->
     rec.format = view.format
     try:
         with deadline(opts.max_seconds, "reading provenance"):
-            for name, fn in SOURCES:
+            for name, fn in _sources():
                 try:
                     fn(view, rec)
                 except RecursionError:

@@ -12,6 +12,7 @@ import json
 from sqlalchemy import Table, delete, insert, select
 from sqlalchemy.engine import Engine
 
+from tripline.store.engine import write_transaction
 from tripline.store.models import utcnow
 from tripline.store.report_models import ReportCredential
 from tripline.vault.access import require
@@ -38,7 +39,7 @@ class CredentialStore:
             base_url = ENDPOINTS[environment]
         aad = f"tripline-cred:{destination}".encode()
         blob = seal(self.keys, json.dumps(secret).encode(), aad)
-        with self.engine.connect().execution_options(tripline_write=True) as conn, conn.begin():
+        with write_transaction(self.engine) as conn:
             conn.execute(delete(creds_t).where(creds_t.c.destination == destination))
             conn.execute(insert(creds_t).values(destination=destination, environment=environment, base_url=base_url,
                                                 key_id=self.keys.key_id, ciphertext=json.dumps(blob),

@@ -18,15 +18,15 @@ from typing import Any, Protocol
 from sqlalchemy import Table, insert, select, update
 from sqlalchemy.engine import Engine
 
+from tripline.store.engine import write_connection
 from tripline.store.models import utcnow
 from tripline.store.report_models import ReportSubmission
 from tripline.vault.access import require
 
 from .client import DeliveryError, FatalError
-from .cybertipline import ReporterConfig, build_report
+from .cybertipline import ReporterConfig
+from .destinations import destination_type
 from .model import ConfirmedIncident, IncidentError
-from .nca import nca_payload
-from .xsd import schema_errors
 
 subs_t: Table = ReportSubmission.__table__
 STATUSES = ("built", "submitting", "finished", "failed")
@@ -44,11 +44,7 @@ class ReportConflict(RuntimeError):
 
 
 def render(destination: str, incident: ConfirmedIncident, reporter: ReporterConfig) -> bytes:
-    if destination == "ncmec":
-        return build_report(incident, reporter)
-    if destination == "nca":
-        return json.dumps(nca_payload(incident, reporter), indent=2, sort_keys=True).encode()
-    raise ValueError(f"unknown destination {destination!r}")
+    return destination_type(destination).render(incident, reporter)
 
 
 def _public(r) -> dict:
@@ -95,7 +91,7 @@ class ReportService:
             raise IncidentError(f"annotation(s) {', '.join(sorted(extra))} were not confirmed by the reviewer")
 
     def _w(self):
-        return self.engine.connect().execution_options(tripline_write=True)
+        return write_connection(self.engine)
 
     def _log(self, actor: str, action: str, sub_id: int, detail: dict) -> None:
         if self.audit is not None:
@@ -155,7 +151,8 @@ class ReportService:
         doc = self.document(sub_id, principal=principal)
         with self.engine.connect() as conn:
             dest = conn.execute(select(subs_t.c.destination).where(subs_t.c.id == sub_id)).scalar_one()
-        return schema_errors(doc) if dest == "ncmec" else []
+        check = destination_type(dest).check
+        return check(doc) if check else []
 
     def submit(self, sub_id: int, destination: Destination, *, principal,
                files: Callable[[ConfirmedIncident], list[tuple[str, bytes]]],
@@ -211,7 +208,7 @@ class ReportService:
                 try:
                     self.vault.link_report(incident.sha256, principal=principal, reported_at=now,
                                            report_ref=f"{destination.name}:{result['remote_id']}",
-                                           jurisdiction="UK" if destination.name == "nca" else "US")
+                                           jurisdiction=destination_type(destination.name).jurisdiction or "US")
                 except LookupError:
                     pass
             return self.get(sub_id, principal=principal)

@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import Table, func, insert, select, update
 from sqlalchemy.engine import Engine
 
+from tripline.store.engine import write_connection
 from tripline.store.models import utcnow
 from tripline.store.review_models import ReviewerBreak, ReviewReveal
 
@@ -70,7 +71,7 @@ class Exposure:
         self.engine = engine
 
     def _write(self):
-        return self.engine.connect().execution_options(tripline_write=True)
+        return write_connection(self.engine)
 
     def _shift_start(self, conn, username: str, budget: Budget, now: datetime) -> datetime:
         last_break = conn.execute(select(func.max(breaks_t.c.ended_at)).where(

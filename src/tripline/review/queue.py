@@ -15,6 +15,7 @@ from sqlalchemy.engine import Engine
 
 from tripline.audit import AuditLog
 from tripline.policy.schema import PRIORITIES
+from tripline.store.engine import write_connection
 from tripline.store.models import utcnow
 from tripline.store.review_models import ReviewItem
 
@@ -72,7 +73,7 @@ class ReviewQueue:
         self.engine, self.audit = engine, audit
 
     def _write(self):
-        return self.engine.connect().execution_options(tripline_write=True)
+        return write_connection(self.engine)
 
     # -- intake ----------------------------------------------------------
     def enqueue(self, record: dict, decision: dict, context: dict | None, *, actor: str) -> int:

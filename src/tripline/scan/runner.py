@@ -27,7 +27,7 @@ from tripline.classifiers.runtime import open_stage, run_classifiers, with_class
 from tripline.model import ErrorCode
 from tripline.policy import Policy, decide, default_policy
 from tripline.scan.pipeline import ScanOptions, crashed_record, process_item
-from tripline.scan.report import write_reports
+from tripline.scan.html_report import write_reports
 from tripline.durable import atomic_write
 from tripline.scan.results import ResultLog
 from tripline.scan.walker import Item, count_items, walk

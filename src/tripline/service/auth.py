@@ -15,6 +15,7 @@ from sqlalchemy.engine import Engine
 
 from tripline.audit import AuditLog
 from tripline.service.roles import parse_roles
+from tripline.store.engine import write_connection
 from tripline.store.models import utcnow
 from tripline.store.review_models import ApiKey, User, WebSession
 
@@ -75,7 +76,7 @@ class Accounts:
         self._lock = threading.Lock()
 
     def _write(self):
-        return self.engine.connect().execution_options(tripline_write=True)
+        return write_connection(self.engine)
 
     # -- users -----------------------------------------------------------
     def add_user(self, username: str, password: str, roles, *, actor: str = "system") -> int:

@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from tripline import signals
 from tripline.audit import AuditLog
 from tripline.banks import BankError, Banks, validate_signal
 from tripline.banks.video import VideoBanks
@@ -24,6 +25,7 @@ from tripline.service.config import ServiceConfig
 from tripline.service.media import DEFAULT_BLUR, MediaSigner, MediaStore
 from tripline.service.metrics import Metrics
 from tripline.store import Store
+from tripline.store.engine import write_transaction
 from tripline.store.models import utcnow
 from tripline.store.review_models import OrgSetting
 from tripline.video import review_grid
@@ -137,10 +139,11 @@ class Service:
             return base
         exact: dict[tuple[str, str], list[tuple[str, int]]] = {}
         values: dict[int, str] = {}
+        exact_types = signals.exact_type_names()
         for b in base.banks:
             for e in self.store.iter_entries(b.name, enabled_only=True):
                 values[e.id] = e.value
-                if e.signal_type in ("md5", "sha256"):
+                if e.signal_type in exact_types:
                     exact.setdefault((e.signal_type, e.value), []).append((b.name, e.id))
 
         def exact_lookup(stype: str, wanted: list[str], names: list[str]) -> list[tuple[str, int, str]]:
@@ -219,7 +222,7 @@ class Service:
         records = []
         for h in hashes:
             rec: dict[str, Any] = {}
-            for stype in ("pdq", "md5", "sha256"):
+            for stype in signals.entry_type_names():
                 if h.get(stype):
                     rec[stype] = validate_signal(stype, str(h[stype]))
             q = h.get("pdq_quality")
@@ -298,7 +301,7 @@ class Service:
         if "budget" in new:
             b = Budget.from_dict({**merged["budget"], **new["budget"]})
             merged["budget"] = b.to_dict()
-        with self.engine.connect().execution_options(tripline_write=True) as conn, conn.begin():
+        with write_transaction(self.engine) as conn:
             now = utcnow()
             if not conn.execute(update(t).where(t.c.key == ORG_KEY).values(value=merged, updated_at=now)).rowcount:
                 conn.execute(insert(t).values(key=ORG_KEY, value=merged, updated_at=now))

@@ -25,6 +25,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
+from tripline import signals
 from tripline.banks import BankError
 from tripline.service.auth import Principal
 from tripline.service.security import require
@@ -33,7 +34,7 @@ from tripline.store.models import BankEntry
 
 router = APIRouter(tags=["hma"])
 
-SIGNAL_TYPES = ("pdq", "md5", "sha256")
+SIGNAL_TYPES = signals.entry_type_names()
 DEFAULT_TYPES = ("pdq",)   # what HMA returns for a photo by default
 CONTENT_TYPES = ("photo",)
 

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import functools
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date, datetime
 from pathlib import Path, PurePath
 
@@ -10,7 +12,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.pool import StaticPool
 
@@ -106,6 +108,33 @@ def _sqlite_engine(u: URL) -> Engine:
     return engine
 
 
+def write_connection(engine: Engine) -> Connection:
+    """A connection whose transactions take the write lock up front.
+
+    On SQLite that is ``BEGIN IMMEDIATE`` (see ``_on_begin``); a plain
+    connection that reads and then writes would start DEFERRED and can fail
+    with SQLITE_BUSY on lock upgrade, skipping busy_timeout. PostgreSQL
+    ignores the option. Use ``write_transaction`` unless the caller manages
+    several transactions on one connection.
+    """
+    return engine.connect().execution_options(tripline_write=True)
+
+
+@contextmanager
+def write_transaction(engine: Engine) -> Iterator[Connection]:
+    """``with write_transaction(engine) as conn:`` one read/write transaction,
+    committed on exit, rolled back on an exception."""
+    with write_connection(engine) as conn, conn.begin():
+        yield conn
+
+
+@contextmanager
+def read_transaction(engine: Engine) -> Iterator[Connection]:
+    """One read-only transaction (DEFERRED on SQLite: never blocks writers)."""
+    with engine.connect() as conn, conn.begin():
+        yield conn
+
+
 def alembic_config() -> Config:
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
@@ -130,7 +159,7 @@ def migrate(engine: Engine) -> None:
     head = head_revision()
     if current_revision(engine) == head:
         return  # the common case: skip the lock entirely
-    with engine.connect().execution_options(tripline_write=True) as conn:
+    with write_connection(engine) as conn:
         with conn.begin():
             if conn.dialect.name == "postgresql":
                 conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_MIGRATION_LOCK})

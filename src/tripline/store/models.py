@@ -234,3 +234,4 @@ class VideoBankSettings(Base):
 from . import review_models  # noqa: E402,F401
 from . import report_models  # noqa: E402,F401  (reporting and evidence vault tables)
 from . import secret_models  # noqa: E402,F401  (named secrets and classifier usage)
+from . import distribution_models  # noqa: E402,F401  (tripline.distribution's tables)

@@ -35,6 +35,7 @@ from sqlalchemy import Table, delete, insert, select, text, update
 from sqlalchemy.engine import Engine
 
 from tripline import durable
+from tripline.store.engine import write_connection
 from tripline.store.models import utcnow
 from tripline.store.report_models import (
     VaultCustody,
@@ -134,7 +135,7 @@ class Vault:
 
     # -- helpers -----------------------------------------------------------
     def _write(self):
-        return self.engine.connect().execution_options(tripline_write=True)
+        return write_connection(self.engine)
 
     def blob_path(self, sha256: str) -> Path:
         return self.blobs / sha256[:2] / f"{sha256}.tlv"
