@@ -243,17 +243,32 @@ def decide(request: Request, item_id: int, p: Annotated[Principal, Depends(requi
     annotations = {"generativeAi": generative_ai in ("on", "true", "1", "yes"),
                    "tags": [t.strip() for t in tags.split(",") if t.strip()][:20]}
     if outcome == "add_to_bank":
-        if not s.queue.holds_claim(item_id, p.name):
-            raise HTTPException(409, "claim the item first")
-        rec = item["record"]
-        sigs = [(t, rec[t], f"review item {item_id}") for t in ("pdq", "md5") if rec.get(t)]
-        try:
-            s.add_signals(bank, sigs, actor=p.name)
-        except ValueError as exc:
-            raise HTTPException(400, str(exc)) from exc
+        _add_to_bank(request, p, item, bank)
     _conflict(s.queue.decide, item_id, p.name, outcome, classification=classification or None,
               annotations=annotations, note=note, bank=bank or None)
     return RedirectResponse("/review", status_code=303)
+
+
+def _add_to_bank(request: Request, p: Principal, item: dict, bank: str) -> None:
+    # An allow-list entry suppresses every match on an item, so a reviewer
+    # who could write one could silence detection: only match banks, and only
+    # for roles that may write banks at all (the bank API's own rule).
+    s = _svc(request)
+    if not allowed(p.roles, "bank.write"):
+        s.audit.append(p.name, "review.add_to_bank_refused", f"item:{item['id']}", {"bank": bank[:100]})
+        raise HTTPException(403, "your role does not allow bank.write")
+    row = s.store.get_bank(bank) if bank else None
+    if row is None or row.kind != "match":
+        raise HTTPException(400, "add to bank takes the name of an existing match bank")
+    if not s.queue.holds_claim(item["id"], p.name):
+        raise HTTPException(409, "claim the item first")
+    rec = item["record"]
+    sigs = [(t, rec[t], f"review item {item['id']}") for t in ("pdq", "md5") if rec.get(t)]
+    try:
+        res = s.add_signals(bank, sigs, actor=p.name)
+    except ValueError as exc:
+        raise HTTPException(400, str(exc)) from exc
+    s.audit.append(p.name, "review.add_to_bank", f"item:{item['id']}", {"bank": bank, "added": res["added"]})
 
 
 @router.post("/review/items/{item_id}/skip")
@@ -266,7 +281,16 @@ def skip(request: Request, item_id: int, p: Annotated[Principal, Depends(require
 @router.post("/review/items/{item_id}/reassign")
 def reassign(request: Request, item_id: int, p: Annotated[Principal, Depends(require("review", html=True))],
              to: Annotated[str, Form()] = "") -> Response:
-    _item_for(request, p, item_id)
+    item = _item_for(request, p, item_id)
+    to = to.strip()
+    if to:
+        # An item assigned to someone who cannot open its queue vanishes from
+        # every queue: only existing, enabled users who can see it.
+        roles = _svc(request).accounts.enabled_roles(to)
+        if roles is None:
+            raise HTTPException(400, f"no enabled user named {to[:64]!r}")
+        if item["queue"] not in review_queues(roles):
+            raise HTTPException(400, f"{to[:64]} cannot see the {item['queue']} queue")
     _conflict(_svc(request).queue.reassign, item_id, p.name, to or None,
               manager=allowed(p.roles, "review.manage"))
     return RedirectResponse("/review", status_code=303)
