@@ -26,13 +26,15 @@ RolesOpt = Annotated[str, typer.Option("--roles", "-r", help="Comma-separated: a
 def _engine_and_audit(home: str | None, db: str | None):
     from tripline.audit import AuditLog
     from tripline.store import Store
+    from tripline.vault import audit_head_key
 
     url = tconfig.db_url(db, tconfig.home_dir(home))
     try:
         store = Store(url)
     except Exception as exc:  # noqa: BLE001
         fail(f"cannot open database {url}: {exc}")
-    return store, AuditLog(store.engine)
+    # With TRIPLINE_VAULT_KEY_FILE set, CLI appends key the head like the server's.
+    return store, AuditLog(store.engine, head_key=audit_head_key())
 
 
 def serve(
@@ -76,10 +78,14 @@ def audit_verify(
 ) -> None:
     """Recompute the hash chain; exit 1 if any entry was edited or deleted."""
     store, log = _engine_and_audit(home, db)
+    from tripline.audit import parse_anchor
     expected = None
     if head:
-        seq, _, h = head.partition(":")
-        expected = (int(seq), h)
+        try:
+            expected = parse_anchor(head)
+        except ValueError as exc:
+            store.close()
+            fail(str(exc))
     try:
         res = log.verify(expected)
     finally:

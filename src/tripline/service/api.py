@@ -207,8 +207,15 @@ def metrics(request: Request, p: Annotated[Principal, Depends(require("metrics")
 
 
 @router.get("/v1/audit/verify", tags=["audit"])
-def audit_verify(request: Request, p: Annotated[Principal, Depends(require("audit.read"))]) -> dict:
-    return svc(request).audit.verify().to_dict()
+def audit_verify(request: Request, p: Annotated[Principal, Depends(require("audit.read"))],
+                 head: str | None = None) -> dict:
+    """``head=SEQ:HASH``: an anchor recorded earlier outside the database."""
+    from tripline.audit import parse_anchor
+    try:
+        expected = parse_anchor(head) if head else None
+    except ValueError as exc:
+        raise HTTPException(400, str(exc)) from exc
+    return svc(request).audit.verify(expected).to_dict()
 
 
 @router.get("/v1/audit/export", tags=["audit"])

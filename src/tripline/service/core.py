@@ -59,7 +59,7 @@ class Service:
         self.store = Store(cfg.db_url())
         self.engine = self.store.engine
         self.banks = Banks(self.store, cfg.home_dir() / "index")
-        self.audit = AuditLog(self.engine)
+        self.audit = AuditLog(self.engine, head_key=self._audit_head_key)
         self.accounts = Accounts(self.engine, self.audit)
         self.queue = ReviewQueue(self.engine, self.audit)
         self.exposure = Exposure(self.engine)
@@ -315,6 +315,15 @@ class Service:
     # Every call passes the authenticated service principal (name + roles) to
     # ReportService / Vault, which check it against tripline.vault.access. The
     # service's roles never include "operator", so purge stays CLI-only.
+    def _audit_head_key(self) -> bytes | None:
+        # The vault key also MACs the audit head (docs/security.md).
+        from tripline.vault import audit_head_key
+        if self.vault_keys is not None:
+            return audit_head_key(self.vault_keys)
+        if not hasattr(self, "_env_head_key"):
+            self._env_head_key = audit_head_key()
+        return self._env_head_key
+
     def vault(self):
         import os
 
