@@ -21,6 +21,7 @@ from tripline.scan.walker import Item
 from tripline.service.auth import Accounts
 from tripline.service.config import ServiceConfig
 from tripline.service.media import DEFAULT_BLUR, MediaSigner, MediaStore
+from tripline.vault.review_media import ReviewMedia
 from tripline.service.metrics import Metrics
 from tripline.store import Store
 from tripline.store.models import utcnow
@@ -63,7 +64,7 @@ class Service:
         self.accounts = Accounts(self.engine, self.audit)
         self.queue = ReviewQueue(self.engine, self.audit)
         self.exposure = Exposure(self.engine)
-        self.media = MediaStore(cfg.media_path())
+        self.media = MediaStore(ReviewMedia(cfg.media_path(), self._media_keys))
         self.signer = MediaSigner(cfg.secret(), cfg.media_url_seconds)
         self.policy = load_policy(cfg.policy) if cfg.policy else default_policy()
         self.metrics = Metrics()
@@ -315,14 +316,23 @@ class Service:
     # Every call passes the authenticated service principal (name + roles) to
     # ReportService / Vault, which check it against tripline.vault.access. The
     # service's roles never include "operator", so purge stays CLI-only.
-    def _audit_head_key(self) -> bytes | None:
-        # The vault key also MACs the audit head (docs/security.md).
-        from tripline.vault import audit_head_key
+    def _media_keys(self):
+        # Review media and the audit head use the vault key when one is
+        # configured (docs/security.md); the key file is read once.
+        from tripline.vault.keys import KeyError_, key_provider_from_env
         if self.vault_keys is not None:
-            return audit_head_key(self.vault_keys)
-        if not hasattr(self, "_env_head_key"):
-            self._env_head_key = audit_head_key()
-        return self._env_head_key
+            return self.vault_keys
+        if not hasattr(self, "_env_keys"):
+            try:
+                self._env_keys = key_provider_from_env()
+            except KeyError_:
+                self._env_keys = None
+        return self._env_keys
+
+    def _audit_head_key(self) -> bytes | None:
+        from tripline.vault import audit_head_key
+        keys = self._media_keys()
+        return audit_head_key(keys) if keys is not None else None
 
     def vault(self):
         import os
