@@ -167,7 +167,9 @@ class Service:
     def clean_context(context: dict | None) -> dict | None:
         if not isinstance(context, dict):
             return None
-        return {k: v for k, v in context.items() if k not in _PRIVILEGED_CONTEXT}
+        # XML-invalid characters would later make the item's report unbuildable.
+        from tripline.report.xmlsafe import xml_clean
+        return xml_clean({k: v for k, v in context.items() if k not in _PRIVILEGED_CONTEXT})
 
     def hash_bytes(self, data: bytes, name: str = "upload") -> dict:
         options = replace(self.options, keypoints=False)   # hashes only: nothing to match keypoints with
@@ -182,6 +184,8 @@ class Service:
 
     def scan(self, data: bytes, *, name: str, context: dict | None, actor: str) -> dict:
         t0 = time.perf_counter()
+        from tripline.report.xmlsafe import xml_text
+        name = xml_text(name)
         record, thumb = process_item(Item(key=name, stamp="", size=len(data), data=data), self._scan_options())
         context = self.clean_context(context)
         # Video uploads also match the banks' videos; the frame indexes are
