@@ -4,6 +4,7 @@ from __future__ import annotations
 import functools
 import json
 from datetime import date, datetime
+import os
 from pathlib import Path, PurePath
 
 from alembic import command
