@@ -211,7 +211,8 @@ def reveal(request: Request, item_id: int, p: Annotated[Principal, Depends(requi
     reveal_id = s.exposure.record_reveal(p.name, item_id)
     s.audit.append(p.name, "review.reveal", f"item:{item_id}", {"reveal_id": reveal_id, "sha256": item["sha256"]})
     st = s.exposure.status(p.name, s.budget())
-    return JSONResponse({"url": f"/media/{s.signer.sign(item_id, 'raw', p.name)}", "reveal_id": reveal_id,
+    return JSONResponse({"url": f"/media/{s.signer.sign(item_id, 'raw', p.name, reveal_id=reveal_id)}",
+                         "reveal_id": reveal_id,
                          "exposure": st.to_dict()})
 
 
@@ -395,6 +396,9 @@ def media(request: Request, token: str, p: Annotated[Principal, Depends(require(
     if claims["v"] == "raw":
         if not s.queue.holds_claim(item["id"], p.name):
             raise HTTPException(403, "claim lost")
+        # A raw link lives only as long as its reveal: "Blur again" ends it.
+        if not isinstance(claims.get("r"), int) or not s.exposure.is_open(p.name, claims["r"]):
+            raise HTTPException(403, "this reveal has ended; reveal again")
         data = s.media.revealed(item["sha256"])
         s.audit.append(p.name, "media.raw_served", f"item:{item['id']}", {})
     else:
