@@ -89,6 +89,9 @@ def create_app(cfg: ServiceConfig | None = None, service: Service | None = None)
     app.state.anon_limiter = RateLimiter(5.0, 60)
     app.state.auth_failures = RateLimiter(1.0, 20)
     app.state.login_limiter = RateLimiter(cfg.login_attempts_per_minute / 60.0, cfg.login_attempts_per_minute)
+    # Per address, across usernames: a few users' worth of attempts.
+    per_addr = 3 * cfg.login_attempts_per_minute
+    app.state.login_addr_limiter = RateLimiter(per_addr / 60.0, per_addr)
     app.include_router(api.router)
     app.include_router(hma.router)
     app.include_router(console.router)

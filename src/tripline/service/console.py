@@ -23,7 +23,7 @@ from tripline.review import CLASSIFICATIONS, ClaimConflict, ItemNotFound
 from tripline.review.queue import generative_ai_suggestion
 from tripline.service.auth import Principal
 from tripline.service.roles import allowed, review_queues
-from tripline.service.security import SESSION_COOKIE, client_ip, principal_of, require
+from tripline.service.security import SESSION_COOKIE, client_ip, principal_of, require, same_origin
 from tripline.store.models import utcnow
 
 router = APIRouter(include_in_schema=False)
@@ -48,22 +48,40 @@ def _login_signer(request: Request) -> URLSafeTimedSerializer:
 
 # -- login ------------------------------------------------------------------------
 
+LOGIN_COOKIE = "tripline_login"
+
+
 @router.get("/login")
 def login_form(request: Request, error: str = "") -> HTMLResponse:
-    token = _login_signer(request).dumps(secrets.token_hex(8))
-    return _render(request, "login.html", None, login_token=token, error=error)
+    # The form token is bound to a cookie set here, so a page elsewhere cannot
+    # post a login (into the attacker's account) from the victim's browser.
+    nonce = secrets.token_urlsafe(16)
+    token = _login_signer(request).dumps(nonce)
+    resp = _render(request, "login.html", None, login_token=token, error=error)
+    resp.set_cookie(LOGIN_COOKIE, nonce, httponly=True, secure=_svc(request).cfg.cookie_secure, samesite="strict",
+                    max_age=3600, path="/login")
+    return resp
 
 
 @router.post("/login")
 def login(request: Request, username: Annotated[str, Form()], password: Annotated[str, Form()],
           login_token: Annotated[str, Form()] = "") -> Response:
     s = _svc(request)
+    if not same_origin(request):
+        raise HTTPException(403, "cross-origin login refused")
     try:
-        _login_signer(request).loads(login_token, max_age=3600)
+        nonce = _login_signer(request).loads(login_token, max_age=3600)
     except (BadSignature, SignatureExpired):
         raise HTTPException(403, "stale login form; reload the page") from None
-    if not request.app.state.login_limiter.allow(f"{client_ip(request)}|{username}"):
+    if not secrets.compare_digest(str(nonce), request.cookies.get(LOGIN_COOKIE, "")):
+        raise HTTPException(403, "login form was not loaded in this browser; reload the page")
+    ip = client_ip(request)
+    # Per address first (one address trying many usernames), then per
+    # address and username; both before any scrypt or audit row is spent.
+    if not request.app.state.login_addr_limiter.allow(ip) or \
+            not request.app.state.login_limiter.allow(f"{ip}|{username}"):
         raise HTTPException(429, "too many login attempts; wait a minute")
+    username = username[:64]
     user = s.accounts.authenticate(username, password)
     if user is None:
         s.audit.append(username[:64] or "?", "auth.login_failed", None, {"ip": client_ip(request)})
