@@ -169,7 +169,9 @@ def test_export_only_verified_unless_asked(platform, loaded):
     analysis = analyze(loaded)
     doc = signal_packets(analysis, source_platform="ExampleArt")
     assert [l["lead_id"] for l in doc["leads"]] == [leads[0]]
-    assert doc["signals"] and all(s["human_verified"] for s in doc["signals"])
+    # Verifying a lead confirms the account and its links, not its media.
+    assert doc["signals"] and all(s["human_verified"] == (s["type"] != "hash") for s in doc["signals"])
+    assert all(s["lead_human_verified"] for s in doc["signals"] if s["type"] == "hash")
     assert {s["type"] for s in doc["signals"]} == {"url", "username", "keyword", "hash"}
     for s in doc["signals"]:
         assert {"type", "value", "reason", "confidence", "human_verified", "source_platform", "created"} <= set(s)
@@ -231,7 +233,14 @@ def test_cli_ingest_list_verify_export(platform, tmp_path):
     r = runner.invoke(app, ["leads", "--data", db])
     assert r.exit_code == 0 and "evidence" in r.output
     lead = min(platform.planted_leads)
-    assert runner.invoke(app, ["leads", "verify", lead, "--data", db, "--by", "tester"]).exit_code == 0
+    home = ["--home", str(tmp_path / "home")]
+    from tripline.service.auth import Accounts
+    from tripline.audit import AuditLog
+    from tripline.store import Store
+    st = Store(f"sqlite:///{tmp_path / 'home' / 'tripline.db'}")
+    Accounts(st.engine, AuditLog(st.engine)).add_user("tester", "a long enough password", ["reviewer"])
+    st.close()
+    assert runner.invoke(app, ["leads", "verify", lead, "--data", db, "--by", "tester", *home]).exit_code == 0
     assert runner.invoke(app, ["leads", "verify", "no-such-account", "--data", db]).exit_code == 2
     out = tmp_path / "signals.json"
     r = runner.invoke(app, ["leads", "export", "-o", str(out), "--data", db])

@@ -6,6 +6,7 @@ between retries. The fake listens on 127.0.0.1 only.
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 
 import pytest
 from fake_cybertipline import FakeCyberTipline, FakeNca
@@ -23,6 +24,7 @@ from tripline.report import (
     vault_files,
 )
 from tripline.store import Store
+from tripline.store.models import utcnow
 from tripline.store.report_models import ReportCredential
 from tripline.vault import AccessDenied, Principal, StaticKeyProvider, Vault
 from tripline.vault.keys import KeyError_
@@ -164,7 +166,9 @@ def test_crash_after_submit_resumes_by_retracting(env, fake):
     from tripline.report.service import subs_t
     with store.engine.begin() as conn:
         conn.execute(subs_t.update().where(subs_t.c.id == sub["id"])
-                     .values(status="submitting", state={"report_id": orphan, "file_ids": [], "finished": False}))
+                     .values(status="submitting", state={"report_id": orphan, "file_ids": [], "finished": False},
+                             # The killed worker's claim has lapsed (report.service.SUBMIT_LEASE).
+                             updated_at=utcnow() - timedelta(hours=1)))
     out = _submit(env, fake, sub)
     assert out["status"] == "finished" and fake.reports[orphan].retracted and len(fake.finished) == 1
 

@@ -195,7 +195,9 @@ def test_add_to_bank_decision(env):
     item = _policy_item(env, "P2")
     item2 = _flag(env)
     env.svc.create_bank("reviewed", {}, actor="test")
-    c, csrf = login(env, "child-safety-reviewer")
+    # Adding to a bank needs bank.write as well as review access.
+    env.svc.accounts.add_user("u-cs-bank", "correct horse battery", ["child-safety-reviewer", "policy-manager"])
+    c, csrf = login(env, "cs-bank")
     c.post(f"/review/items/{item2}/claim", data={"csrf_token": csrf})
     r = c.post(f"/review/items/{item2}/decide", data={"csrf_token": csrf, "outcome": "add_to_bank",
                                                       "bank": "reviewed"}, follow_redirects=False)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -36,6 +37,10 @@ def entry_hash(prev_hash: str, seq: int, at: datetime, actor: str, action: str,
     return h.hexdigest()
 
 
+def head_mac(key: bytes, seq: int, h: str) -> str:
+    return hmac.new(key, f"tripline-audit-head:{seq}:{h}".encode(), hashlib.sha256).hexdigest()
+
+
 @dataclass
 class VerifyResult:
     ok: bool
@@ -43,10 +48,21 @@ class VerifyResult:
     head_seq: int
     head_hash: str
     problems: list[str] = field(default_factory=list)
+    # Whether the recorded head was checked against the vault-derived key.
+    keyed: bool = False
 
     def to_dict(self) -> dict:
         return {"ok": self.ok, "entries": self.entries, "head_seq": self.head_seq,
-                "head_hash": self.head_hash, "problems": self.problems}
+                "head_hash": self.head_hash, "problems": self.problems, "keyed": self.keyed}
+
+
+def parse_anchor(text: str) -> tuple[int, str]:
+    """``SEQ:HASH`` as printed by ``tripline audit verify``."""
+    seq, sep, h = text.strip().partition(":")
+    h = h.strip().lower()
+    if not sep or not seq.isdigit() or int(seq) < 1 or len(h) != 64 or not set(h) <= set("0123456789abcdef"):
+        raise ValueError("an anchor is SEQ:HASH (a positive entry number and its 64-hex-digit hash)")
+    return int(seq), h
 
 
 def _normalise_detail(detail: dict | None) -> dict:
@@ -56,8 +72,17 @@ def _normalise_detail(detail: dict | None) -> dict:
 
 
 class AuditLog:
-    def __init__(self, engine: Engine):
+    """``head_key`` (bytes, or a callable returning bytes or None) keys the
+    recorded head with an HMAC, so someone who can write the database but
+    does not hold the vault key cannot re-chain the log and forge its head."""
+
+    def __init__(self, engine: Engine, head_key=None):
         self.engine = engine
+        self._head_key = head_key
+
+    def head_key(self) -> bytes | None:
+        k = self._head_key
+        return k() if callable(k) else k
 
     def append(self, actor: str, action: str, target: str | None = None, detail: dict | None = None,
                *, conn=None) -> dict:
@@ -81,6 +106,9 @@ class AuditLog:
         conn.execute(insert(audit).values(seq=seq, at=at, actor=actor, action=action, target=target,
                                           detail=detail, prev_hash=prev, hash=h))
         head = {"seq": seq, "hash": h}
+        key = self.head_key()
+        if key:
+            head["mac"] = head_mac(key, seq, h)
         done = conn.execute(update(settings_t).where(settings_t.c.key == HEAD_KEY)
                             .values(value=head, updated_at=at)).rowcount
         if not done:
@@ -111,8 +139,10 @@ class AuditLog:
 
     def verify(self, expected_head: tuple[int, str] | None = None) -> VerifyResult:
         """Recompute the chain. Detects edited entries (hash mismatch),
-        deleted or reordered ones (sequence gaps, broken prev links) and, with
-        the recorded head, deleted newest entries."""
+        deleted or reordered ones (sequence gaps, broken prev links), a
+        re-chained log (the recorded head's MAC, with the vault key), and,
+        against an anchor kept outside the database (``expected_head``, any
+        older entry), a rewrite by someone who also forged the head."""
         problems: list[str] = []
         prev, want_seq, n = GENESIS, 1, 0
         last_seq, last_hash = 0, GENESIS
@@ -129,15 +159,30 @@ class AuditLog:
                 prev, want_seq = r.hash, r.seq + 1
                 last_seq, last_hash = r.seq, r.hash
             head = conn.execute(select(settings_t.c.value).where(settings_t.c.key == HEAD_KEY)).scalar()
-        for source, exp in (("recorded head", (head or {}).get("seq") and (head["seq"], head["hash"])),
-                            ("expected head", expected_head)):
-            if not exp:
-                continue
-            seq, h = exp
-            if seq > last_seq:
-                problems.append(f"{source} is entry {seq} but the log ends at {last_seq} (newest entries deleted)")
-            elif seq == last_seq and h != last_hash:
-                problems.append(f"{source} hash differs from the log's last entry")
+
+            def stored_at(seq: int) -> str | None:
+                return conn.execute(select(audit.c.hash).where(audit.c.seq == seq)).scalar()
+
+            recorded = (head["seq"], head["hash"]) if head and head.get("seq") else None
+            for source, exp in (("recorded head", recorded), ("expected head", expected_head)):
+                if not exp:
+                    continue
+                seq, want = exp
+                if seq > last_seq:
+                    problems.append(f"{source} is entry {seq} but the log ends at {last_seq} (newest entries deleted)")
+                    continue
+                have = last_hash if seq == last_seq else stored_at(seq)
+                if have is None:
+                    problems.append(f"{source} is entry {seq}, which is missing from the log")
+                elif not hmac.compare_digest(have, want):
+                    problems.append(f"{source} hash differs from the log's entry {seq} (the log was rewritten)")
+            if recorded and recorded[0] < last_seq:
+                problems.append(f"entries after the recorded head {recorded[0]} were not appended by Tripline")
+        key = self.head_key()
+        if key and head:
+            mac = head.get("mac")
+            if not mac or not hmac.compare_digest(str(mac), head_mac(key, head.get("seq", 0), str(head.get("hash")))):
+                problems.append("recorded head is not signed with the vault key (forged, or written without the key)")
         if head is None and n:
             problems.append("recorded head is missing")
-        return VerifyResult(not problems, n, last_seq, last_hash, problems)
+        return VerifyResult(not problems, n, last_seq, last_hash, problems, keyed=bool(key))

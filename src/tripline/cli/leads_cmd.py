@@ -71,6 +71,26 @@ def _open(data: Path | None, home: str | None, db: str | None = None):
     return repo
 
 
+def _users_and_audit(home: str | None, db: str | None):
+    from tripline.cli.serve_cmd import _engine_and_audit
+    return _engine_and_audit(home, db)
+
+
+def _check_verifier(engine, username: str) -> None:
+    """A lead verdict names a real, enabled person allowed to review."""
+    from sqlalchemy import select
+
+    from tripline.service.roles import allowed
+    from tripline.store.review_models import User
+    users = User.__table__
+    with engine.connect() as conn:
+        r = conn.execute(select(users.c.roles, users.c.disabled).where(users.c.username == username)).first()
+    if r is None or r.disabled:
+        fail(f"--by {username!r} is not an enabled Tripline user (`tripline user add`)")
+    if not allowed(tuple(r.roles.split()), "lead.verify"):
+        fail(f"user {username!r} has no role that may verify leads (reviewer, child-safety-reviewer, policy-manager)")
+
+
 def _analyze(repo, url_list, registry, keywords, policy_path=None):
     from tripline.distribution import analyze, load_keywords
     from tripline.links import (
@@ -232,22 +252,32 @@ def register(app: typer.Typer) -> None:
         lead_id: Annotated[str, typer.Argument(help="Lead id (as listed by `tripline leads`).")],
         reject: Annotated[bool, typer.Option("--reject", help="Mark the lead as checked and wrong: never exported.")] = False,
         unset: Annotated[bool, typer.Option("--unset", help="Back to unverified.")] = False,
-        by: Annotated[str | None, typer.Option("--by", help="Who verified it.")] = None,
+        by: Annotated[str | None, typer.Option("--by", help="The Tripline user who checked it (default $USER); "
+                                                            "must be an enabled user allowed to review.")] = None,
         note: Annotated[str | None, typer.Option("--note", help="Why.")] = None,
         data: DataOpt = None, home: HomeOpt = None, db: DbOpt = None,
     ) -> None:
-        """Record a human's verdict on a lead. Only verified leads are exported by default."""
+        """Record a human's verdict on a lead (the account and its links; not its
+        media, which is confirmed in the review console). Audited. Only verified
+        leads are exported by default."""
         if reject and unset:
             fail("--reject and --unset exclude each other")
+        who = by or os.environ.get("USER") or ""
         repo = _open(data, home, db)
         try:
             if repo.account(lead_id) is None:
                 fail(f"no account {lead_id!r} in {repo.path}")
-            state = "rejected" if reject else "unverified" if unset else "verified"
-            repo.set_lead_state(lead_id, state, by=by or os.environ.get("USER"), note=note)
+            store, log = _users_and_audit(home, db)
+            try:
+                _check_verifier(store.engine, who)
+                state = "rejected" if reject else "unverified" if unset else "verified"
+                repo.set_lead_state(lead_id, state, by=who, note=note)
+                log.append(who, "lead.verify", f"lead:{lead_id}", {"state": state, "note": (note or "")[:500]})
+            finally:
+                store.close()
         finally:
             repo.close()
-        console.print(f"lead {lead_id}: {state}")
+        console.print(f"lead {lead_id}: {state} by {who}")
 
     @leads_app.command("export")
     def export(

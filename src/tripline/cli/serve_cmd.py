@@ -26,13 +26,15 @@ RolesOpt = Annotated[str, typer.Option("--roles", "-r", help="Comma-separated: a
 def _engine_and_audit(home: str | None, db: str | None):
     from tripline.audit import AuditLog
     from tripline.store import Store
+    from tripline.vault import audit_head_key
 
     url = tconfig.db_url(db, tconfig.home_dir(home))
     try:
         store = Store(url)
     except Exception as exc:  # noqa: BLE001
         fail(f"cannot open database {url}: {exc}")
-    return store, AuditLog(store.engine)
+    # With TRIPLINE_VAULT_KEY_FILE set, CLI appends key the head like the server's.
+    return store, AuditLog(store.engine, head_key=audit_head_key())
 
 
 def serve(
@@ -76,10 +78,14 @@ def audit_verify(
 ) -> None:
     """Recompute the hash chain; exit 1 if any entry was edited or deleted."""
     store, log = _engine_and_audit(home, db)
+    from tripline.audit import parse_anchor
     expected = None
     if head:
-        seq, _, h = head.partition(":")
-        expected = (int(seq), h)
+        try:
+            expected = parse_anchor(head)
+        except ValueError as exc:
+            store.close()
+            fail(str(exc))
     try:
         res = log.verify(expected)
     finally:
@@ -174,8 +180,43 @@ def key_list(home: HomeOpt = None, db: DbOpt = None) -> None:
         store.close()
 
 
+review_media_app = typer.Typer(help="Encrypted review media (uploads of flagged items).", no_args_is_help=True)
+
+
+@review_media_app.command("purge")
+def review_media_purge(
+    home: HomeOpt = None, db: DbOpt = None,
+    days: Annotated[int, typer.Option(help="Keep media last flagged within this many days.")] = 90,
+    media_dir: Annotated[str | None, typer.Option(help="Review media folder (default TRIPLINE_HOME/review-media).")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run")] = False,
+) -> None:
+    """Delete review media past its retention period (audited). Evidence that must
+    be kept longer is preserved in the evidence vault when its report is built."""
+    from tripline.service.config import ServiceConfig
+    from tripline.vault.keys import KeyError_, key_provider_from_env
+    from tripline.vault.review_media import ReviewMedia
+
+    if days < 1:
+        fail("--days must be at least 1")
+    try:
+        keys = key_provider_from_env()
+    except KeyError_:
+        keys = None
+    root = ServiceConfig(home=home, db=db, media_dir=media_dir).media_path()
+    purged = ReviewMedia(root, keys, retention_days=days).purge(dry_run=dry_run)
+    if not dry_run:
+        store, log = _engine_and_audit(home, db)
+        try:
+            log.append("cli:operator", "review_media.purge", None, {"days": days, "purged": len(purged),
+                                                                  "sha256": purged[:100]})
+        finally:
+            store.close()
+    print(json.dumps({"purged": purged, "dry_run": dry_run}))
+
+
 def register(app: typer.Typer) -> None:
     app.command("serve")(serve)
     app.add_typer(audit_app, name="audit")
     app.add_typer(user_app, name="user")
     app.add_typer(key_app, name="apikey")
+    app.add_typer(review_media_app, name="review-media")

@@ -62,8 +62,11 @@ def lead_signals(lead: Lead, source_platform: str, created: str | None = None) -
     for h in lead.media_hits:
         for hash_type in entry_type_names():
             if h.get(hash_type):
+                # A human verified the lead (the account), not this media:
+                # the hash is exported as the policy's finding, unconfirmed.
                 out.append({"type": "hash", "value": h[hash_type], "hash_type": hash_type,
-                            "reason": f"{reason}; media in post {h['post_id']}: {h['reason']}", **base})
+                            "reason": f"{reason}; media in post {h['post_id']}: {h['reason']}", **base,
+                            "human_verified": False, "lead_human_verified": lead.human_verified})
     return out
 
 

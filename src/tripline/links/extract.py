@@ -47,7 +47,9 @@ _REWRITES: list[tuple[re.Pattern, object]] = [
 # Cheap tests that let prose without any disguise skip the costly rewrites.
 _NEEDS: list[tuple[str, ...]] = [("xx", "**", "htt"), (":",), ("/",), ("[", "(", "{", "<"), ("dot",), (" .", ". ")]
 # "p a t r e o n . c o m": a domain spelled one character at a time.
-_LETTER_SPACED = re.compile(r"(?<!\S)((?:[^\W_] ){2,}[^\W_]) ?\. ?((?:[A-Za-z] ){1,5}[A-Za-z])(?!\S)")
+# Bounded at a DNS label's 63 characters: an unbounded run made every start
+# in a long "a a a a ..." scan to its end (quadratic in the text).
+_LETTER_SPACED = re.compile(r"(?<!\S)((?:[^\W_] ){2,62}[^\W_]) ?\. ?((?:[A-Za-z] ){1,5}[A-Za-z])(?!\S)")
 
 
 def _join_letters(m: re.Match) -> str:
@@ -116,10 +118,17 @@ def _trim(url: str) -> str:
     return url
 
 
+# Posts, captions and bios are far shorter; the cap bounds the work one
+# hostile string can cost (the patterns are linear, but not free).
+MAX_TEXT_CHARS = 64 * 1024
+
+
 def extract(text: str) -> list[Link]:
-    """Every URL in ``text``, in order of appearance, without duplicates."""
+    """Every URL in the first MAX_TEXT_CHARS of ``text``, in order of
+    appearance, without duplicates."""
     if not text:
         return []
+    text = text[:MAX_TEXT_CHARS]
     clean = deobfuscate(text)
     seen: set[str] = set()
     out = []

@@ -25,6 +25,13 @@ creds_t: Table = ReportCredential.__table__
 ENVIRONMENTS = ("test", "production")
 
 
+def _aad(destination: str, environment: str, base_url: str) -> bytes:
+    # The endpoint and environment are bound to the ciphertext: a database
+    # writer who edits either column makes the secret undecryptable instead
+    # of redirecting it (and the next evidence file) to another host.
+    return json.dumps(["tripline-cred/2", destination, environment, base_url]).encode()
+
+
 class CredentialStore:
     def __init__(self, engine: Engine, keys: KeyProvider):
         self.engine, self.keys = engine, keys
@@ -37,8 +44,8 @@ class CredentialStore:
             if destination != "ncmec":
                 raise ValueError(f"{destination}: give the endpoint URL")
             base_url = ENDPOINTS[environment]
-        aad = f"tripline-cred:{destination}".encode()
-        blob = seal(self.keys, json.dumps(secret).encode(), aad)
+        aad = _aad(destination, environment, base_url)
+        blob = {"v": 2, **seal(self.keys, json.dumps(secret).encode(), aad)}
         with write_transaction(self.engine) as conn:
             conn.execute(delete(creds_t).where(creds_t.c.destination == destination))
             conn.execute(insert(creds_t).values(destination=destination, environment=environment, base_url=base_url,
@@ -62,6 +69,19 @@ class CredentialStore:
         if r is None:
             raise LookupError(f"no credentials configured for {destination}")
         blob = json.loads(r.ciphertext)
-        aad = f"tripline-cred:{destination}".encode()
-        secret = json.loads(open_sealed(self.keys, blob, aad, r.key_id))
+        if blob.get("v") == 2:
+            aad = _aad(destination, r.environment, r.base_url)
+        else:
+            # Rows stored before the binding: only the known NCMEC endpoints.
+            if destination != "ncmec" or ENDPOINTS.get(r.environment) != r.base_url:
+                raise LookupError(f"{destination}: stored endpoint {r.base_url!r} is not bound to the credentials; "
+                                  "store the credentials again")
+            aad = f"tripline-cred:{destination}".encode()
+        try:
+            secret = json.loads(open_sealed(self.keys, blob, aad, r.key_id))
+        except Exception as exc:  # KeyError_, InvalidTag
+            if r.key_id != self.keys.key_id:
+                raise   # another master key: a configuration error, reported as such
+            raise LookupError(f"{destination}: stored credentials do not match their endpoint and environment "
+                              "(altered in the database?); store them again") from exc
         return r.environment, r.base_url, secret

@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 
 from tripline.classifiers.evidence import FLAGGED_STATEMENT
 from tripline.distribution.export import associated_account_xml
+from tripline.report.xmlsafe import xml_text
 
 from .model import FILE_ANNOTATIONS, REPORT_ANNOTATIONS, ConfirmedIncident, IpCapture
 from .xsd import validate
@@ -79,6 +80,15 @@ def _ip_event(parent: ET.Element, ev: IpCapture) -> None:
 
 
 def _tostring(root: ET.Element) -> bytes:
+    # The last line of defence for strings that did not pass intake cleaning
+    # (older review items, associated accounts, reporter settings).
+    for el in root.iter():
+        if el.text:
+            el.text = xml_text(el.text)
+        if el.tail:
+            el.tail = xml_text(el.tail)
+        for k, v in el.attrib.items():
+            el.attrib[k] = xml_text(v)
     ET.indent(root, space="  ")
     return ET.tostring(root, encoding="UTF-8", xml_declaration=True) + b"\n"
 

@@ -15,7 +15,9 @@ import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from sqlalchemy import Table, insert, select, update
+from datetime import timedelta
+
+from sqlalchemy import Table, insert, or_, select, update
 from sqlalchemy.engine import Engine
 
 from tripline.store.engine import write_connection
@@ -37,6 +39,9 @@ class Destination(Protocol):
 
     def deliver(self, incident: ConfirmedIncident, document: bytes, files: list[tuple[str, bytes]],
                 state: dict, checkpoint: Callable[[dict], None]) -> dict: ...
+
+
+SUBMIT_LEASE = timedelta(minutes=15)
 
 
 class ReportConflict(RuntimeError):
@@ -168,7 +173,17 @@ class ReportService:
                 raise ValueError(f"report #{sub_id} is for {r.destination}, not {destination.name}")
             if r.status == "finished":
                 return _public(r)
-            conn.execute(update(subs_t).where(subs_t.c.id == sub_id).values(status="submitting", updated_at=utcnow()))
+            # A database-level claim: of two concurrent submits (a double
+            # click, two instances) exactly one updates the row. A claim left
+            # by a killed process is taken over once it is SUBMIT_LEASE old
+            # (every attempt and checkpoint renews it).
+            now = utcnow()
+            claimed = conn.execute(update(subs_t).where(
+                subs_t.c.id == sub_id, subs_t.c.status != "finished",
+                or_(subs_t.c.status != "submitting", subs_t.c.updated_at < now - SUBMIT_LEASE),
+            ).values(status="submitting", updated_at=now)).rowcount
+            if not claimed:
+                raise ReportConflict(f"report #{sub_id} is already being submitted")
         incident = ConfirmedIncident.from_dict(r.incident)
         incident.check()   # a machine decision never files a report
         document = r.document.encode()

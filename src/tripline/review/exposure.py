@@ -110,6 +110,13 @@ class Exposure:
             conn.execute(update(reveals_t).where(reveals_t.c.id == reveal_id).values(seconds=seconds))
             return seconds
 
+    def is_open(self, username: str, reveal_id: int) -> bool:
+        """Whether ``username``'s reveal is still showing (not blurred again)."""
+        with self.engine.connect() as conn:
+            r = conn.execute(select(reveals_t.c.seconds).where(
+                reveals_t.c.id == reveal_id, reveals_t.c.username == username)).first()
+        return r is not None and r.seconds is None
+
     def start_break(self, username: str, now: datetime | None = None) -> None:
         with self._write() as conn, conn.begin():
             exists = conn.execute(select(breaks_t.c.id).where(breaks_t.c.username == username,

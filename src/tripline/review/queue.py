@@ -171,6 +171,12 @@ class ReviewQueue:
             conn.execute(update(items_t).where(items_t.c.id == item_id).values(claimed_by=None, claim_expires_at=None))
             self.audit.append(username, "review.skip", f"item:{item_id}", {}, conn=conn)
 
+    def latest_for_sha(self, sha256: str) -> int | None:
+        """The newest review item holding this content, if any."""
+        with self.engine.connect() as conn:
+            return conn.execute(select(items_t.c.id).where(items_t.c.sha256 == sha256)
+                                .order_by(items_t.c.id.desc()).limit(1)).scalar()
+
     def reassign(self, item_id: int, username: str, to: str | None, *, manager: bool = False) -> None:
         now = utcnow()
         with self._write() as conn, conn.begin():

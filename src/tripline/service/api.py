@@ -207,8 +207,15 @@ def metrics(request: Request, p: Annotated[Principal, Depends(require("metrics")
 
 
 @router.get("/v1/audit/verify", tags=["audit"])
-def audit_verify(request: Request, p: Annotated[Principal, Depends(require("audit.read"))]) -> dict:
-    return svc(request).audit.verify().to_dict()
+def audit_verify(request: Request, p: Annotated[Principal, Depends(require("audit.read"))],
+                 head: str | None = None) -> dict:
+    """``head=SEQ:HASH``: an anchor recorded earlier outside the database."""
+    from tripline.audit import parse_anchor
+    try:
+        expected = parse_anchor(head) if head else None
+    except ValueError as exc:
+        raise HTTPException(400, str(exc)) from exc
+    return svc(request).audit.verify(expected).to_dict()
 
 
 @router.get("/v1/audit/export", tags=["audit"])
@@ -319,7 +326,15 @@ def vault_get(request: Request, sha256: str, purpose: str,
     s = svc(request)
     if not purpose.strip():
         raise HTTPException(400, "give a purpose")
+    # A person downloading content sees it: it counts against their exposure
+    # budget like a reveal in the console (the default per-reveal allowance).
+    st = s.exposure.status(p.name, s.budget())
+    if st.exhausted or st.must_break:
+        raise HTTPException(423, "exposure budget spent: take the break first")
+    item_id = s.queue.latest_for_sha(sha256.lower())
     data = _report_errors(lambda: s.vault().get(sha256, principal=p, purpose=purpose))
+    if item_id is not None:
+        s.exposure.record_reveal(p.name, item_id)
     s.audit.append(p.name, "vault.get", f"vault:{sha256}", {"purpose": purpose[:500]})
     return Response(data, media_type="application/octet-stream",
                     headers={"Cache-Control": "no-store, private", "Content-Disposition": "attachment"})

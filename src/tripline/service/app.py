@@ -14,6 +14,7 @@ from fastapi.staticfiles import StaticFiles
 
 from tripline.service import api, console, hma
 from tripline.service.auth import Principal
+from tripline.service.bodyguard import BodyGuard
 from tripline.service.config import ServiceConfig
 from tripline.service.core import Service
 from tripline.service.ratelimit import RateLimiter
@@ -88,10 +89,14 @@ def create_app(cfg: ServiceConfig | None = None, service: Service | None = None)
     app.state.anon_limiter = RateLimiter(5.0, 60)
     app.state.auth_failures = RateLimiter(1.0, 20)
     app.state.login_limiter = RateLimiter(cfg.login_attempts_per_minute / 60.0, cfg.login_attempts_per_minute)
+    # Per address, across usernames: a few users' worth of attempts.
+    per_addr = 3 * cfg.login_attempts_per_minute
+    app.state.login_addr_limiter = RateLimiter(per_addr / 60.0, per_addr)
     app.include_router(api.router)
     app.include_router(hma.router)
     app.include_router(console.router)
     app.mount("/static", StaticFiles(directory=str(Path(__file__).parent / "static")), name="static")
+    app.add_middleware(BodyGuard, get_app=lambda: app)   # inside _Observe, so refusals get the headers too
     app.add_middleware(_Observe, get_svc=lambda: app.state.svc)
 
     @app.get("/openapi.json", include_in_schema=False)

@@ -100,6 +100,12 @@ class Accounts:
                      "blur_strength": r.blur_strength}
                     for r in conn.execute(select(users_t).order_by(users_t.c.username))]
 
+    def enabled_roles(self, username: str) -> tuple[str, ...] | None:
+        """The roles of an existing, enabled user; None otherwise."""
+        with self.engine.connect() as conn:
+            r = conn.execute(select(users_t.c.roles, users_t.c.disabled).where(users_t.c.username == username)).first()
+        return None if r is None or r.disabled else tuple(r.roles.split())
+
     def set_user_blur(self, username: str, strength: int | None, *, actor: str) -> None:
         with self._write() as conn, conn.begin():
             conn.execute(update(users_t).where(users_t.c.username == username).values(blur_strength=strength))

@@ -34,6 +34,9 @@ class ServiceConfig:
     # Where uploaded bytes of flagged items are kept for review.
     media_dir: str | None = None
     trusted_origins: list[str] = field(default_factory=list)
+    # Reverse proxies (addresses or CIDRs) whose X-Forwarded-For is believed;
+    # without them every client behind a proxy shares the proxy's address.
+    trusted_proxies: list[str] = field(default_factory=list)
 
     def home_dir(self) -> Path:
         return tconfig.home_dir(self.home)

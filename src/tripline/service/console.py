@@ -23,7 +23,7 @@ from tripline.review import CLASSIFICATIONS, ClaimConflict, ItemNotFound
 from tripline.review.queue import generative_ai_suggestion
 from tripline.service.auth import Principal
 from tripline.service.roles import allowed, review_queues
-from tripline.service.security import SESSION_COOKIE, client_ip, principal_of, require
+from tripline.service.security import SESSION_COOKIE, client_ip, principal_of, require, same_origin
 from tripline.store.models import utcnow
 
 router = APIRouter(include_in_schema=False)
@@ -48,22 +48,40 @@ def _login_signer(request: Request) -> URLSafeTimedSerializer:
 
 # -- login ------------------------------------------------------------------------
 
+LOGIN_COOKIE = "tripline_login"
+
+
 @router.get("/login")
 def login_form(request: Request, error: str = "") -> HTMLResponse:
-    token = _login_signer(request).dumps(secrets.token_hex(8))
-    return _render(request, "login.html", None, login_token=token, error=error)
+    # The form token is bound to a cookie set here, so a page elsewhere cannot
+    # post a login (into the attacker's account) from the victim's browser.
+    nonce = secrets.token_urlsafe(16)
+    token = _login_signer(request).dumps(nonce)
+    resp = _render(request, "login.html", None, login_token=token, error=error)
+    resp.set_cookie(LOGIN_COOKIE, nonce, httponly=True, secure=_svc(request).cfg.cookie_secure, samesite="strict",
+                    max_age=3600, path="/login")
+    return resp
 
 
 @router.post("/login")
 def login(request: Request, username: Annotated[str, Form()], password: Annotated[str, Form()],
           login_token: Annotated[str, Form()] = "") -> Response:
     s = _svc(request)
+    if not same_origin(request):
+        raise HTTPException(403, "cross-origin login refused")
     try:
-        _login_signer(request).loads(login_token, max_age=3600)
+        nonce = _login_signer(request).loads(login_token, max_age=3600)
     except (BadSignature, SignatureExpired):
         raise HTTPException(403, "stale login form; reload the page") from None
-    if not request.app.state.login_limiter.allow(f"{client_ip(request)}|{username}"):
+    if not secrets.compare_digest(str(nonce), request.cookies.get(LOGIN_COOKIE, "")):
+        raise HTTPException(403, "login form was not loaded in this browser; reload the page")
+    ip = client_ip(request)
+    # Per address first (one address trying many usernames), then per
+    # address and username; both before any scrypt or audit row is spent.
+    if not request.app.state.login_addr_limiter.allow(ip) or \
+            not request.app.state.login_limiter.allow(f"{ip}|{username}"):
         raise HTTPException(429, "too many login attempts; wait a minute")
+    username = username[:64]
     user = s.accounts.authenticate(username, password)
     if user is None:
         s.audit.append(username[:64] or "?", "auth.login_failed", None, {"ip": client_ip(request)})
@@ -211,7 +229,8 @@ def reveal(request: Request, item_id: int, p: Annotated[Principal, Depends(requi
     reveal_id = s.exposure.record_reveal(p.name, item_id)
     s.audit.append(p.name, "review.reveal", f"item:{item_id}", {"reveal_id": reveal_id, "sha256": item["sha256"]})
     st = s.exposure.status(p.name, s.budget())
-    return JSONResponse({"url": f"/media/{s.signer.sign(item_id, 'raw', p.name)}", "reveal_id": reveal_id,
+    return JSONResponse({"url": f"/media/{s.signer.sign(item_id, 'raw', p.name, reveal_id=reveal_id)}",
+                         "reveal_id": reveal_id,
                          "exposure": st.to_dict()})
 
 
@@ -243,17 +262,32 @@ def decide(request: Request, item_id: int, p: Annotated[Principal, Depends(requi
     annotations = {"generativeAi": generative_ai in ("on", "true", "1", "yes"),
                    "tags": [t.strip() for t in tags.split(",") if t.strip()][:20]}
     if outcome == "add_to_bank":
-        if not s.queue.holds_claim(item_id, p.name):
-            raise HTTPException(409, "claim the item first")
-        rec = item["record"]
-        sigs = [(t, rec[t], f"review item {item_id}") for t in ("pdq", "md5") if rec.get(t)]
-        try:
-            s.add_signals(bank, sigs, actor=p.name)
-        except ValueError as exc:
-            raise HTTPException(400, str(exc)) from exc
+        _add_to_bank(request, p, item, bank)
     _conflict(s.queue.decide, item_id, p.name, outcome, classification=classification or None,
               annotations=annotations, note=note, bank=bank or None)
     return RedirectResponse("/review", status_code=303)
+
+
+def _add_to_bank(request: Request, p: Principal, item: dict, bank: str) -> None:
+    # An allow-list entry suppresses every match on an item, so a reviewer
+    # who could write one could silence detection: only match banks, and only
+    # for roles that may write banks at all (the bank API's own rule).
+    s = _svc(request)
+    if not allowed(p.roles, "bank.write"):
+        s.audit.append(p.name, "review.add_to_bank_refused", f"item:{item['id']}", {"bank": bank[:100]})
+        raise HTTPException(403, "your role does not allow bank.write")
+    row = s.store.get_bank(bank) if bank else None
+    if row is None or row.kind != "match":
+        raise HTTPException(400, "add to bank takes the name of an existing match bank")
+    if not s.queue.holds_claim(item["id"], p.name):
+        raise HTTPException(409, "claim the item first")
+    rec = item["record"]
+    sigs = [(t, rec[t], f"review item {item['id']}") for t in ("pdq", "md5") if rec.get(t)]
+    try:
+        res = s.add_signals(bank, sigs, actor=p.name)
+    except ValueError as exc:
+        raise HTTPException(400, str(exc)) from exc
+    s.audit.append(p.name, "review.add_to_bank", f"item:{item['id']}", {"bank": bank, "added": res["added"]})
 
 
 @router.post("/review/items/{item_id}/skip")
@@ -266,7 +300,16 @@ def skip(request: Request, item_id: int, p: Annotated[Principal, Depends(require
 @router.post("/review/items/{item_id}/reassign")
 def reassign(request: Request, item_id: int, p: Annotated[Principal, Depends(require("review", html=True))],
              to: Annotated[str, Form()] = "") -> Response:
-    _item_for(request, p, item_id)
+    item = _item_for(request, p, item_id)
+    to = to.strip()
+    if to:
+        # An item assigned to someone who cannot open its queue vanishes from
+        # every queue: only existing, enabled users who can see it.
+        roles = _svc(request).accounts.enabled_roles(to)
+        if roles is None:
+            raise HTTPException(400, f"no enabled user named {to[:64]!r}")
+        if item["queue"] not in review_queues(roles):
+            raise HTTPException(400, f"{to[:64]} cannot see the {item['queue']} queue")
     _conflict(_svc(request).queue.reassign, item_id, p.name, to or None,
               manager=allowed(p.roles, "review.manage"))
     return RedirectResponse("/review", status_code=303)
@@ -371,6 +414,9 @@ def media(request: Request, token: str, p: Annotated[Principal, Depends(require(
     if claims["v"] == "raw":
         if not s.queue.holds_claim(item["id"], p.name):
             raise HTTPException(403, "claim lost")
+        # A raw link lives only as long as its reveal: "Blur again" ends it.
+        if not isinstance(claims.get("r"), int) or not s.exposure.is_open(p.name, claims["r"]):
+            raise HTTPException(403, "this reveal has ended; reveal again")
         data = s.media.revealed(item["sha256"])
         s.audit.append(p.name, "media.raw_served", f"item:{item['id']}", {})
     else:

@@ -23,6 +23,7 @@ from tripline.scan.walker import Item
 from tripline.service.auth import Accounts
 from tripline.service.config import ServiceConfig
 from tripline.service.media import DEFAULT_BLUR, MediaSigner, MediaStore
+from tripline.vault.review_media import ReviewMedia
 from tripline.service.metrics import Metrics
 from tripline.store import Store
 from tripline.store.engine import write_transaction
@@ -62,11 +63,11 @@ class Service:
         self.store = Store(cfg.db_url())
         self.engine = self.store.engine
         self.banks = Banks(self.store, cfg.home_dir() / "index")
-        self.audit = AuditLog(self.engine)
+        self.audit = AuditLog(self.engine, head_key=self._audit_head_key)
         self.accounts = Accounts(self.engine, self.audit)
         self.queue = ReviewQueue(self.engine, self.audit)
         self.exposure = Exposure(self.engine)
-        self.media = MediaStore(cfg.media_path())
+        self.media = MediaStore(ReviewMedia(cfg.media_path(), self._media_keys))
         self.signer = MediaSigner(cfg.secret(), cfg.media_url_seconds)
         self.policy = load_policy(cfg.policy) if cfg.policy else default_policy()
         self.metrics = Metrics()
@@ -173,7 +174,9 @@ class Service:
     def clean_context(context: dict | None) -> dict | None:
         if not isinstance(context, dict):
             return None
-        return {k: v for k, v in context.items() if k not in _PRIVILEGED_CONTEXT}
+        # XML-invalid characters would later make the item's report unbuildable.
+        from tripline.report.xmlsafe import xml_clean
+        return xml_clean({k: v for k, v in context.items() if k not in _PRIVILEGED_CONTEXT})
 
     def hash_bytes(self, data: bytes, name: str = "upload") -> dict:
         options = replace(self.options, keypoints=False)   # hashes only: nothing to match keypoints with
@@ -188,6 +191,8 @@ class Service:
 
     def scan(self, data: bytes, *, name: str, context: dict | None, actor: str) -> dict:
         t0 = time.perf_counter()
+        from tripline.report.xmlsafe import xml_text
+        name = xml_text(name)
         record, thumb = process_item(Item(key=name, stamp="", size=len(data), data=data), self._scan_options())
         context = self.clean_context(context)
         # Video uploads also match the banks' videos; the frame indexes are
@@ -322,6 +327,24 @@ class Service:
     # Every call passes the authenticated service principal (name + roles) to
     # ReportService / Vault, which check it against tripline.vault.access. The
     # service's roles never include "operator", so purge stays CLI-only.
+    def _media_keys(self):
+        # Review media and the audit head use the vault key when one is
+        # configured (docs/security.md); the key file is read once.
+        from tripline.vault.keys import KeyError_, key_provider_from_env
+        if self.vault_keys is not None:
+            return self.vault_keys
+        if not hasattr(self, "_env_keys"):
+            try:
+                self._env_keys = key_provider_from_env()
+            except KeyError_:
+                self._env_keys = None
+        return self._env_keys
+
+    def _audit_head_key(self) -> bytes | None:
+        from tripline.vault import audit_head_key
+        keys = self._media_keys()
+        return audit_head_key(keys) if keys is not None else None
+
     def vault(self):
         import os
 

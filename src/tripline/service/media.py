@@ -1,54 +1,46 @@
-"""Review media: uploaded bytes of flagged items in a content-addressed
-folder, a server-side blurred grayscale derivative (the default view, so raw
-pixels are not even sent until a reviewer reveals), and short-lived signed
-URLs. Encryption at rest is the vault issue's job."""
+"""Review media for the console: the blurred grayscale default view (so raw
+pixels are not even sent until a reviewer reveals) and the revealed view,
+both made from the safe view stored encrypted at intake
+(``tripline.vault.review_media``), and short-lived signed URLs.
+
+The console never decodes an upload: only the small grayscale view
+Tripline encoded itself, and that too through the intake decoder's limits.
+"""
 from __future__ import annotations
 
 import io
-import re
-from pathlib import Path
 
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
-from PIL import Image, ImageFilter, ImageOps
+from PIL import Image, ImageFilter
 
-from tripline.durable import atomic_write
+from tripline.media.decode import open_image
+from tripline.media.limits import Limits
+from tripline.model import ItemError
+from tripline.vault.review_media import VIEW_SIDE, ReviewMedia
 
-SHA_RE = re.compile(r"[0-9a-f]{64}")
-DERIVATIVE_SIDE = 640
+DERIVATIVE_SIDE = VIEW_SIDE
 DEFAULT_BLUR = 24
+# The stored view is at most VIEW_SIDE square: anything larger was not written by us.
+_VIEW_LIMITS = Limits(max_bytes=8 * 1024 * 1024, max_pixels=VIEW_SIDE * VIEW_SIDE, max_frames=1, min_side=1)
 
 
 class MediaStore:
-    def __init__(self, root: Path):
-        self.root = Path(root)
-
-    def _path(self, sha256: str) -> Path:
-        if not SHA_RE.fullmatch(sha256 or ""):
-            raise ValueError("bad content digest")
-        return self.root / sha256[:2] / sha256
+    def __init__(self, store: ReviewMedia):
+        self.store = store
 
     def put(self, sha256: str, data: bytes) -> None:
-        path = self._path(sha256)
-        if path.exists():
-            return
-        atomic_write(path, data, private=True)
-
-    def get(self, sha256: str) -> bytes | None:
-        try:
-            return self._path(sha256).read_bytes()
-        except (FileNotFoundError, ValueError):
-            return None
+        self.store.put(sha256, data)
 
     def put_frames(self, sha256: str, grid: bytes) -> None:
         """A video's review grid (blurred grayscale frames, matched ones
         outlined), shown instead of a flat placeholder."""
-        atomic_write(self._path(sha256).with_name(sha256 + ".frames.jpg"), grid, private=True)
+        self.store.put_frames(sha256, grid)
+
+    def get(self, sha256: str) -> bytes | None:
+        return self.store.get(sha256)
 
     def frames(self, sha256: str) -> bytes | None:
-        try:
-            return self._path(sha256).with_name(sha256 + ".frames.jpg").read_bytes()
-        except (FileNotFoundError, ValueError):
-            return None
+        return self.store.frames(sha256)
 
     def blurred(self, sha256: str, strength: int) -> bytes | None:
         """Grayscale, downscaled and blurred so no detail survives; ``strength``
@@ -67,15 +59,17 @@ class MediaStore:
         grid = self.frames(sha256)
         if grid is not None:
             return grid
-        data = self.get(sha256)
-        if data is None:
+        if not self.store.kept(sha256):
             return None
-        try:
-            with Image.open(io.BytesIO(data)) as im:
-                im.draft("L", (DERIVATIVE_SIDE, DERIVATIVE_SIDE))
-                im = ImageOps.exif_transpose(im).convert("L")
-                im.thumbnail((DERIVATIVE_SIDE, DERIVATIVE_SIDE))
-        except Exception:  # noqa: BLE001 - not an image (e.g. video): a flat placeholder
+        view = self.store.view(sha256)
+        im = None
+        if view is not None:
+            try:
+                _t, im = open_image(view, _VIEW_LIMITS)
+                im = im.convert("L")
+            except ItemError:
+                im = None
+        if im is None:   # not an image that passed the intake limits: a flat placeholder
             im = Image.new("L", (DERIVATIVE_SIDE, DERIVATIVE_SIDE * 9 // 16), 128)
         if blur:
             im = im.filter(ImageFilter.GaussianBlur(blur))
@@ -89,8 +83,11 @@ class MediaSigner:
         self._s = URLSafeTimedSerializer(secret, salt="tripline-media")
         self.max_age = max_age
 
-    def sign(self, item_id: int, variant: str, username: str) -> str:
-        return self._s.dumps({"i": item_id, "v": variant, "u": username})
+    def sign(self, item_id: int, variant: str, username: str, *, reveal_id: int | None = None) -> str:
+        claims = {"i": item_id, "v": variant, "u": username}
+        if reveal_id is not None:
+            claims["r"] = reveal_id
+        return self._s.dumps(claims)
 
     def load(self, token: str) -> dict | None:
         try:

@@ -16,6 +16,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "review": frozenset({"reviewer", "child-safety-reviewer"}),
     "review.child-safety": frozenset({"child-safety-reviewer"}),
     "review.manage": frozenset({"policy-manager"}),          # reassign anyone's items
+    "lead.verify": frozenset({"reviewer", "child-safety-reviewer", "policy-manager"}),   # `tripline leads verify`
     "wellbeing.view": frozenset({"admin", "policy-manager"}),
     # Administration and oversight.
     "settings.write": frozenset({"admin"}),

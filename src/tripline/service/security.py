@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hmac
+import ipaddress
 from urllib.parse import urlsplit
 
 from fastapi import HTTPException, Request
@@ -13,8 +14,45 @@ SESSION_COOKIE = "tripline_session"
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 
 
+def _networks(cfg) -> list:
+    nets = getattr(cfg, "_trusted_proxy_nets", None)
+    if nets is None:
+        nets = [ipaddress.ip_network(p, strict=False) for p in getattr(cfg, "trusted_proxies", None) or []]
+        cfg._trusted_proxy_nets = nets
+    return nets
+
+
+def _trusted(addr: str, nets: list) -> bool:
+    try:
+        ip = ipaddress.ip_address(addr)
+    except ValueError:
+        return False
+    return any(ip in n for n in nets)
+
+
 def client_ip(request: Request) -> str:
-    return request.client.host if request.client else "?"
+    """The client's address: the peer, or, when the peer is a configured
+    trusted proxy, the rightmost X-Forwarded-For entry that is not one (the
+    leftmost entries are whatever the client chose to send)."""
+    peer = request.client.host if request.client else "?"
+    nets = _networks(request.app.state.svc.cfg)
+    if not nets or not _trusted(peer, nets):
+        return peer
+    chain = [a.strip() for a in request.headers.get("x-forwarded-for", "").split(",") if a.strip()]
+    for addr in reversed(chain):
+        if not _trusted(addr, nets):
+            return addr
+    return peer
+
+
+def same_origin(request: Request) -> bool:
+    """Origin (or Referer) absent, or this host, or an operator-trusted origin."""
+    origin = request.headers.get("origin") or request.headers.get("referer")
+    if not origin:
+        return True
+    o = urlsplit(origin)
+    return o.netloc == request.headers.get("host", "") or \
+        f"{o.scheme}://{o.netloc}" in request.app.state.svc.cfg.trusted_origins
 
 
 def principal_of(request: Request) -> Principal | None:
@@ -45,13 +83,8 @@ def _failed(request: Request) -> None:
 async def _check_csrf(request: Request, p: Principal) -> None:
     if p.kind != "session" or request.method in SAFE_METHODS:
         return
-    origin = request.headers.get("origin") or request.headers.get("referer")
-    if origin:
-        o = urlsplit(origin)
-        host = request.headers.get("host", "")
-        trusted = request.app.state.svc.cfg.trusted_origins
-        if o.netloc != host and f"{o.scheme}://{o.netloc}" not in trusted:
-            raise HTTPException(403, "cross-origin request refused")
+    if not same_origin(request):
+        raise HTTPException(403, "cross-origin request refused")
     token = request.headers.get("x-csrf-token")
     if token is None and request.headers.get("content-type", "").startswith(
             ("application/x-www-form-urlencoded", "multipart/form-data")):

@@ -18,9 +18,26 @@ class UnsafeURL(ValueError):
     pass
 
 
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+
+
+def _embedded_ipv4(ip: ipaddress.IPv6Address) -> list[ipaddress.IPv4Address]:
+    """IPv4 addresses an IPv6 address routes to: mapped, 6to4 (2002::/16),
+    Teredo (2001::/32: server and de-obfuscated client) and NAT64."""
+    out = [a for a in (ip.ipv4_mapped, ip.sixtofour) if a is not None]
+    if ip.teredo:
+        out.extend(ip.teredo)
+    if ip in _NAT64:
+        out.append(ipaddress.IPv4Address(int(ip) & 0xFFFF_FFFF))
+    return out
+
+
 def _bad(ip: ipaddress._BaseAddress) -> bool:
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
-        ip = ip.ipv4_mapped
+    if isinstance(ip, ipaddress.IPv6Address):
+        if any(_bad(v4) for v4 in _embedded_ipv4(ip)):
+            return True
+        if ip.ipv4_mapped:
+            return False   # judged entirely by the IPv4 address above
     return (ip.is_private or ip.is_loopback or ip.is_link_local or ip.is_multicast
             or ip.is_reserved or ip.is_unspecified or not ip.is_global)
 

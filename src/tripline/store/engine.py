@@ -6,6 +6,7 @@ import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date, datetime
+import os
 from pathlib import Path, PurePath
 
 from alembic import command
@@ -68,10 +69,30 @@ def make_engine(url: str | URL) -> Engine:
     )
 
 
+def _private_file(path: Path) -> None:
+    """Create the database's folders 0700 and the file 0600 (it holds password,
+    session and API-key digests); SQLite gives its -wal and -shm files the
+    database file's mode. Existing folders and files keep theirs."""
+    missing = []
+    d = path.parent
+    while not d.exists():
+        missing.append(d)
+        d = d.parent
+    for d in reversed(missing):
+        try:
+            d.mkdir(mode=0o700)
+        except FileExistsError:
+            pass
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        pass
+
+
 def _sqlite_engine(u: URL) -> Engine:
     memory = u.database in (None, "", ":memory:")
     if not memory:
-        Path(u.database).expanduser().resolve().parent.mkdir(parents=True, exist_ok=True)
+        _private_file(Path(u.database).expanduser().resolve())
     kwargs = {}
     if memory:
         # One shared connection, or every pooled connection would see its own

@@ -5,6 +5,7 @@ from .keys import (
     FileKeyProvider,
     KeyProvider,
     StaticKeyProvider,
+    audit_head_key,
     key_provider_from_env,
     write_key_file,
 )
@@ -30,6 +31,7 @@ __all__ = [
     "StaticKeyProvider",
     "Vault",
     "VaultError",
+    "audit_head_key",
     "key_provider_from_env",
     "local_operator",
     "require",

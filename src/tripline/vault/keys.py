@@ -19,7 +19,9 @@ import stat
 from pathlib import Path
 from typing import Protocol
 
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 KEY_BYTES = 32
 NONCE_BYTES = 12
@@ -44,8 +46,15 @@ class StaticKeyProvider:
         if len(kek) != KEY_BYTES:
             raise KeyError_(f"the master key must be {KEY_BYTES} bytes, got {len(kek)}")
         self._aead = AESGCM(kek)
+        self._kek = kek
         # A public fingerprint, so rows remember which KEK wrapped them.
         self.key_id = hashlib.sha256(b"tripline-kek-id" + kek).hexdigest()[:16]
+
+    def derive(self, purpose: str) -> bytes:
+        """A 32-byte key for one purpose (the audit head MAC), independent of
+        the KEK itself and of every other purpose."""
+        return HKDF(algorithm=hashes.SHA256(), length=KEY_BYTES, salt=None,
+                    info=b"tripline:" + purpose.encode()).derive(self._kek)
 
     def wrap(self, data_key: bytes, aad: bytes) -> str:
         nonce = os.urandom(NONCE_BYTES)
@@ -99,3 +108,18 @@ def key_provider_from_env(path: str | None = None) -> KeyProvider:
     if not path:
         raise KeyError_("no vault key configured: set TRIPLINE_VAULT_KEY_FILE or pass --key-file")
     return FileKeyProvider(path)
+
+
+AUDIT_HEAD_PURPOSE = "audit-head"
+
+
+def audit_head_key(provider: KeyProvider | None = None) -> bytes | None:
+    """The audit head MAC key from ``provider`` or the configured vault key;
+    None when no vault key is configured (the head is then unkeyed)."""
+    if provider is None:
+        try:
+            provider = key_provider_from_env()
+        except KeyError_:
+            return None
+    derive = getattr(provider, "derive", None)
+    return derive(AUDIT_HEAD_PURPOSE) if derive else None

@@ -103,6 +103,33 @@ def custody_hash(prev: str, seq: int, at: datetime, actor: str, action: str, sha
     return hashlib.sha256(prev.encode() + body.encode()).hexdigest()
 
 
+def seal(keys: KeyProvider, aad: str, data: bytes, wrap_aad: bytes, header: dict | None = None) -> tuple[bytes, str]:
+    """One blob: ``data`` under a fresh data key (AES-256-GCM, additional
+    data ``aad``), the data key wrapped by the master key. Returns the blob
+    and the wrapped key."""
+    dek = os.urandom(KEY_BYTES)
+    nonce = os.urandom(NONCE_BYTES)
+    ct = AESGCM(dek).encrypt(nonce, data, aad.encode())
+    wrapped = keys.wrap(dek, wrap_aad)
+    head = json.dumps({**(header or {}), "key_id": keys.key_id, "wrapped_key": wrapped,
+                       "nonce": base64.b64encode(nonce).decode()}, sort_keys=True).encode()
+    return MAGIC + struct.pack(">I", len(head)) + head + ct, wrapped
+
+
+def unseal(keys: KeyProvider, raw: bytes, aad: str, wrap_aad: bytes, name: str = "blob") -> tuple[dict, bytes]:
+    """(header, plaintext) of a ``seal`` blob; VaultError if it was tampered with."""
+    if not raw.startswith(MAGIC):
+        raise VaultError(f"{name}: not a vault blob")
+    (n,) = struct.unpack(">I", raw[len(MAGIC):len(MAGIC) + 4])
+    start = len(MAGIC) + 4
+    header = json.loads(raw[start:start + n])
+    dek = keys.unwrap(header["wrapped_key"], wrap_aad, header["key_id"])
+    try:
+        return header, AESGCM(dek).decrypt(base64.b64decode(header["nonce"]), raw[start + n:], aad.encode())
+    except Exception as exc:  # InvalidTag
+        raise VaultError(f"{name}: ciphertext fails authentication (tampered or corrupt)") from exc
+
+
 def _iso(d: datetime | None) -> str | None:
     return None if d is None else d.isoformat(timespec="seconds")
 
@@ -164,28 +191,12 @@ class Vault:
             raise
 
     def _encrypt(self, sha256: str, data: bytes) -> tuple[bytes, str]:
-        dek = os.urandom(KEY_BYTES)
-        nonce = os.urandom(NONCE_BYTES)
-        ct = AESGCM(dek).encrypt(nonce, data, sha256.encode())
-        wrapped = self.keys.wrap(dek, b"tripline-vault:" + sha256.encode())
-        header = json.dumps({"sha256": sha256, "key_id": self.keys.key_id, "wrapped_key": wrapped,
-                             "nonce": base64.b64encode(nonce).decode()}, sort_keys=True).encode()
-        return MAGIC + struct.pack(">I", len(header)) + header + ct, wrapped
+        return seal(self.keys, sha256, data, b"tripline-vault:" + sha256.encode(), {"sha256": sha256})
 
     def _decrypt_file(self, path: Path, sha256: str) -> bytes:
-        raw = path.read_bytes()
-        if not raw.startswith(MAGIC):
-            raise VaultError(f"{path.name}: not a vault blob")
-        (n,) = struct.unpack(">I", raw[len(MAGIC):len(MAGIC) + 4])
-        start = len(MAGIC) + 4
-        header = json.loads(raw[start:start + n])
+        header, data = unseal(self.keys, path.read_bytes(), sha256, b"tripline-vault:" + sha256.encode(), path.name)
         if header.get("sha256") != sha256:
             raise VaultError(f"{path.name}: header names another item")
-        dek = self.keys.unwrap(header["wrapped_key"], b"tripline-vault:" + sha256.encode(), header["key_id"])
-        try:
-            data = AESGCM(dek).decrypt(base64.b64decode(header["nonce"]), raw[start + n:], sha256.encode())
-        except Exception as exc:  # InvalidTag
-            raise VaultError(f"{path.name}: ciphertext fails authentication (tampered or corrupt)") from exc
         if hashlib.sha256(data).hexdigest() != sha256:
             raise VaultError(f"{path.name}: content does not match its address")
         return data
