@@ -223,3 +223,22 @@ def test_sparse_file_over_the_limit_is_refused_before_reading(tmp_path):
         assert exc.code == ErrorCode.TOO_MANY_BYTES
     else:
         raise AssertionError("read a file over the limit")
+
+
+def test_an_archive_without_files_still_gets_one_record(tmp_path):
+    # Found by the property test: a gzip stream holding no tar members gave
+    # zero records, so the upload vanished from the results.
+    (tmp_path / "x").write_bytes(b"\x1f\x8b\x08\x04\x00\x00\x00\x00\x00\x00\x00\x01\n\x00")
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w"):
+        pass
+    (tmp_path / "empty.zip").write_bytes(buf.getvalue())
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tf:
+        info = tarfile.TarInfo("only-a-folder")
+        info.type = tarfile.DIRTYPE
+        tf.addfile(info)
+    (tmp_path / "dirs.tar").write_bytes(buf.getvalue())
+    items = list(walk([str(tmp_path)]))
+    assert sorted(os.path.basename(i.key) for i in items) == ["dirs.tar", "empty.zip", "x"]
+    assert all(i.error is not None and i.error.code == ErrorCode.EMPTY for i in items)

@@ -48,7 +48,7 @@ def test_provenance_time_limit_keeps_the_hashes(png, monkeypatch):
         while True:
             pass
 
-    monkeypatch.setattr(reader, "SOURCES", (("stuck", forever),) + tuple(reader.SOURCES))
+    monkeypatch.setattr(reader, "_sources", lambda: [("stuck", forever), *reader.SOURCES])
     t0 = time.monotonic()
     rec, _ = process_item(Item("p.png", "s", 0, data=png), ScanOptions(limits=ScanOptions().limits.__class__(max_seconds=1.0)))
     assert time.monotonic() - t0 < 4
@@ -59,7 +59,7 @@ def test_provenance_time_limit_keeps_the_hashes(png, monkeypatch):
 def test_read_provenance_has_its_own_time_limit(png, monkeypatch):
     from tripline.provenance import reader
 
-    monkeypatch.setattr(reader, "SOURCES", (("stuck", lambda v, r: time.sleep(30)),))
+    monkeypatch.setattr(reader, "_sources", lambda: [("stuck", lambda v, r: time.sleep(30))])
     t0 = time.monotonic()
     rec = read_provenance(png, options=ProvenanceOptions(max_seconds=0.5)).to_dict()
     assert time.monotonic() - t0 < 3

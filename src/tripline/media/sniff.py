@@ -52,7 +52,7 @@ def sniff(head: bytes) -> str | None:
         return "video/webm"
     if head[:5] == b"%PDF-":
         return "application/pdf"
-    if head[:4] == b"PK\x03\x04":
+    if head[:4] in (b"PK\x03\x04", b"PK\x05\x06"):   # an empty zip is only its end record
         return "application/zip"
     if len(head) >= 262 and head[257:262] == b"ustar":
         return "application/x-tar"

@@ -320,7 +320,10 @@ def _regular_file_items(path: str, fs_path: str, st: os.stat_result, limits: Arc
     if tail:
         try:
             with open_regular(fs_path) as f:
-                yield from _archive_items(f, "application/zip", path, stamp, 1, limits, [0], st.st_size)
+                # The host file already has its record; an appended zip with
+                # no files adds none.
+                yield from _archive_items(f, "application/zip", path, stamp, 1, limits, [0], st.st_size,
+                                          record_if_empty=False)
         except ItemError as exc:
             yield _item(path + "!", stamp, 0, error=exc)
 
@@ -345,7 +348,7 @@ def _safe_member_name(name: str) -> str | None:
 
 
 def _archive_items(fileobj, kind: str, key: str, stamp: str, depth: int, limits: ArchiveLimits, total: list[int],
-                   size: int | None = None) -> Iterator[Item]:
+                   size: int | None = None, *, record_if_empty: bool = True) -> Iterator[Item]:
     """Members of the archive whose key (a file-system string) is ``key``;
     ``size`` is the archive's size in bytes (default: measured by seeking)."""
     if size is None:
@@ -355,6 +358,7 @@ def _archive_items(fileobj, kind: str, key: str, stamp: str, depth: int, limits:
         yield _item(key, stamp, 0, error=ItemError(ErrorCode.ARCHIVE_LIMIT, f"archives nested deeper than {limits.max_depth}"))
         return
     names: Counter[str] = Counter()
+    produced = 0
     try:
         if kind == "application/zip":
             members = _zip_items(fileobj, key, stamp, limits, total)
@@ -366,12 +370,18 @@ def _archive_items(fileobj, kind: str, key: str, stamp: str, depth: int, limits:
             names[item.key] += 1
             if names[item.key] > 1:
                 _rekey(item, f"{_raw(item)}#{names[item.key]}")
+            produced += 1
             if data is None:
                 yield item
             else:
                 yield from _member(item, data, depth, limits, total)
     except Exception as exc:  # noqa: BLE001 - tarfile/gzip/zipfile raise TypeError, struct.error... on garbage
         yield _item(key, stamp, 0, error=ItemError(ErrorCode.DECODE_ERROR, f"unreadable archive: {type(exc).__name__}: {exc}"))
+        return
+    if not produced and record_if_empty:
+        # An archive with no file in it still gets its one record: a silent
+        # zero would look like a scan that never saw it.
+        yield _item(key, stamp, size, error=ItemError(ErrorCode.EMPTY, "the archive holds no files"))
 
 
 def _member(item: Item, data: bytes, depth: int, limits: ArchiveLimits, total: list[int]) -> Iterator[Item]:
