@@ -19,10 +19,11 @@ def _register() -> None:
     from tripline.cli import (
         backfill_cmd, bank_cmd, hash_cmd, leads_cmd, policy_cmd, provenance_cmd, report_cmd, scan_cmd, serve_cmd,
     )
+    from tripline.cli import config_cmd, db_cmd, user_cmd
     from tripline.video import cli as video_cmd
 
     modules = (hash_cmd, bank_cmd, scan_cmd, backfill_cmd, provenance_cmd, policy_cmd, leads_cmd, video_cmd,
-               serve_cmd, report_cmd)
+               serve_cmd, report_cmd, config_cmd, db_cmd, user_cmd)
     for module in modules:
         module.register(app)
 

@@ -12,7 +12,8 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
-from tripline.service import api, console, hma
+from tripline import config as tconfig
+from tripline.service import api, console, health, hma
 from tripline.service.auth import Principal
 from tripline.service.config import ServiceConfig
 from tripline.service.core import Service
@@ -70,8 +71,30 @@ class _Observe:
                                     help="HTTP request latency", route=path)
 
 
+def check_can_serve(cfg: ServiceConfig) -> None:
+    """Refuse to serve a shared database whose schema is not current, or without
+    a shared secret. Serving never migrates a shared database: two instances
+    starting together would race, and a rollout must not change the schema
+    under the instances still running the old code (`tripline db upgrade` does).
+    A single-box SQLite database is upgraded in place, as every CLI command does."""
+    from tripline.store.engine import check_schema_current, make_engine, migrate
+
+    url = cfg.db_url()
+    cfg.secret()
+    engine = make_engine(url)
+    try:
+        if tconfig.is_shared_database(url):
+            check_schema_current(engine)
+        else:
+            migrate(engine)
+    finally:
+        engine.dispose()
+
+
 def create_app(cfg: ServiceConfig | None = None, service: Service | None = None) -> FastAPI:
     cfg = cfg or ServiceConfig.from_env()
+    if service is None:
+        check_can_serve(cfg)
     svc = service or Service(cfg)
     @contextlib.asynccontextmanager
     async def lifespan(_app):
@@ -88,6 +111,7 @@ def create_app(cfg: ServiceConfig | None = None, service: Service | None = None)
     app.state.anon_limiter = RateLimiter(5.0, 60)
     app.state.auth_failures = RateLimiter(1.0, 20)
     app.state.login_limiter = RateLimiter(cfg.login_attempts_per_minute / 60.0, cfg.login_attempts_per_minute)
+    app.include_router(health.router)  # first: the probes need no credentials
     app.include_router(api.router)
     app.include_router(hma.router)
     app.include_router(console.router)
