@@ -87,13 +87,13 @@ BY_KEY = {s.key: s for s in SETTINGS}
 
 _file_values: dict[str, Any] = {}
 _file_path: Path | None = None
+_exported: dict[str, str] = {}  # variables load() set from the file, so they still count as "file"
 
 
-def _coerce(s: Setting, raw: Any, where: str) -> Any:
+def _coerce(s: Setting, raw: Any, where: str, *, from_env: bool) -> Any:
     """Check a TOML value, or parse an environment string, as the setting's type."""
     if raw is None:
         return None
-    from_env = isinstance(raw, str) and s.type is not str
     try:
         if s.type is bool:
             if isinstance(raw, bool):
@@ -112,11 +112,17 @@ def _coerce(s: Setting, raw: Any, where: str) -> Any:
         if s.type is int:
             if isinstance(raw, bool) or not (isinstance(raw, int) or from_env):
                 raise ValueError("expected an integer")
-            return int(raw)
+            try:
+                return int(raw)
+            except ValueError:
+                raise ValueError("expected an integer") from None
         if s.type is float:
             if isinstance(raw, bool) or not (isinstance(raw, (int, float)) or from_env):
                 raise ValueError("expected a number")
-            return float(raw)
+            try:
+                return float(raw)
+            except ValueError:
+                raise ValueError("expected a number") from None
         if not isinstance(raw, str):
             raise ValueError("expected a string")
         return raw
@@ -151,7 +157,7 @@ def parse_file(path: str | os.PathLike) -> dict[str, Any]:
             near = difflib.get_close_matches(key, BY_KEY, n=1, cutoff=0.6)
             hint = f"; did you mean {near[0]!r}?" if near else ""
             raise ConfigError(f"{p}: unknown key {key!r}{hint}")
-        values[key] = _coerce(s, raw, f"{p}: {key}")
+        values[key] = _coerce(s, raw, f"{p}: {key}", from_env=False)
     return values
 
 
@@ -163,6 +169,10 @@ def load(path: str | os.PathLike | None = None) -> Path | None:
     that read a ``TRIPLINE_*`` variable see the same configuration.
     """
     global _file_values, _file_path
+    for env, value in _exported.items():
+        if os.environ.get(env) == value:
+            del os.environ[env]
+    _exported.clear()
     path = path or os.environ.get(CONFIG_ENV)
     if not path:
         _file_values, _file_path = {}, None
@@ -171,9 +181,9 @@ def load(path: str | os.PathLike | None = None) -> Path | None:
     os.environ[CONFIG_ENV] = str(_file_path)
     for key, value in _file_values.items():
         s = BY_KEY[key]
-        if not s.secret and value is not None:
-            os.environ.setdefault(s.env, ",".join(value) if isinstance(value, list) else
-                                  str(value).lower() if isinstance(value, bool) else str(value))
+        if not s.secret and value is not None and os.environ.get(s.env) in (None, ""):
+            os.environ[s.env] = _exported[s.env] = (",".join(value) if isinstance(value, list) else
+                                                   str(value).lower() if isinstance(value, bool) else str(value))
     return _file_path
 
 
@@ -181,7 +191,7 @@ def check_environment() -> None:
     """Raise ConfigError for a TRIPLINE_* variable with a value of the wrong type."""
     for s in SETTINGS:
         if os.environ.get(s.env) not in (None, ""):
-            _coerce(s, os.environ[s.env], s.env)
+            _coerce(s, os.environ[s.env], s.env, from_env=True)
 
 
 def get(key: str, override: Any = None) -> Any:
@@ -190,7 +200,7 @@ def get(key: str, override: Any = None) -> Any:
         return override
     raw = os.environ.get(s.env)
     if raw not in (None, ""):
-        return _coerce(s, raw, s.env)
+        return _coerce(s, raw, s.env, from_env=True)
     if key in _file_values:
         return _file_values[key]
     return list(s.default) if isinstance(s.default, list) else s.default
@@ -200,7 +210,9 @@ def resolved() -> list[tuple[Setting, Any, str]]:
     """Each setting with its effective value and where it came from."""
     out = []
     for s in SETTINGS:
-        if os.environ.get(s.env) not in (None, ""):
+        if s.key in _file_values and os.environ.get(s.env) in (None, "", _exported.get(s.env)):
+            src = "file"
+        elif os.environ.get(s.env) not in (None, ""):
             src = "env"
         elif s.key in _file_values:
             src = "file"
