@@ -48,11 +48,13 @@ def main() -> int:
                          text=True).stdout.strip()
     server = None
     try:
+        prefix = ["buildah", "run", "--isolation", "chroot", "--network", "host",
+                  "--env", f"TRIPLINE_DB={db_url}", "--env", f"TRIPLINE_SECRET={secret}",
+                  "--env", "TRIPLINE_HOST=127.0.0.1", "--env", f"TRIPLINE_PORT={port}",
+                  "--env", "TRIPLINE_COOKIE_SECURE=false", ctr, "--"]
+
         def run(*cmd: str, **kw):
-            return subprocess.run(["buildah", "run", "--isolation", "chroot", "--network", "host",
-                                   "--env", f"TRIPLINE_DB={db_url}", "--env", f"TRIPLINE_SECRET={secret}",
-                                   "--env", "TRIPLINE_HOST=127.0.0.1", "--env", f"TRIPLINE_PORT={port}",
-                                   "--env", "TRIPLINE_COOKIE_SECURE=false", ctr, "--", *cmd], **kw)
+            return subprocess.run([*prefix, *cmd], **kw)
 
         # Serving refuses a database nobody upgraded.
         refused = run("tripline", "serve", capture_output=True, text=True, timeout=120)
@@ -60,7 +62,7 @@ def main() -> int:
         run("tripline", "db", "upgrade", check=True, timeout=300)
         key = run("tripline", "apikey", "create", "smoke", "--roles", "integration", check=True,
                   capture_output=True, text=True, timeout=120).stdout.strip().splitlines()[-1]
-        server = run("tripline", "serve", stdout=sys.stderr, stderr=sys.stderr)
+        server = subprocess.Popen([*prefix, "tripline", "serve"], stdout=sys.stderr, stderr=sys.stderr)
         base = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + args.timeout
         while True:
@@ -79,8 +81,9 @@ def main() -> int:
             "Authorization": f"Bearer {key}", "Content-Type": "application/octet-stream"})
         with urllib.request.urlopen(req, timeout=120) as r:
             result = json.load(r)
+        assert result.get("error") is None and "decision" in result, result
         print(json.dumps({"image": args.image, "photo": photo.name, "status": 200,
-                          "result_keys": sorted(result)}, indent=1))
+                          "decision": result["decision"].get("action"), "flagged": result["flagged"]}, indent=1))
         return 0
     finally:
         if server is not None:
