@@ -125,3 +125,15 @@ def test_sqlite_single_box_generates_a_private_secret(tmp_path):
     path = tmp_path / "h" / "service-secret"
     assert path.read_text() == s and (path.stat().st_mode & 0o777) == 0o600
     assert ServiceConfig(home=str(tmp_path / "h")).secret() == s
+
+
+# Variables that are deliberately not settings: the file's own location, the
+# internal hand-over to uvicorn workers, and one-off credentials that
+# `tripline report credentials` stores encrypted in the database.
+NOT_SETTINGS = {"TRIPLINE_CONFIG", "TRIPLINE_SERVICE_CONFIG", "TRIPLINE_REPORT_PASSWORD", "TRIPLINE_REPORT_TOKEN"}
+
+
+def test_every_variable_the_code_reads_is_a_documented_setting():
+    src = Path(__file__).resolve().parents[1] / "src" / "tripline"
+    used = {m for p in src.rglob("*.py") for m in re.findall(r"TRIPLINE_[A-Z0-9_]+", p.read_text(encoding="utf-8"))}
+    assert used - NOT_SETTINGS - {s.env for s in config.SETTINGS} == set()

@@ -115,6 +115,7 @@ def alembic_config() -> Config:
     return cfg
 
 
+@functools.lru_cache(maxsize=1)  # readiness probes ask often; the code's head never changes while running
 def head_revision() -> str:
     heads = ScriptDirectory.from_config(alembic_config()).get_heads()
     if len(heads) != 1:
