@@ -80,7 +80,7 @@ build/wheels/.stamp: pyproject.toml $(shell find src -name '*.py') | install
 image: build/wheels/.stamp | image-deps
 	@if [ "$(BASE)" = "$(BASE_IMAGE)" ] && ! buildah inspect --type image $(BASE_IMAGE) >/dev/null 2>&1; then \
 	  $(MAKE) --no-print-directory build/base.tar && podman import build/base.tar $(BASE_IMAGE); fi
-	buildah bud --isolation chroot --network host --layers --build-arg BASE=$(BASE) -f Containerfile -t $(IMAGE) .
+	buildah bud --isolation chroot --network host --layers --format docker --build-arg BASE=$(BASE) -f Containerfile -t $(IMAGE) .
 
 image-test: image
 	$(PY) deploy/image_smoke.py --image $(IMAGE) --shared $(SHARED)
