@@ -91,6 +91,9 @@ def test_config_check_accepts_a_good_file_and_rejects_a_bad_variable(tmp_path, m
     f = tmp_path / "ok.toml"
     f.write_text('[database]\nurl = "postgresql://db/t"\n[service]\nworkers = 2\n')
     r = _cli(["config", "check", str(f)])
+    assert r.exit_code == 2 and "service.secret_file: required with a shared database" in " ".join(r.output.split())
+    f.write_text('[database]\nurl = "postgresql://db/t"\n[service]\nworkers = 2\nsecret_file = "/run/s"\n')
+    r = _cli(["config", "check", str(f)])
     assert r.exit_code == 0, r.output
     monkeypatch.setenv("TRIPLINE_PORT", "http")
     r = _cli(["config", "check", str(f)])

@@ -187,6 +187,18 @@ def load(path: str | os.PathLike | None = None) -> Path | None:
     return _file_path
 
 
+def check_consistent(file_values: dict[str, Any]) -> None:
+    """Raise ConfigError for combinations that would stop `serve`: a shared
+    database with no service secret configured anywhere."""
+    def value(key):
+        env = os.environ.get(BY_KEY[key].env)
+        return env if env not in (None, "") else file_values.get(key)
+    url = value("database.url")
+    if url and is_shared_database(url) and not (value("service.secret") or value("service.secret_file")):
+        raise ConfigError("service.secret_file: required with a shared database (every instance needs the same "
+                          "secret); or set TRIPLINE_SECRET_FILE / TRIPLINE_SECRET")
+
+
 def check_environment() -> None:
     """Raise ConfigError for a TRIPLINE_* variable with a value of the wrong type."""
     for s in SETTINGS:

@@ -33,9 +33,9 @@ def check(file: Annotated[Optional[Path], typer.Argument(help="File to check (de
     """Validate a settings file and the TRIPLINE_* environment; exit 2 naming the first bad key."""
     target = file or (Path(p) if (p := os.environ.get(tconfig.CONFIG_ENV)) else None)
     try:
-        if target is not None:
-            tconfig.parse_file(target)
+        values = tconfig.parse_file(target) if target is not None else {}
         tconfig.check_environment()
+        tconfig.check_consistent(values)
     except tconfig.ConfigError as exc:
         fail(str(exc))
     print(f"{target or 'environment'}: OK")
