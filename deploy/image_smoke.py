@@ -62,6 +62,12 @@ def main() -> int:
         run("tripline", "db", "upgrade", check=True, timeout=300)
         key = run("tripline", "apikey", "create", "smoke", "--roles", "integration", check=True,
                   capture_output=True, text=True, timeout=120).stdout.strip().splitlines()[-1]
+        # Bank the photo (inside the image, as its user) so the scan exercises
+        # hashing, the PDQ index and the compiled matcher, not just an empty bank.
+        subprocess.run(["buildah", "copy", "--chown", "10001:10001", ctr, str(photo), "/tmp/smoke.jpg"],
+                       check=True, capture_output=True, timeout=60)
+        run("tripline", "bank", "create", "smoke", check=True, timeout=120, capture_output=True)
+        run("tripline", "bank", "add", "smoke", "--image", "/tmp/smoke.jpg", check=True, timeout=300)
         server = subprocess.Popen([*prefix, "tripline", "serve"], stdout=sys.stderr, stderr=sys.stderr)
         base = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + args.timeout
@@ -81,9 +87,10 @@ def main() -> int:
             "Authorization": f"Bearer {key}", "Content-Type": "application/octet-stream"})
         with urllib.request.urlopen(req, timeout=120) as r:
             result = json.load(r)
-        assert result.get("error") is None and "decision" in result, result
+        assert result.get("error") is None and result["matches"], result
         print(json.dumps({"image": args.image, "photo": photo.name, "status": 200,
-                          "decision": result["decision"].get("action"), "flagged": result["flagged"]}, indent=1))
+                          "decision": result["decision"].get("action"), "flagged": result["flagged"],
+                          "matches": len(result["matches"])}, indent=1))
         return 0
     finally:
         if server is not None:
