@@ -12,7 +12,7 @@ SHARED ?= ../shared
 SYSTEM_PKGS := pkg-config libavcodec-dev libavformat-dev libavutil-dev libswscale-dev \
                libavdevice-dev libavfilter-dev libswresample-dev ffmpeg chromium
 
-.PHONY: install install-test install-lint system-deps demo test lint bench clean
+.PHONY: install install-test install-lint system-deps demo test lint bench clean image-deps image image-test
 
 # Installs only what is missing; needs root (as on the project's machines) or sudo.
 system-deps:
@@ -68,6 +68,36 @@ bench: install-test
 	$(PY) bench/service_load.py
 	$(PY) bench/backfill_bench.py
 	$(PY) bench/classifier_bench.py --shared $(SHARED)
+
+# -- container image (not part of `make test`; see docs/deploy.md) -------------
+# mmdebstrap builds a Debian base without a registry; buildah builds and runs
+# it with chroot isolation (no daemon, no user namespaces needed).
+IMAGE_PKGS := mmdebstrap podman buildah
+IMAGE      ?= localhost/tripline:dev
+BASE_IMAGE ?= localhost/tripline-base:bookworm
+BASE       ?= $(BASE_IMAGE)
+
+image-deps:
+	@$(MAKE) --no-print-directory system-deps SYSTEM_PKGS="$(IMAGE_PKGS)"
+
+build/base.tar: | image-deps
+	mkdir -p build
+	mmdebstrap --variant=minbase --include=ca-certificates bookworm build/base.partial.tar && mv build/base.partial.tar $@
+
+# The wheelhouse is built on the host through its configured package index,
+# so the image build itself needs no network for Python packages.
+build/wheels/.stamp: pyproject.toml $(shell find src -name '*.py') | install
+	rm -rf build/wheels && mkdir -p build/wheels
+	$(PIP) wheel --quiet -w build/wheels .
+	touch $@
+
+image: build/wheels/.stamp | image-deps
+	@if [ "$(BASE)" = "$(BASE_IMAGE)" ] && ! buildah inspect --type image $(BASE_IMAGE) >/dev/null 2>&1; then \
+	  $(MAKE) --no-print-directory build/base.tar && podman import build/base.tar $(BASE_IMAGE); fi
+	buildah bud --isolation chroot --network host --layers --format docker --build-arg BASE=$(BASE) -f Containerfile -t $(IMAGE) .
+
+image-test: image
+	$(PY) deploy/image_smoke.py --image $(IMAGE) --shared $(SHARED)
 
 clean:
 	rm -rf $(VENV) demo-out build dist src/*.egg-info .pytest_cache .hypothesis

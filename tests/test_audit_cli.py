@@ -8,7 +8,7 @@ from sqlalchemy import update
 from typer.testing import CliRunner
 
 from tripline.audit.log import audit
-from tripline.cli import serve_cmd
+from tripline.cli import serve_cmd, user_cmd
 from tripline.store import Store
 
 runner = CliRunner()
@@ -17,6 +17,7 @@ runner = CliRunner()
 def _app():
     app = typer.Typer()
     serve_cmd.register(app)
+    user_cmd.register(app)
     return app
 
 

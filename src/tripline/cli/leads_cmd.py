@@ -72,8 +72,8 @@ def _open(data: Path | None, home: str | None, db: str | None = None):
 
 
 def _users_and_audit(home: str | None, db: str | None):
-    from tripline.cli.serve_cmd import _engine_and_audit
-    return _engine_and_audit(home, db)
+    from tripline.cli.serve_cmd import open_store_audit
+    return open_store_audit(home, db)
 
 
 def _check_verifier(engine, username: str) -> None:

@@ -1,9 +1,8 @@
-"""`tripline serve`, `tripline audit verify|export`, `tripline user add`,
-`tripline apikey create|revoke|list`."""
+"""`tripline serve`, `tripline audit verify|export`,
+`tripline apikey create|revoke|list` (users: user_cmd.py)."""
 from __future__ import annotations
 
 import contextlib
-import getpass
 import json
 import os
 import sys
@@ -13,17 +12,17 @@ from typing import Annotated
 import typer
 
 from tripline import config as tconfig
-from tripline.cli.common import DbOpt, HomeOpt, err_console, fail
+from tripline.cli.common import DbOpt, HomeOpt, fail
+from tripline.cli.config_cmd import ConfigOpt, load_or_fail
 
 audit_app = typer.Typer(help="The hash-chained audit log.", no_args_is_help=True)
-user_app = typer.Typer(help="Console users (people).", no_args_is_help=True)
 key_app = typer.Typer(help="API keys (services).", no_args_is_help=True)
 
 RolesOpt = Annotated[str, typer.Option("--roles", "-r", help="Comma-separated: admin, policy-manager, reviewer, "
                                                                "child-safety-reviewer, auditor, integration.")]
 
 
-def _engine_and_audit(home: str | None, db: str | None):
+def open_store_audit(home: str | None, db: str | None):
     from tripline.audit import AuditLog
     from tripline.store import Store
     from tripline.vault import audit_head_key
@@ -40,33 +39,45 @@ def _engine_and_audit(home: str | None, db: str | None):
 def serve(
     home: HomeOpt = None,
     db: DbOpt = None,
-    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port.")] = 8080,
-    workers: Annotated[int, typer.Option(help="Worker processes.")] = 1,
+    config: ConfigOpt = None,
+    host: Annotated[str | None, typer.Option(help="Address to listen on (service.host).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (service.port).")] = None,
+    workers: Annotated[int | None, typer.Option(help="Worker processes (service.workers).")] = None,
     policy: Annotated[str | None, typer.Option(help="Policy TOML (default: the built-in policy).")] = None,
     insecure_cookies: Annotated[bool, typer.Option("--insecure-cookies", help="Drop the Secure cookie flag (plain-HTTP development only).")] = False,
     allow_url_fetch: Annotated[bool, typer.Option("--allow-url-fetch", help="Let HMA ?url= endpoints fetch media (off by default: no outbound calls).")] = False,
     allow_private_urls: Annotated[bool, typer.Option("--allow-private-urls", help="Also allow private, loopback and link-local URL targets.")] = False,
-    rate: Annotated[float, typer.Option(help="Requests per second per principal (per worker).")] = 5000.0,
+    rate: Annotated[float | None, typer.Option(help="Requests per second per principal (per worker).")] = None,
     trusted_origin: Annotated[list[str] | None, typer.Option(help="Extra origins allowed for console form posts.")] = None,
-    log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
+    log_level: Annotated[str | None, typer.Option(help="uvicorn log level.")] = None,
 ) -> None:
-    """Run the HTTP service and review console (FastAPI + uvicorn). OpenAPI at /openapi.json."""
+    """Run the HTTP service and review console (FastAPI + uvicorn). Settings: --config FILE or
+    $TRIPLINE_CONFIG, overridden by TRIPLINE_* variables and these options. Probes: /healthz, /readyz.
+    On PostgreSQL it refuses an old schema (run `tripline db upgrade`) or a missing shared secret."""
     import uvicorn
 
+    from tripline.service.app import check_can_serve
     from tripline.service.config import ServiceConfig
 
-    cfg = ServiceConfig(home=home, db=db, policy=policy, cookie_secure=not insecure_cookies,
-                        allow_url_fetch=allow_url_fetch, allow_private_urls=allow_private_urls,
-                        rate_per_second=rate, rate_burst=int(rate * 2), trusted_origins=list(trusted_origin or []))
-    cfg.secret()  # create the shared secret file once, before the workers start
+    if config is not None:
+        load_or_fail(config)
+    cfg = ServiceConfig.from_settings(
+        home=home, db=db, policy=policy, cookie_secure=False if insecure_cookies else None,
+        allow_url_fetch=allow_url_fetch or None, allow_private_urls=allow_private_urls or None,
+        rate_per_second=rate, rate_burst=int(rate * 2) if rate else None,
+        trusted_origins=list(trusted_origin) if trusted_origin else None)
+    try:
+        # Once here, so a misconfigured instance fails before any worker starts
+        # (and the SQLite secret file is created once, not raced by workers).
+        check_can_serve(cfg)
+    except Exception as exc:  # noqa: BLE001 - configuration, schema or connection problems
+        fail(f"cannot serve: {exc}")
     cfg.secret_key = None
     os.environ.update(cfg.to_env())
-    # Migrate once here rather than racing in every worker.
-    store, _ = _engine_and_audit(home, db)
-    store.close()
-    uvicorn.run("tripline.service.app:create_app_from_env", factory=True, host=host, port=port,
-                workers=workers, log_level=log_level, access_log=log_level in ("info", "debug", "trace"),
+    level = tconfig.get("service.log_level", log_level)
+    uvicorn.run("tripline.service.app:create_app_from_env", factory=True, host=tconfig.get("service.host", host),
+                port=tconfig.get("service.port", port), workers=tconfig.get("service.workers", workers),
+                log_level=level, access_log=level in ("info", "debug", "trace"),
                 proxy_headers=False, server_header=False)
 
 
@@ -77,7 +88,7 @@ def audit_verify(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Recompute the hash chain; exit 1 if any entry was edited or deleted."""
-    store, log = _engine_and_audit(home, db)
+    store, log = open_store_audit(home, db)
     from tripline.audit import parse_anchor
     expected = None
     if head:
@@ -108,7 +119,7 @@ def audit_export(
     actor: Annotated[str, typer.Option(help="Who is exporting (recorded in the log).")] = "cli",
 ) -> None:
     """Export the audit log as JSON lines (verifiable offline: each line has prev_hash and hash)."""
-    store, log = _engine_and_audit(home, db)
+    store, log = open_store_audit(home, db)
     try:
         log.append(f"cli:{actor}", "audit.export", None, {"since_seq": since_seq})
         with (open(out, "w", encoding="utf-8") if out else contextlib.nullcontext(sys.stdout)) as f:
@@ -118,32 +129,12 @@ def audit_export(
         store.close()
 
 
-@user_app.command("add")
-def user_add(
-    username: str, roles: RolesOpt,
-    home: HomeOpt = None, db: DbOpt = None,
-    password_stdin: Annotated[bool, typer.Option("--password-stdin", help="Read the password from stdin.")] = False,
-) -> None:
-    """Add a console user (password asked for, or read from stdin)."""
-    from tripline.service.auth import Accounts
-
-    password = sys.stdin.readline().rstrip("\n") if password_stdin else getpass.getpass("Password: ")
-    store, log = _engine_and_audit(home, db)
-    try:
-        Accounts(store.engine, log).add_user(username, password, roles, actor="cli")
-    except ValueError as exc:
-        fail(str(exc))
-    finally:
-        store.close()
-    err_console.print(f"user {username} added")
-
-
 @key_app.command("create")
 def key_create(name: str, roles: RolesOpt, home: HomeOpt = None, db: DbOpt = None) -> None:
     """Create an API key; it is printed once and stored only hashed."""
     from tripline.service.auth import Accounts
 
-    store, log = _engine_and_audit(home, db)
+    store, log = open_store_audit(home, db)
     try:
         key = Accounts(store.engine, log).create_key(name, roles, actor="cli")
     except ValueError as exc:
@@ -158,7 +149,7 @@ def key_revoke(name: str, home: HomeOpt = None, db: DbOpt = None) -> None:
     """Revoke an API key (effective within seconds on every instance)."""
     from tripline.service.auth import Accounts
 
-    store, log = _engine_and_audit(home, db)
+    store, log = open_store_audit(home, db)
     try:
         ok = Accounts(store.engine, log).revoke_key(name, actor="cli")
     finally:
@@ -172,7 +163,7 @@ def key_list(home: HomeOpt = None, db: DbOpt = None) -> None:
     """List API keys (names, prefixes, roles; never the secrets)."""
     from tripline.service.auth import Accounts
 
-    store, log = _engine_and_audit(home, db)
+    store, log = open_store_audit(home, db)
     try:
         for k in Accounts(store.engine, log).list_keys():
             print(json.dumps(k))
@@ -205,7 +196,7 @@ def review_media_purge(
     root = ServiceConfig(home=home, db=db, media_dir=media_dir).media_path()
     purged = ReviewMedia(root, keys, retention_days=days).purge(dry_run=dry_run)
     if not dry_run:
-        store, log = _engine_and_audit(home, db)
+        store, log = open_store_audit(home, db)
         try:
             log.append("cli:operator", "review_media.purge", None, {"days": days, "purged": len(purged),
                                                                   "sha256": purged[:100]})
@@ -217,6 +208,5 @@ def review_media_purge(
 def register(app: typer.Typer) -> None:
     app.command("serve")(serve)
     app.add_typer(audit_app, name="audit")
-    app.add_typer(user_app, name="user")
     app.add_typer(key_app, name="apikey")
     app.add_typer(review_media_app, name="review-media")

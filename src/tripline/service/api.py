@@ -181,20 +181,7 @@ def bank_remove(request: Request, name: str, body: SignalsBody,
     return {"removed": removed}
 
 
-# -- health, metrics, audit ------------------------------------------------------
-
-@router.get("/healthz", tags=["ops"])
-async def healthz(p: Annotated[Principal, Depends(require("health"))]) -> dict:
-    return {"status": "ok"}
-
-
-@router.get("/readyz", tags=["ops"])
-def readyz(request: Request, p: Annotated[Principal, Depends(require("health"))]) -> dict:
-    try:
-        return {"status": "ready", **svc(request).ready()}
-    except Exception as exc:
-        raise HTTPException(503, f"not ready: {type(exc).__name__}") from exc
-
+# -- metrics, audit (the probes are in health.py) ------------------------------------------------------
 
 @router.get("/metrics", tags=["ops"], response_class=PlainTextResponse)
 def metrics(request: Request, p: Annotated[Principal, Depends(require("metrics"))]) -> PlainTextResponse:

@@ -12,7 +12,8 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
-from tripline.service import api, console, hma
+from tripline import config as tconfig
+from tripline.service import api, console, health, hma
 from tripline.service.auth import Principal
 from tripline.service.bodyguard import BodyGuard
 from tripline.service.config import ServiceConfig
@@ -71,8 +72,30 @@ class _Observe:
                                     help="HTTP request latency", route=path)
 
 
+def check_can_serve(cfg: ServiceConfig) -> None:
+    """Refuse to serve a shared database whose schema is not current, or without
+    a shared secret. Serving never migrates a shared database: two instances
+    starting together would race, and a rollout must not change the schema
+    under the instances still running the old code (`tripline db upgrade` does).
+    A single-box SQLite database is upgraded in place, as every CLI command does."""
+    from tripline.store.engine import check_schema_current, make_engine, migrate
+
+    url = cfg.db_url()
+    cfg.secret()
+    engine = make_engine(url)
+    try:
+        if tconfig.is_shared_database(url):
+            check_schema_current(engine)
+        else:
+            migrate(engine)
+    finally:
+        engine.dispose()
+
+
 def create_app(cfg: ServiceConfig | None = None, service: Service | None = None) -> FastAPI:
     cfg = cfg or ServiceConfig.from_env()
+    if service is None:
+        check_can_serve(cfg)
     svc = service or Service(cfg)
     @contextlib.asynccontextmanager
     async def lifespan(_app):
@@ -92,6 +115,7 @@ def create_app(cfg: ServiceConfig | None = None, service: Service | None = None)
     # Per address, across usernames: a few users' worth of attempts.
     per_addr = 3 * cfg.login_attempts_per_minute
     app.state.login_addr_limiter = RateLimiter(per_addr / 60.0, per_addr)
+    app.include_router(health.router)  # first: the probes need no credentials
     app.include_router(api.router)
     app.include_router(hma.router)
     app.include_router(console.router)

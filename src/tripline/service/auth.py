@@ -111,6 +111,62 @@ class Accounts:
             conn.execute(update(users_t).where(users_t.c.username == username).values(blur_strength=strength))
             self.audit.append(actor, "settings.user_blur", f"user:{username}", {"blur_strength": strength}, conn=conn)
 
+    # -- operator lifecycle (tripline user ...) ------------------------------
+    def _user_row(self, conn, username: str):
+        r = conn.execute(select(users_t).where(users_t.c.username == username)).first()
+        if r is None:
+            raise LookupError(f"no user named {username!r}")
+        return r
+
+    def _guard_last_admin(self, conn, r, *, still_admin: bool) -> None:
+        # Locking every administrator out leaves nobody to undo it from the console.
+        if "admin" not in r.roles.split() or r.disabled or still_admin:
+            return
+        others = [x for x in conn.execute(select(users_t.c.roles).where(
+            users_t.c.id != r.id, users_t.c.disabled.is_(False))) if "admin" in x.roles.split()]
+        if not others:
+            raise ValueError(f"{r.username!r} is the last enabled admin")
+
+    def set_disabled(self, username: str, disabled: bool, *, actor: str) -> None:
+        """Disable (ending every session at once) or re-enable a user."""
+        with self._write() as conn, conn.begin():
+            r = self._user_row(conn, username)
+            if disabled:
+                self._guard_last_admin(conn, r, still_admin=False)
+            conn.execute(update(users_t).where(users_t.c.id == r.id).values(disabled=disabled))
+            ended = conn.execute(delete(sessions_t).where(sessions_t.c.user_id == r.id)).rowcount if disabled else 0
+            self.audit.append(actor, "user.disable" if disabled else "user.enable", f"user:{username}",
+                              {"sessions_ended": ended} if disabled else {}, conn=conn)
+
+    def remove_user(self, username: str, *, actor: str) -> None:
+        with self._write() as conn, conn.begin():
+            r = self._user_row(conn, username)
+            self._guard_last_admin(conn, r, still_admin=False)
+            ended = conn.execute(delete(sessions_t).where(sessions_t.c.user_id == r.id)).rowcount
+            conn.execute(delete(users_t).where(users_t.c.id == r.id))
+            self.audit.append(actor, "user.remove", f"user:{username}",
+                              {"roles": r.roles.split(), "sessions_ended": ended}, conn=conn)
+
+    def set_roles(self, username: str, roles, *, actor: str) -> None:
+        roles = parse_roles(roles)
+        with self._write() as conn, conn.begin():
+            r = self._user_row(conn, username)
+            self._guard_last_admin(conn, r, still_admin="admin" in roles)
+            conn.execute(update(users_t).where(users_t.c.id == r.id).values(roles=" ".join(roles)))
+            self.audit.append(actor, "user.set_roles", f"user:{username}",
+                              {"from": r.roles.split(), "to": list(roles)}, conn=conn)
+
+    def reset_password(self, username: str, password: str, *, actor: str) -> None:
+        """Set a new password and end the user's sessions (a reset follows a suspected leak)."""
+        if len(password) < 12:
+            raise ValueError("password must be at least 12 characters")
+        with self._write() as conn, conn.begin():
+            r = self._user_row(conn, username)
+            conn.execute(update(users_t).where(users_t.c.id == r.id).values(password_hash=hash_password(password)))
+            ended = conn.execute(delete(sessions_t).where(sessions_t.c.user_id == r.id)).rowcount
+            self.audit.append(actor, "user.reset_password", f"user:{username}", {"sessions_ended": ended},
+                              conn=conn)
+
     def authenticate(self, username: str, password: str) -> dict | None:
         with self.engine.connect() as conn:
             r = conn.execute(select(users_t).where(users_t.c.username == username)).first()

@@ -1,12 +1,14 @@
 """Engine construction and schema migration for the store."""
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import functools
 import json
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date, datetime
-import os
 from pathlib import Path, PurePath
 
 from alembic import command
@@ -162,6 +164,7 @@ def alembic_config() -> Config:
     return cfg
 
 
+@functools.lru_cache(maxsize=1)  # readiness probes ask often; the code's head never changes while running
 def head_revision() -> str:
     heads = ScriptDirectory.from_config(alembic_config()).get_heads()
     if len(heads) != 1:
@@ -174,12 +177,49 @@ def current_revision(engine: Engine) -> str | None:
         return MigrationContext.configure(conn).get_current_revision()
 
 
+class SchemaNotCurrent(RuntimeError):
+    """The database schema is not the one this code expects (serving refuses)."""
+
+
+def check_schema_current(engine: Engine) -> None:
+    """Raise SchemaNotCurrent unless the database is at this code's head revision."""
+    current, head = current_revision(engine), head_revision()
+    if current == head:
+        return
+    where = engine.url.render_as_string(hide_password=True)
+    if current is None:
+        raise SchemaNotCurrent(f"database {where} has no Tripline schema; run `tripline db upgrade` first")
+    raise SchemaNotCurrent(f"database {where} is at schema revision {current}, this Tripline needs {head}; "
+                           "run `tripline db upgrade` (once, from one place) before serving")
+
+
+@contextlib.contextmanager
+def _sqlite_file_lock(engine: Engine):
+    # SQLite has no advisory locks; an flock on a file next to the database
+    # keeps two processes from running the same migration at once.
+    database = engine.url.database
+    if engine.dialect.name != "sqlite" or database in (None, "", ":memory:"):
+        yield
+        return
+    lock_path = Path(database).expanduser().resolve().with_name(Path(database).name + ".migrate-lock")
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
 def migrate(engine: Engine) -> None:
     """Upgrade the database to the newest schema this code knows."""
-    script = ScriptDirectory.from_config(alembic_config())
-    head = head_revision()
-    if current_revision(engine) == head:
+    if current_revision(engine) == head_revision():
         return  # the common case: skip the lock entirely
+    with _sqlite_file_lock(engine):
+        _migrate_locked(engine)
+
+
+def _migrate_locked(engine: Engine) -> None:
+    script = ScriptDirectory.from_config(alembic_config())
     with write_connection(engine) as conn:
         with conn.begin():
             if conn.dialect.name == "postgresql":
