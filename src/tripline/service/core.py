@@ -142,6 +142,8 @@ class Service:
                     self.sync_banks()
                     with self._matcher_lock:
                         self._current_matcher()
+                else:
+                    self._synced_at = time.monotonic()
             except Exception:  # noqa: BLE001 - a database blip: keep serving the cache, retry
                 log.exception("applying bank changes failed; retrying")
             self._sync_stop.wait(BANK_SYNC_SECONDS)
