@@ -5,20 +5,16 @@ serve (docs/consistency.md): every instance agrees with the database within
 instance killed (-9) while applying a large delta converges on restart."""
 from __future__ import annotations
 
-import json
-import os
 import signal
-import socket
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
 
-import httpx
 import numpy as np
 import pytest
 from typer.testing import CliRunner
+
+from instance_support import Instance, wait_agree
 
 from tripline.cli import _register, app
 from tripline.index import codes_to_hex
@@ -28,69 +24,10 @@ runner = CliRunner()
 STALENESS = 2.0
 
 
-def _port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def cli(db: str, home: Path, *args: str) -> str:
     r = runner.invoke(app, [*args, "--db", db, "--home", str(home)])
     assert r.exit_code == 0, f"tripline {' '.join(args)} failed: {r.output}"
     return r.output
-
-
-class Instance:
-    def __init__(self, db: str, home: Path, key: str):
-        self.db, self.home, self.key = db, home, key
-        self.port = _port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.http = httpx.Client(base_url=self.url, headers={"Authorization": f"Bearer {key}"}, timeout=30)
-        self.proc = None
-        self.start()
-
-    def start(self) -> None:
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-        self.log = open(self.home.with_suffix(".log"), "ab")  # noqa: SIM115
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "tripline.cli", "serve", "--home", str(self.home), "--db", self.db,
-             "--host", "127.0.0.1", "--port", str(self.port), "--log-level", "warning", "--insecure-cookies"],
-            stdout=self.log, stderr=subprocess.STDOUT, env=env)
-
-    def wait_ready(self, timeout: float = 120) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            assert self.proc.poll() is None, f"serve exited: {self.home.with_suffix('.log').read_text()[-3000:]}"
-            try:
-                r = self.http.get("/readyz")
-                if r.status_code == 200 and r.json().get("bank_changes_behind") == 0:
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(0.2)
-        raise AssertionError(f"{self.url} not ready after {timeout} s")
-
-    def lookup(self, values: list[tuple[str, str]]) -> list[bool]:
-        r = self.http.post("/v1/lookup", json={"hashes": [{t: v} for t, v in values]})
-        assert r.status_code < 500, f"{self.url} answered {r.status_code}: {r.text[:300]}"
-        assert r.status_code == 200, r.text
-        return [any(m["bank"] == "b" for m in res["matches"]) for res in r.json()["results"]]
-
-    def stop(self, sig=signal.SIGTERM) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(sig)
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.log.close()
-
-    def slot_seq(self) -> int:
-        try:
-            return json.loads((self.home / "index" / "slot-0" / "STATE.json").read_text())["seq"]
-        except (OSError, ValueError, KeyError):
-            return -1
 
 
 @pytest.fixture
@@ -111,20 +48,6 @@ def deployment(pg_url, tmp_path):
     yield pg_url, cli_home, start
     for inst in started:
         inst.stop()
-
-
-def _wait_agree(instances, value, expected: bool) -> float:
-    t0 = time.monotonic()
-    pending = list(instances)
-    while pending:
-        pending = [i for i in pending if i.lookup([value])[0] != expected]
-        if not pending:
-            break
-        if time.monotonic() - t0 > STALENESS:
-            raise AssertionError(f"{[(i.url, i.slot_seq()) for i in pending]} still {'miss' if expected else 'match'} "
-                                 f"{value} after {STALENESS} s")
-        time.sleep(0.02)
-    return time.monotonic() - t0
 
 
 def test_two_instances_and_the_cli_agree_with_the_database(deployment):
@@ -170,7 +93,7 @@ def test_two_instances_and_the_cli_agree_with_the_database(deployment):
                 assert r.status_code == 200, r.text
                 assert r.json() == ({"removed": 1} if remove else {"added": 1, "duplicates": 0, "by_type": {value[0]: 1}}), r.text
             (gone if remove else present).append(value)
-            delays.append(_wait_agree(instances, value, not remove))
+            delays.append(wait_agree(instances, value, not remove, STALENESS))
             if step % 50 == 49:   # every instance agrees with the database on everything
                 for inst in instances:
                     assert inst.lookup(present) == [True] * len(present)
