@@ -234,3 +234,36 @@ def test_a_deleted_and_recreated_bank_starts_empty_everywhere(store, tmp_path):
     assert len(b.index("b")) == 0 and b.cache.exact_mirror() is None
     a.close()
     b.close()
+
+
+def test_a_service_applies_changes_made_elsewhere_within_two_seconds(db_url, tmp_path):
+    """The service's in-memory MD5/SHA-256 mirror and PDQ index follow
+    changes made by another process (here: another Banks on the database)."""
+    from service_support import make_env
+    env = make_env(db_url, tmp_path)
+    store = Store(db_url)
+    other = Banks(store, tmp_path / "cli")
+    p = rand_pdq(np.random.default_rng(8))[0]
+
+    def seen(h):
+        return bool(env.svc.lookup([h])[0]["matches"])
+
+    def within(cond, limit=2.0):
+        t0 = time.monotonic()
+        while not cond():
+            assert time.monotonic() - t0 < limit, "not applied within 2 s"
+            time.sleep(0.02)
+
+    try:
+        other.create("b")
+        other.add("b", [("md5", "d" * 32, None), ("pdq", p, None)])
+        within(lambda: seen({"md5": "d" * 32}) and seen({"pdq": p}))
+        assert env.svc.banks.cache.exact_mirror() is not None
+        other.remove("b", "md5", ["d" * 32])
+        other.set_enabled("b", "pdq", [p], False)
+        within(lambda: not seen({"md5": "d" * 32}) and not seen({"pdq": p}))
+        assert env.svc.bank_lag() == 0 and env.svc.banks_caught_up()
+    finally:
+        other.close()
+        store.close()
+        env.svc.close()
