@@ -59,6 +59,26 @@ def test_probes_answer_without_credentials_and_reveal_only_status(sqlite_url, tm
         env.svc.close()
 
 
+def test_readyz_fails_while_bank_changes_wait_unapplied(db_url, tmp_path):
+    env = make_env(db_url, tmp_path)
+    try:
+        env.svc.sync_banks()
+        assert env.client.get("/readyz").status_code == 200
+        # Another instance changes a bank; this one's sync loop has stalled.
+        other = Store(db_url)
+        try:
+            other.create_bank("elsewhere")
+        finally:
+            other.close()
+        env.svc._synced_at = 0.0
+        assert env.svc.bank_lag() > 0
+        assert env.client.get("/readyz").status_code == 503
+        env.svc.sync_banks()
+        assert env.client.get("/readyz").status_code == 200
+    finally:
+        env.svc.close()
+
+
 def test_readyz_fails_when_the_schema_falls_behind(db_url, tmp_path):
     env = make_env(db_url, tmp_path)
     try:

@@ -143,10 +143,11 @@ def test_persistence_removal_and_drift(vbanks, hashes, tmp_path):
     assert vb.add("b", [(hashes[ORIGINAL], "x"), (hashes[ORIGINAL], "again")]).added == 1
     vb.add("b", [(hashes["doorknob-hd-no-bar"], None)])
     assert vb.store.count_video_frames("b") == len(hashes[ORIGINAL]) + 4
-    vb.close()
-    # A lost index is rebuilt from the database.
+    assert len(vb.index("b")) == len(hashes[ORIGINAL]) + 4
+    vb.banks.close()
+    # A lost index (the process's cache slot) is rebuilt from the database.
     import shutil
-    shutil.rmtree(next((tmp_path / "idx").glob("*.vpdq")))
+    shutil.rmtree(next((tmp_path / "idx").glob("slot-*/*.vpdq")))
     fresh = VideoBanks(vb.banks)
     assert len(fresh.index("b")) == len(hashes[ORIGINAL]) + 4
     fresh.close()

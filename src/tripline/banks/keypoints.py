@@ -32,7 +32,7 @@ RECORD = np.dtype([
     ("entry", "<i8"), ("n", "<u2"), ("w", "<u2"), ("h", "<u2"), ("_pad", "<u2"),
     ("pts", "<u2", (BANK_FEATURES, 2)), ("desc", "u1", (BANK_FEATURES, 32)),
 ])
-_FILE = "records.bin"
+_FILE = RECORDS = "records.bin"
 # Candidates verified per upload and bank, and the least shared words for one.
 CANDIDATES = 5
 MIN_VOTES = 2
@@ -50,16 +50,39 @@ def _record(entry_id: int, kp: Keypoints) -> np.ndarray:
 
 def append(folder: Path, entries: Sequence[tuple[int, Keypoints]]) -> None:
     """Durably append the keypoints of newly banked images."""
-    if not entries:
+    append_records(folder, [record_bytes(e, kp) for e, kp in entries])
+
+
+def record_bytes(entry_id: int, kp: Keypoints) -> bytes:
+    """One banked image's keypoint record, as the database keeps it."""
+    return _record(entry_id, kp).tobytes()
+
+
+def append_records(folder: Path, records: Sequence[bytes], *, create: bool = False) -> None:
+    """Durably append records made by record_bytes (``create``: make the
+    file even when there are none, marking the folder as built)."""
+    for r in records:
+        if len(r) != RECORD.itemsize:
+            raise ValueError(f"a keypoint record is {RECORD.itemsize} bytes, got {len(r)}")
+    if not records and not create:
         return
+    folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / _FILE
     _cut_torn_tail(path)
-    data = np.concatenate([_record(e, kp) for e, kp in entries])
     with open(path, "ab") as fh:
-        fh.write(data.tobytes())
+        fh.write(b"".join(records))
         fh.flush()
         os.fsync(fh.fileno())
+
+
+def entry_ids(folder: Path) -> np.ndarray:
+    """The entry ids of the records in ``folder``."""
+    path = Path(folder) / _FILE
+    n = count(folder)
+    if not n:
+        return np.zeros(0, np.int64)
+    return np.array(np.memmap(path, dtype=RECORD, mode="r", shape=(n,))["entry"], dtype=np.int64)
 
 
 def count(folder: Path) -> int:

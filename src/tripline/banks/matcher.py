@@ -71,12 +71,17 @@ class Match:
 
 
 class Matcher:
-    def __init__(self, banks: Sequence[LoadedBank], exact_lookup: ExactLookup, entry_values: Callable[[list[int]], dict[int, str]]):
+    def __init__(self, banks: Sequence[LoadedBank], exact_lookup: ExactLookup, entry_values: Callable[[list[int]], dict[int, str]],
+                 *, owns_indexes: bool = True):
         self.banks = list(banks)
         self._exact_lookup = exact_lookup
         self._entry_values = entry_values
+        # False: the indexes are a process's shared cache (Banks.matcher), not closed with the matcher.
+        self._owns_indexes = owns_indexes
 
     def close(self) -> None:
+        if not self._owns_indexes:
+            return
         for bank in self.banks:
             if bank.index is not None:
                 bank.index.close()

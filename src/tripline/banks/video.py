@@ -5,8 +5,8 @@ digest of its frame list, so the same signal imported twice is one entry)
 plus its frames in ``video_frames``. Every frame PDQ also goes into a
 per-bank *frame index* (a PDQIndex whose ids are frame row ids), so matching
 a video is one radius search per bank rather than a comparison with every
-banked video. Like the image index, the frame index is rebuilt from the
-database whenever its size drifts from it.
+banked video. Like the image index, the frame index lives in the process's
+index cache (tripline.banks.indexes) and follows the database's change log.
 """
 from __future__ import annotations
 
@@ -19,11 +19,9 @@ from pathlib import Path
 
 import numpy as np
 
-from tripline.banks.indexes import SyncedIndexes
 from tripline.banks.matcher import Match, _apply_allow_lists
 from tripline.banks.repository import BankError, Banks, ImportResult
 from tripline.index import PDQIndex, hex_to_codes
-from tripline.store import BankRow
 from tripline.video.hashing import Frame, from_te_signal, to_te_signal
 from tripline.video.matching import (
     DEFAULT_BANK_MATCH_PCT,
@@ -78,15 +76,11 @@ class VideoBanks:
     def __init__(self, banks: Banks):
         self.banks = banks
         self.store = banks.store
-        self._frames = SyncedIndexes(
-            self._index_dir, self.store.count_video_frames,
-            lambda name: ((r.id, r.pdq) for r in self.store.iter_video_frames(name, enabled_only=True)),
-        )
 
     @classmethod
     def of(cls, banks: Banks) -> VideoBanks:
-        """The VideoBanks of ``banks``, shared: a frame index has one writer
-        per process, so everything in a process should go through this one."""
+        """The VideoBanks of ``banks``, shared (it holds no state of its own:
+        the frame indexes are in ``banks``' cache)."""
         vb = cls._shared.get(banks)
         if vb is None:
             vb = cls._shared[banks] = cls(banks)
@@ -124,11 +118,7 @@ class VideoBanks:
             entry_id: [(f.pdq, f.quality, f.timestamp) for f in frames_by_value[value]]
             for entry_id, _, value in res.added
         }
-        new_frames = self.store.add_video_frames(name, by_entry)
-        if new_frames:
-            self.index(name).add(
-                np.asarray([i for i, _ in new_frames], dtype=np.int64), hex_to_codes([h for _, h in new_frames])
-            )
+        self.store.add_video_frames(name, by_entry)
         return ImportResult(len(res.added), res.duplicates, {VPDQ: len(res.added)} if res.added else {})
 
     def add_video(self, name: str, data: bytes, note: str | None = None, **hash_options) -> ImportResult:
@@ -139,22 +129,14 @@ class VideoBanks:
         return self.add(name, [(frames, note)])
 
     def remove(self, name: str, values: Iterable[str]) -> int:
-        gone = self.banks.remove(name, VPDQ, values)
-        if gone:
-            self.rebuild_index(name)  # the frames went with their entries (ON DELETE CASCADE)
-        return gone
+        return self.banks.remove(name, VPDQ, values)
 
     def set_enabled(self, name: str, values: Iterable[str], enabled: bool) -> int:
-        changed = self.banks.set_enabled(name, VPDQ, values, enabled)
-        if changed:
-            self.rebuild_index(name)
-        return changed
+        return self.banks.set_enabled(name, VPDQ, values, enabled)
 
     def delete(self, name: str) -> None:
-        """Delete the bank (all its entries) and its frame index."""
-        row = self.banks.get(name)
+        """Delete the bank (all its entries); caches drop its frame index."""
         self.banks.delete(name)
-        self._frames.drop(row)
 
     def frames(self, name: str, entry_ids: list[int] | None = None) -> dict[int, list[Frame]]:
         out: dict[int, list[Frame]] = {}
@@ -202,21 +184,20 @@ class VideoBanks:
                     yield f"{VPDQ} {to_te_signal(frames[e])}\n"
 
     # -- frame index -------------------------------------------------------
-    def _index_dir(self, row: BankRow) -> Path:
-        # A sibling of the bank's image index: PDQIndex owns its folder.
-        return self.banks.index_root / f"{row.id}-{row.name}.vpdq"
-
     def index(self, name: str) -> PDQIndex:
-        return self._frames.writer(self.banks.get(name))
+        """The bank's frame index, current with the database."""
+        row = self.banks.get(name)
+        self.banks.sync()
+        return self.banks.cache.frames(row)
 
-    def reader(self, name: str) -> PDQIndex:
-        return self._frames.reader(self.banks.get(name))
+    reader = index
 
     def rebuild_index(self, name: str) -> int:
-        return len(self._frames.rebuild(self.banks.get(name)))
+        self.banks.rebuild_index(name)
+        return len(self.index(name))
 
     def close(self) -> None:
-        self._frames.close()
+        pass   # the frame indexes belong to the Banks' cache
 
     def stats(self, name: str) -> dict:
         return {
@@ -228,9 +209,11 @@ class VideoBanks:
         }
 
     # -- matching ------------------------------------------------------------
-    def matcher(self, names: Iterable[str] | None = None) -> VideoMatcher:
+    def matcher(self, names: Iterable[str] | None = None, *, sync: bool = True) -> VideoMatcher:
         """A matcher over the named banks' videos (default: every enabled bank);
         banks without videos are skipped."""
+        if sync:
+            self.banks.sync()
         rows = [self.banks.get(n) for n in names] if names else [b for b in self.store.list_banks() if b.enabled]
         loaded = []
         for row in rows:
@@ -250,21 +233,24 @@ class VideoBanks:
             counts_a = np.asarray(counts, dtype=bool)[order]
             usable = np.bincount(np.unique(entry_a, return_inverse=True)[1], weights=counts_a)
             loaded.append(_LoadedVideoBank(
-                row.name, row.kind, config, self.reader(row.name),
+                row.name, row.kind, config, self.banks.cache.frames(row),
                 np.asarray(ids, dtype=np.int64)[order], entry_a, np.asarray(ts, dtype=np.float64)[order],
                 counts_a, dict(zip(np.unique(entry_a).tolist(), usable.astype(int).tolist())),
             ))
-        return VideoMatcher(loaded, self.store.entry_values)
+        return VideoMatcher(loaded, self.store.entry_values, owns_indexes=False)
 
 
 class VideoMatcher:
     """Matches scan records carrying ``vpdq`` frames against loaded video banks."""
 
-    def __init__(self, banks: list[_LoadedVideoBank], entry_values):
+    def __init__(self, banks: list[_LoadedVideoBank], entry_values, *, owns_indexes: bool = True):
         self.banks = banks
         self._entry_values = entry_values
+        self._owns_indexes = owns_indexes   # False: a process's shared cache (VideoBanks.matcher)
 
     def close(self) -> None:
+        if not self._owns_indexes:
+            return
         for b in self.banks:
             b.index.close()
 

@@ -278,11 +278,11 @@ def stats(name: str, home: HomeOpt = None, db: DbOpt = None) -> None:
 
 @bank_app.command("reindex")
 def reindex(name: str, home: HomeOpt = None, db: DbOpt = None) -> None:
-    """Rebuild a bank's PDQ index from the database."""
+    """Rebuild a bank's indexes from the database, here and in every serving process (through the change log)."""
     with open_banks(home, db) as banks:
         try:
             n = banks.rebuild_index(name)
-            console.print(f"rebuilt the index of [bold]{name}[/]: {n} PDQ entries")
+            console.print(f"rebuilt the index of [bold]{name}[/]: {n} PDQ entries; serving processes rebuild theirs")
         except BankError as exc:
             fail(str(exc))
 

@@ -31,7 +31,9 @@ from tripline.store.models import utcnow
 from tripline.store.review_models import OrgSetting
 from tripline.video import review_grid
 
-MATCHER_RECHECK_SECONDS = 2.0
+# How often each process polls the bank change log (one indexed max(seq)
+# query): with applying, a change reaches every instance well within 2 s.
+BANK_SYNC_SECONDS = 0.25
 # Banks with up to this many enabled entries in total are mirrored in memory
 # for exact lookups (~150 bytes an entry).
 MEMORY_ENTRY_LIMIT = 1_000_000
@@ -62,7 +64,7 @@ class Service:
         self.cfg = cfg
         self.store = Store(cfg.db_url())
         self.engine = self.store.engine
-        self.banks = Banks(self.store, cfg.home_dir() / "index")
+        self.banks = Banks(self.store, cfg.home_dir() / "index", mirror_limit=MEMORY_ENTRY_LIMIT)
         self.audit = AuditLog(self.engine, head_key=self._audit_head_key)
         self.accounts = Accounts(self.engine, self.audit)
         self.queue = ReviewQueue(self.engine, self.audit)
@@ -74,8 +76,9 @@ class Service:
         self.classifiers = open_stage(self.policy, self.engine)   # docs/classifiers.md; None: none configured
         self.options = with_classifier_input(ScanOptions(), self.classifiers)
         self._matcher = None
-        self._matcher_stamp: Any = None
-        self._matcher_checked = 0.0
+        self._matcher_version = -1
+        self._synced_at = 0.0
+        # Guards the index cache: matching and applying changes never overlap.
         self._matcher_lock = threading.RLock()
         self._bank_lock = threading.Lock()
         # Legal reporting and the evidence vault (docs/reporting.md): built on
@@ -86,8 +89,13 @@ class Service:
         self.reporter = None
         self.ncmec_client_timeout = 60.0
         self._vault = None
+        self._sync_stop = threading.Event()
+        self._sync_thread = threading.Thread(target=self._sync_loop, name="tripline-bank-sync", daemon=True)
+        self._sync_thread.start()
 
     def close(self) -> None:
+        self._sync_stop.set()
+        self._sync_thread.join(timeout=30)
         with self._matcher_lock:
             if self._matcher is not None:
                 self._matcher.close()
@@ -97,73 +105,91 @@ class Service:
             self.classifiers.close()
         self.store.close()
 
-    # -- readiness ----------------------------------------------------------
-    def ready(self) -> dict:
-        from sqlalchemy import text
-        with self.engine.connect() as conn:
-            conn.execute(text("SELECT 1"))
-        banks = self.store.list_banks()
-        return {"database": "ok", "banks": len(banks), "enabled_banks": sum(b.enabled for b in banks)}
+    # -- bank index cache (docs/consistency.md) -------------------------------
+    def bank_lag(self) -> int:
+        """Bank changes in the database this process has not applied yet
+        (0: caught up). For readiness checks: cheap, one query."""
+        return self.banks.lag()
 
-    # -- matching -----------------------------------------------------------
-    def _stamp(self):
-        return tuple((b.name, b.enabled, b.updated_at) for b in self.store.list_banks())
+    def banks_caught_up(self) -> bool:
+        return self.bank_lag() == 0
+
+    def check_banks_ready(self) -> None:
+        """For /readyz: raise while this process has never built its cache, or
+        has changes pending and its sync loop has not finished a round lately.
+        A change arriving between two polls is normal, not unreadiness."""
+        behind = self.bank_lag()
+        stalled = self._synced_at == 0.0 or time.monotonic() - self._synced_at > 4 * BANK_SYNC_SECONDS + 1
+        if behind and stalled:
+            raise RuntimeError(f"{behind} bank changes not applied yet")
+
+    def sync_banks(self) -> bool:
+        """Apply pending bank changes to this process's index cache, a step at
+        a time, letting lookups through between steps."""
+        def let_lookups_through():
+            self._matcher_lock.release()
+            try:
+                time.sleep(0)
+            finally:
+                self._matcher_lock.acquire()
+
+        with self._matcher_lock:
+            changed = self.banks.sync(step=let_lookups_through)
+            self._synced_at = time.monotonic()
+            return changed
+
+    def _sync_loop(self) -> None:
+        """Poll the change log; the first round builds or catches up the cache,
+        so a new instance is ready before its first lookup where possible."""
+        import logging
+        log = logging.getLogger(__name__)
+        while not self._sync_stop.is_set():
+            try:
+                if self._matcher is None or self.banks.cache.pending():
+                    self.sync_banks()
+                    with self._matcher_lock:
+                        self._current_matcher()
+                else:
+                    self._synced_at = time.monotonic()
+            except Exception:  # noqa: BLE001 - a database blip: keep serving the cache, retry
+                log.exception("applying bank changes failed; retrying")
+            self._sync_stop.wait(BANK_SYNC_SECONDS)
 
     def _current_matcher(self):
-        """The cached matcher, rebuilt when any bank changed (checked at most
-        every MATCHER_RECHECK_SECONDS, or at once after a change made here)."""
-        now = time.monotonic()
-        with self._matcher_lock:
-            if self._matcher is None or now - self._matcher_checked > MATCHER_RECHECK_SECONDS:
-                stamp = self._stamp()
-                self._matcher_checked = now
-                if self._matcher is None or stamp != self._matcher_stamp:
-                    if self._matcher is not None:
-                        self._matcher.close()
-                    self._matcher = self._build_matcher()
-                    self._matcher_stamp = stamp
-            return self._matcher
+        """The matcher over the cached indexes, rebuilt (cheaply: no index is
+        reopened) when applied changes moved the cache. Call with the lock held.
+        Should the sync thread stall, a lookup applies pending changes itself."""
+        if time.monotonic() - self._synced_at > 4 * BANK_SYNC_SECONDS + 1:
+            self.sync_banks()
+        if self._matcher is None or self._matcher_version != self.banks.cache.version:
+            self._matcher = self._build_matcher()
+            self._matcher_version = self.banks.cache.version
+        return self._matcher
 
     def _build_matcher(self):
         """``Banks.matcher()``, with exact (MD5/SHA-256) lookups and entry
-        values served from memory when the enabled banks are small enough
-        (MEMORY_ENTRY_LIMIT): a per-request database round trip otherwise
-        dominates /v1/lookup. Larger banks fall back to the database."""
+        values served from the cache's in-memory mirror when the banks are
+        small enough (MEMORY_ENTRY_LIMIT): a per-request database round trip
+        otherwise dominates /v1/lookup. Larger banks use the database."""
         from tripline.banks import Matcher
 
-        base = self.banks.matcher()
-        total = 0
-        for b in base.banks:
-            counts = self.store.count_entries(b.name)
-            total += sum(c.get("enabled", 0) for c in counts.values())
-        if total > MEMORY_ENTRY_LIMIT:
+        base = self.banks.matcher(sync=False)
+        mirror = self.banks.cache.exact_mirror()
+        if mirror is None:
             return base
-        exact: dict[tuple[str, str], list[tuple[str, int]]] = {}
-        values: dict[int, str] = {}
-        exact_types = signals.exact_type_names()
-        for b in base.banks:
-            for e in self.store.iter_entries(b.name, enabled_only=True):
-                values[e.id] = e.value
-                if e.signal_type in exact_types:
-                    exact.setdefault((e.signal_type, e.value), []).append((b.name, e.id))
-
-        def exact_lookup(stype: str, wanted: list[str], names: list[str]) -> list[tuple[str, int, str]]:
-            allowed = set(names)
-            return [(bank, eid, v) for v in wanted for bank, eid in exact.get((stype, v), ()) if bank in allowed]
 
         def entry_values(ids: list[int]) -> dict[int, str]:
-            found = {i: values[i] for i in ids if i in values}
+            found = {i: mirror.values[i] for i in ids if i in mirror.values}
             missing = [i for i in ids if i not in found]
             if missing:
                 found.update(self.store.entry_values(missing))
             return found
 
-        return Matcher(base.banks, exact_lookup, entry_values)
+        return Matcher(base.banks, mirror.lookup, entry_values, owns_indexes=False)
 
     def invalidate_matcher(self) -> None:
-        with self._matcher_lock:
-            self._matcher_checked = 0.0
-            self._matcher_stamp = None
+        """After a change made here: apply it now (read your own writes)."""
+        self.sync_banks()
 
     def match(self, records: list[dict]) -> list[list]:
         with self._matcher_lock:
@@ -197,12 +223,9 @@ class Service:
         context = self.clean_context(context)
         # Video uploads also match the banks' videos; the frame indexes are
         # opened per video request only, so image traffic pays nothing.
-        video_matcher = VideoBanks.of(self.banks).matcher() if record.get("vpdq") else None
-        try:
+        with self._matcher_lock:   # the frame indexes are the shared cache too
+            video_matcher = VideoBanks.of(self.banks).matcher(sync=False) if record.get("vpdq") else None
             finish_records([record], self, video_matcher, self.policy, context, self.classifiers)
-        finally:
-            if video_matcher is not None:
-                video_matcher.close()
         decision = record["decision"]
         record["scanned_at"] = utcnow().isoformat(timespec="seconds")
         review_id = None
@@ -263,10 +286,7 @@ class Service:
         return self.bank_dict(name)
 
     def delete_bank(self, name: str, *, actor: str) -> None:
-        with self._matcher_lock, self._bank_lock:
-            if self._matcher is not None:
-                self._matcher.close()
-                self._matcher = None
+        with self._bank_lock:
             self.banks.delete(name)
         self.audit.append(actor, "bank.delete", f"bank:{name}", {})
         self.invalidate_matcher()

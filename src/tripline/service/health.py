@@ -1,5 +1,6 @@
 """Orchestrator probes: ``/healthz`` (the process answers) and ``/readyz``
-(this instance can serve: database reachable, schema current, plus any check
+(this instance can serve: database reachable, schema current, bank changes
+applied, plus any check
 registered with :func:`readiness_check`).
 
 Both answer without credentials, as load balancers and kubelets call them, so
@@ -41,6 +42,11 @@ def _database_reachable(svc) -> None:
 @readiness_check("schema")
 def _schema_current(svc) -> None:
     check_schema_current(svc.engine)
+
+
+@readiness_check("bank_indexes")
+def _bank_indexes_caught_up(svc) -> None:
+    svc.check_banks_ready()   # docs/consistency.md
 
 
 def failing_checks(svc) -> list[str]:

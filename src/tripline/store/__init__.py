@@ -9,20 +9,24 @@ from .store import (
     AddResult,
     BankNotFound,
     BankRow,
+    ChangeRow,
     EntryRow,
     RunNotFound,
     Store,
     VideoFrameRow,
     clean_text,
+    log_bank_change,
 )
 
 __all__ = [
     "AddResult",
     "BankNotFound",
     "BankRow",
+    "ChangeRow",
     "EntryRow",
     "RunNotFound",
     "Store",
     "VideoFrameRow",
     "clean_text",
+    "log_bank_change",
 ]

@@ -21,6 +21,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -227,6 +228,39 @@ class VideoBankSettings(Base):
     )
     query_match_pct: Mapped[float] = mapped_column(Float)
     bank_match_pct: Mapped[float] = mapped_column(Float)
+
+
+class BankChange(Base):
+    """One change to a bank, numbered in the order changes commit
+    (docs/consistency.md): serving processes apply every change after the
+    last one they applied. Not a foreign key: a deleted bank's changes stay."""
+
+    __tablename__ = "bank_changes"
+    __table_args__ = {"sqlite_autoincrement": True}   # never reuse a seq after pruning
+
+    seq: Mapped[int] = mapped_column(BigId, primary_key=True)
+    bank_id: Mapped[int] = mapped_column(Integer)
+    bank: Mapped[str] = mapped_column(String(64))
+    # create, update, delete, add, remove, enable, disable, features, frames,
+    # video_settings, reindex
+    op: Mapped[str] = mapped_column(String(16))
+    signal_type: Mapped[str | None] = mapped_column(String(32))
+    entry_ids: Mapped[Any | None] = mapped_column(JSONDoc)
+    detail: Mapped[dict[str, Any] | None]
+    at: Mapped[datetime]
+
+
+class BankEntryFeatures(Base):
+    """What an entry banked from an image carries beyond its PDQ: its region
+    hashes (tripline.normalise) and keypoint record (tripline.banks.keypoints)."""
+
+    __tablename__ = "bank_entry_features"
+
+    entry_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("bank_entries.id", ondelete="CASCADE"), primary_key=True
+    )
+    regions: Mapped[bytes | None] = mapped_column(LargeBinary)
+    keypoints: Mapped[bytes | None] = mapped_column(LargeBinary)
 
 
 # The service's tables live in their own module but share this metadata, so

@@ -15,7 +15,7 @@ from sqlalchemy import Connection, Table, bindparam, delete, func, select, text,
 from sqlalchemy.dialects import postgresql, sqlite
 
 from .engine import make_engine, migrate, normalise_url
-from .models import Bank, BankEntry, ItemMatch, ScanItem, ScanRun, VideoBankSettings, VideoFrame, utcnow
+from .models import Bank, BankChange, BankEntry, BankEntryFeatures, ItemMatch, ScanItem, ScanRun, VideoBankSettings, VideoFrame, utcnow
 
 banks: Table = Bank.__table__
 entries: Table = BankEntry.__table__
@@ -24,6 +24,11 @@ items: Table = ScanItem.__table__
 matches: Table = ItemMatch.__table__
 video_frames: Table = VideoFrame.__table__
 video_settings: Table = VideoBankSettings.__table__
+changes: Table = BankChange.__table__
+features: Table = BankEntryFeatures.__table__
+
+# Serialises the commits of bank changes on PostgreSQL (see log_bank_change).
+_PG_CHANGE_LOCK = 0x7472_6970_6368_6701  # "tripchg" + 1
 
 BANK_NAME_RE = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 BANK_KINDS = ("match", "allow")
@@ -81,6 +86,18 @@ class VideoFrameRow:
     quality: int
     timestamp: float
     duplicate: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeRow:
+    seq: int
+    bank_id: int
+    bank: str
+    op: str
+    signal_type: str | None
+    entry_ids: list[int] | None
+    detail: dict | None
+    at: datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -235,6 +252,33 @@ def _pg_copy_entries(
     return [tuple(r) for r in result]
 
 
+def log_bank_change(
+    conn: Connection, bank_id: int, bank: str, op: str, *,
+    signal_type: str | None = None, entry_ids: Iterable[int] | None = None, detail: dict | None = None,
+) -> int:
+    """Record one bank change in the change log, inside the caller's write
+    transaction (so the change and its log row commit together); returns its seq.
+
+    The one function every writer of banks calls: the store's own methods do,
+    and so must anything that changes banks behind them (an exchange fetch
+    writing rows directly). Call it last in the transaction. On PostgreSQL it
+    first takes a transaction-scoped advisory lock, so a change's seq is drawn
+    and committed while no other change can draw one: seqs become visible in
+    commit order and a reader that has seen seq N has seen every committed
+    change below N (docs/consistency.md). SQLite writers are serialised by
+    BEGIN IMMEDIATE already.
+    """
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_CHANGE_LOCK})
+    ids = None if entry_ids is None else [int(i) for i in entry_ids]
+    return conn.execute(
+        changes.insert().values(
+            bank_id=bank_id, bank=bank, op=op, signal_type=signal_type, entry_ids=ids,
+            detail=None if detail is None else _clean_json(detail), at=utcnow(),
+        ).returning(changes.c.seq)
+    ).scalar_one()
+
+
 def _key_hash(key: str) -> str:
     return hashlib.sha256(key.encode("utf-8")).hexdigest()
 
@@ -323,6 +367,8 @@ class Store:
                 .returning(*banks.c)
             )
             row = conn.execute(stmt).first()
+            if row is not None:
+                log_bank_change(conn, row.id, name, "create", detail=fields)
         if row is None:
             raise ValueError(f"bank {name!r} already exists")
         return BankRow(**row._mapping)
@@ -346,6 +392,9 @@ class Store:
                 .values(updated_at=utcnow(), **values)
                 .returning(*banks.c)
             ).first()
+            if row is not None:
+                op = ("enable" if values["enabled"] else "disable") if set(values) == {"enabled"} else "update"
+                log_bank_change(conn, row.id, name, op, detail=values)
         if row is None:
             raise BankNotFound(f"no bank named {name!r}")
         return BankRow(**row._mapping)
@@ -358,6 +407,93 @@ class Store:
             # tool) cannot leave orphaned entries behind.
             conn.execute(delete(entries).where(entries.c.bank_id == bank_id))
             conn.execute(delete(banks).where(banks.c.id == bank_id))
+            log_bank_change(conn, bank_id, name, "delete")
+
+    def log_change(self, bank_name: str, op: str, **kw: Any) -> int:
+        """Log a change that has no rows of its own (``reindex``: every
+        process rebuilds its copy of the bank's indexes)."""
+        with self._write() as conn:
+            return log_bank_change(conn, self._bank_id(conn, bank_name), bank_name, op, **kw)
+
+    # ----------------------------------------------------------- change log
+
+    def last_change_seq(self) -> int:
+        """The newest committed change (0: none yet)."""
+        with self._read() as conn:
+            return int(conn.execute(select(func.max(changes.c.seq))).scalar() or 0)
+
+    def changes_after(self, seq: int, limit: int = 1000) -> list[ChangeRow]:
+        """Up to ``limit`` changes with a seq above ``seq``, oldest first."""
+        with self._read() as conn:
+            rows = conn.execute(
+                select(changes).where(changes.c.seq > seq).order_by(changes.c.seq).limit(limit)
+            ).all()
+        return [ChangeRow(**r._mapping) for r in rows]
+
+    def entry_states(self, entry_ids: Iterable[int]) -> list[tuple[int, int, str, str, bool]]:
+        """(id, bank_id, signal_type, value, enabled) of the entries that
+        still exist: what a cache reconciles the entries of a change to."""
+        out: list[tuple[int, int, str, str, bool]] = []
+        with self._read() as conn:
+            for chunk in _chunks(list(dict.fromkeys(entry_ids)), IN_CHUNK):
+                out += [tuple(r) for r in conn.execute(
+                    select(entries.c.id, entries.c.bank_id, entries.c.signal_type, entries.c.value, entries.c.enabled)
+                    .where(entries.c.id.in_(chunk))
+                )]
+        return sorted(out)
+
+    def add_entry_features(self, bank_name: str, rows: Iterable[tuple[int, bytes | None, bytes | None]]) -> int:
+        """Store (entry id, region hashes, keypoint record) of entries banked
+        from images; entries that already have features keep them."""
+        n = 0
+        for chunk in _chunks(rows, IN_CHUNK):
+            with self._write() as conn:
+                bank_id = self._bank_id(conn, bank_name)
+                ids = [r[0] for r in chunk]
+                mine = set(conn.execute(
+                    select(entries.c.id).where(entries.c.id.in_(ids), entries.c.bank_id == bank_id)
+                ).scalars()) - set(conn.execute(
+                    select(features.c.entry_id).where(features.c.entry_id.in_(ids))
+                ).scalars())
+                new = [{"entry_id": e, "regions": r, "keypoints": k} for e, r, k in chunk if e in mine]
+                if new:
+                    conn.execute(features.insert(), new)
+                    log_bank_change(conn, bank_id, bank_name, "features", entry_ids=[r["entry_id"] for r in new])
+                n += len(new)
+        return n
+
+    def entry_features(self, entry_ids: Iterable[int]) -> dict[int, tuple[bytes | None, bytes | None]]:
+        out: dict[int, tuple[bytes | None, bytes | None]] = {}
+        with self._read() as conn:
+            for chunk in _chunks(list(dict.fromkeys(entry_ids)), IN_CHUNK):
+                for e, r, k in conn.execute(
+                    select(features.c.entry_id, features.c.regions, features.c.keypoints)
+                    .where(features.c.entry_id.in_(chunk))
+                ):
+                    out[e] = (None if r is None else bytes(r), None if k is None else bytes(k))
+        return out
+
+    def iter_entry_features(self, bank_name: str, batch: int = 10_000) -> Iterator[tuple[int, bytes | None, bytes | None]]:
+        """(entry id, regions, keypoints) of the bank's enabled entries, by id."""
+        with self._read() as conn:
+            bank_id = self._bank_id(conn, bank_name)
+        query = (select(features.c.entry_id.label("id"), features.c.regions, features.c.keypoints)
+                 .join(entries, entries.c.id == features.c.entry_id)
+                 .where(entries.c.bank_id == bank_id, entries.c.enabled.is_(True)))
+        for r in self._keyset_pages(query, features.c.entry_id, batch):
+            yield r.id, None if r.regions is None else bytes(r.regions), None if r.keypoints is None else bytes(r.keypoints)
+
+    def frames_of_entries(self, entry_ids: Iterable[int]) -> list[tuple[int, int, str, bool]]:
+        """(frame id, entry id, pdq, entry enabled) of the video frames of these entries."""
+        out: list[tuple[int, int, str, bool]] = []
+        with self._read() as conn:
+            for chunk in _chunks(list(dict.fromkeys(entry_ids)), IN_CHUNK):
+                out += [tuple(r) for r in conn.execute(
+                    select(video_frames.c.id, video_frames.c.entry_id, video_frames.c.pdq, entries.c.enabled)
+                    .join(entries, entries.c.id == video_frames.c.entry_id)
+                    .where(video_frames.c.entry_id.in_(chunk))
+                )]
+        return sorted(out)
 
     def bank_touched(self, bank_name: str) -> None:
         with self._write() as conn:
@@ -424,6 +560,11 @@ class Store:
                     got = [tuple(r) for r in conn.execute(stmt, rows)]
                 if got:
                     self._touch(conn, bank_id)
+                    by_type: dict[str, list[int]] = {}
+                    for entry_id, stype, _ in got:
+                        by_type.setdefault(stype, []).append(entry_id)
+                    for stype, ids in sorted(by_type.items()):
+                        log_bank_change(conn, bank_id, bank_name, "add", signal_type=stype, entry_ids=ids)
             duplicates += len(rows) - len(got)
             added.extend(got)
         added.sort()
@@ -438,25 +579,36 @@ class Store:
         return self._change_entries(
             bank_name, signal_type, values,
             lambda where: update(entries).where(*where, entries.c.enabled != enabled).values(enabled=enabled),
+            "enable" if enabled else "disable",
         )
 
     def remove_entries(
         self, bank_name: str, signal_type: str, values: Iterable[str]
     ) -> list[tuple[int, str]]:
-        return self._change_entries(bank_name, signal_type, values, lambda where: delete(entries).where(*where))
+        return self._change_entries(bank_name, signal_type, values, lambda where: delete(entries).where(*where), "remove")
 
-    def _change_entries(self, bank_name: str, signal_type: str, values: Iterable[str], statement) -> list[tuple[int, str]]:
+    def _change_entries(self, bank_name: str, signal_type: str, values: Iterable[str], statement, op: str) -> list[tuple[int, str]]:
         """Run ``statement(where)`` over the bank's entries of one signal type
         whose value is in ``values``, in chunks; return the (id, value) rows it
         touched, and bump the bank's updated_at only if there were any."""
         touched: list[tuple[int, str]] = []
+        frame_ids: list[int] = []
         with self._write() as conn:
             bank_id = self._bank_id(conn, bank_name)
             for chunk in _chunks(values, IN_CHUNK):
                 where = (entries.c.bank_id == bank_id, entries.c.signal_type == signal_type, entries.c.value.in_(chunk))
+                if op == "remove":
+                    # The frames go with their entries (ON DELETE CASCADE):
+                    # caches need their ids to drop them from frame indexes.
+                    frame_ids += conn.execute(
+                        select(video_frames.c.id).join(entries, entries.c.id == video_frames.c.entry_id).where(*where)
+                    ).scalars().all()
                 touched += conn.execute(statement(where).returning(entries.c.id, entries.c.value)).all()
             if touched:
                 self._touch(conn, bank_id)
+                log_bank_change(conn, bank_id, bank_name, op, signal_type=signal_type,
+                                entry_ids=sorted(r[0] for r in touched),
+                                detail={"frame_ids": sorted(frame_ids)} if frame_ids else None)
         return sorted(tuple(r) for r in touched)
 
     def iter_entries(
@@ -763,6 +915,8 @@ class Store:
                 )]
             if rows:
                 self._touch(conn, bank_id)
+                log_bank_change(conn, bank_id, bank_name, "frames", signal_type="vpdq",
+                                entry_ids=sorted({r["entry_id"] for r in rows}))
         return out
 
     def iter_video_frames(
@@ -822,3 +976,5 @@ class Store:
             )
             conn.execute(stmt)
             self._touch(conn, bank_id)
+            log_bank_change(conn, bank_id, bank_name, "video_settings",
+                            detail={"query_match_pct": query_match_pct, "bank_match_pct": bank_match_pct})
