@@ -85,17 +85,30 @@ def test_import_legacy_copies_everything_once(tmp_path, db_url):
         assert repo.meta("platform") == "ExampleArt"
 
 
+def _reviewer(home) -> None:
+    # A lead verdict must name a real, enabled reviewer (tests/security/test_lead_verify.py).
+    from tripline.audit import AuditLog
+    from tripline.service.auth import Accounts
+
+    st = Store(f"sqlite:///{home / 'tripline.db'}")
+    try:
+        Accounts(st.engine, AuditLog(st.engine)).add_user("tester", "a long enough password", ["reviewer"])
+    finally:
+        st.close()
+
+
 def test_cli_imports_an_old_file_found_in_the_state_folder(tmp_path):
     home = tmp_path / "home"
     home.mkdir()
     _legacy_file(home / "distribution.sqlite")
+    _reviewer(home)
     app = typer.Typer()
     leads_cmd.register(app)
     runner = CliRunner()
     r = runner.invoke(app, ["leads", "verify", "a2", "--home", str(home), "--by", "tester"])
     assert r.exit_code == 0, r.output
     assert "imported" in r.output and "2 accounts" in r.output
-    r = runner.invoke(app, ["leads", "verify", "a1", "--home", str(home), "--reject"])
+    r = runner.invoke(app, ["leads", "verify", "a1", "--home", str(home), "--reject", "--by", "tester"])
     assert r.exit_code == 0, r.output
     assert "imported" not in r.output  # once only
     with DistributionRepository(f"sqlite:///{home / 'tripline.db'}") as repo:
@@ -106,9 +119,12 @@ def test_cli_imports_an_old_file_found_in_the_state_folder(tmp_path):
 def test_cli_upgrades_an_old_data_file_in_place(tmp_path):
     old = tmp_path / "d.sqlite"
     _legacy_file(old)
+    home = tmp_path / "home"
+    home.mkdir()
+    _reviewer(home)
     app = typer.Typer()
     leads_cmd.register(app)
-    r = CliRunner().invoke(app, ["leads", "verify", "a2", "--data", str(old)])
+    r = CliRunner().invoke(app, ["leads", "verify", "a2", "--data", str(old), "--home", str(home), "--by", "tester"])
     assert r.exit_code == 0, r.output
     with DistributionRepository(old) as repo:
         assert set(repo.lead_states()) == {"a1", "a2"}
