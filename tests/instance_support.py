@@ -12,6 +12,10 @@ import time
 from pathlib import Path
 
 import httpx
+from sqlalchemy import create_engine, text
+
+# Every instance on one database shares one service secret (docs/deploy.md).
+SHARED_SECRET = "multi-instance-test-secret-" + "x" * 16
 
 
 def _port() -> int:
@@ -30,7 +34,7 @@ class Instance:
         self.start()
 
     def start(self) -> None:
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", "TRIPLINE_SECRET": SHARED_SECRET}
         self.home.parent.mkdir(parents=True, exist_ok=True)
         self.log = open(self.home.with_suffix(".log"), "ab")  # noqa: SIM115
         self.proc = subprocess.Popen(
@@ -39,17 +43,27 @@ class Instance:
             stdout=self.log, stderr=subprocess.STDOUT, env=env)
 
     def wait_ready(self, timeout: float = 120) -> None:
+        """Until /readyz answers 200 and this instance's cache has applied
+        every bank change in the database (the probe itself says only ok)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             assert self.proc.poll() is None, f"serve exited: {self.home.with_suffix('.log').read_text()[-3000:]}"
             try:
                 r = self.http.get("/readyz")
-                if r.status_code == 200 and r.json().get("bank_changes_behind") == 0:
+                if r.status_code == 200 and self.slot_seq() >= self.db_seq():
                     return
             except httpx.TransportError:
                 pass
             time.sleep(0.2)
         raise AssertionError(f"{self.url} not ready after {timeout} s")
+
+    def db_seq(self) -> int:
+        engine = create_engine(self.db.replace("postgresql://", "postgresql+psycopg://", 1))
+        try:
+            with engine.connect() as conn:
+                return conn.execute(text("SELECT COALESCE(MAX(seq), 0) FROM bank_changes")).scalar_one()
+        finally:
+            engine.dispose()
 
     def lookup(self, values: list[tuple[str, str]]) -> list[bool]:
         r = self.http.post("/v1/lookup", json={"hashes": [{t: v} for t, v in values]})
