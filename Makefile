@@ -12,7 +12,7 @@ SHARED ?= ../shared
 SYSTEM_PKGS := pkg-config libavcodec-dev libavformat-dev libavutil-dev libswscale-dev \
                libavdevice-dev libavfilter-dev libswresample-dev ffmpeg chromium
 
-.PHONY: install install-test install-lint system-deps demo test lint bench clean image-deps image image-test
+.PHONY: install install-test install-lint system-deps demo test lint typecheck bench clean image-deps image image-test
 
 # Installs only what is missing; needs root (as on the project's machines) or sudo.
 system-deps:
@@ -49,11 +49,15 @@ demo: install
 test: install-test
 	$(PY) -m pytest -q
 
-# Ruff lint and format check, mypy (strict for the pure core, see
-# pyproject.toml), and the import contract (tests/test_import_contract.py).
+# Ruff lint and format check; .ci/run runs it before the tests. The import
+# contract is a test (tests/test_import_contract.py).
 lint: install-lint
-	$(PY) -m ruff check src tests
-	$(PY) -m ruff format --check src tests
+	$(PY) -m ruff check src tests bench examples
+	$(PY) -m ruff format --check src tests bench examples
+
+# mypy (strict for the pure core, see pyproject.toml). Not yet clean, so not
+# yet in CI: the remaining errors are listed in the closing notes of issue 17.
+typecheck: install-lint
 	$(PY) -m mypy
 	$(PY) -m pytest -q tests/test_import_contract.py
 
