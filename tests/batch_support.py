@@ -1,5 +1,6 @@
 """Shared set-up for the backfill tests: a small upload folder, a bank of
 some of its photos, and a comparison of records with timing fields removed."""
+
 from __future__ import annotations
 
 import io

@@ -1,4 +1,5 @@
 """Bank semantics through the Banks API and the CLI contracts."""
+
 import json
 
 import numpy as np
@@ -88,8 +89,9 @@ def test_rotated_query_matches_through_its_dihedral_variant(banks):
     rotated = hash_bytes((folder / "bridge-2-rotate-90.jpg").read_bytes())
     m = banks.matcher(["b"])
     try:
-        (found,) = m.match([{"pdq": rotated.pdq, "pdq_quality": rotated.pdq_quality,
-                             "pdq_dihedral": list(rotated.pdq_dihedral)}])
+        (found,) = m.match(
+            [{"pdq": rotated.pdq, "pdq_quality": rotated.pdq_quality, "pdq_dihedral": list(rotated.pdq_dihedral)}]
+        )
     finally:
         m.close()
     assert len(found) == 1 and found[0].variant != "original"

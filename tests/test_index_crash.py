@@ -22,19 +22,17 @@ def gen_ops(seed):
         x = rng.random()
         if x < 0.55:
             k = int(rng.integers(1, 12))
-            yield ("add", rng.integers(0, 4000, k).astype(np.int64),
-                   rng.integers(0, 256, (k, 32), dtype=np.uint8))
+            yield ("add", rng.integers(0, 4000, k).astype(np.int64), rng.integers(0, 256, (k, 32), dtype=np.uint8))
         elif x < 0.85:
             yield ("remove", rng.integers(0, 4000, int(rng.integers(1, 30))).astype(np.int64))
         elif x < 0.93:
             yield ("compact",)
         else:  # past compact_threshold: logged, then the base is rewritten
             k = int(rng.integers(60, 200))
-            yield ("add", rng.integers(0, 4000, k).astype(np.int64),
-                   rng.integers(0, 256, (k, 32), dtype=np.uint8))
+            yield ("add", rng.integers(0, 4000, k).astype(np.int64), rng.integers(0, 256, (k, 32), dtype=np.uint8))
 
 
-CHILD = r'''
+CHILD = r"""
 import importlib.util, sys
 import numpy as np
 spec = importlib.util.spec_from_file_location("crash_ops", sys.argv[1])
@@ -56,7 +54,7 @@ for i, op in enumerate(ops.gen_ops(seed)):
     else:
         idx.compact()
     print("done", i, flush=True)
-'''
+"""
 
 
 def apply(state: dict, op) -> None:
@@ -83,8 +81,12 @@ def test_kill_minus_9_leaves_before_or_after(tmp_path, round_):
     state0 = {int(i): c.tobytes() for i, c in zip(init_ids, init_codes)}
 
     seed = 1000 + round_
-    proc = subprocess.Popen([sys.executable, "-c", CHILD, __file__, str(path), str(seed)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", CHILD, __file__, str(path), str(seed)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert proc.stdout.readline().strip() == "ready", proc.stderr.read()
         time.sleep(float(rng.uniform(0.05, 0.8)))

@@ -1,6 +1,7 @@
 """Robust matching end to end: image-built banks get region hashes, uploads'
 normalised variants match through them, the verifier keeps loose candidates
 out, and match records say which normalisation matched."""
+
 import numpy as np
 from PIL import Image
 from shared_data import encode
@@ -32,8 +33,12 @@ def bank_images(banks: Banks, name: str, images: list[Image.Image]) -> list[str]
 
 def query(im: Image.Image) -> dict:
     rec = hash_bytes(encode(im, quality=90), robust=True)
-    return {"pdq": rec.pdq, "pdq_quality": rec.pdq_quality, "pdq_dihedral": list(rec.pdq_dihedral),
-            "pdq_variants": list(rec.pdq_variants)}
+    return {
+        "pdq": rec.pdq,
+        "pdq_quality": rec.pdq_quality,
+        "pdq_dihedral": list(rec.pdq_dihedral),
+        "pdq_variants": list(rec.pdq_variants),
+    }
 
 
 def match(banks, items, names=("b",)):
@@ -83,7 +88,9 @@ def test_plain_match_is_unchanged_and_not_duplicated(banks):
 def test_unrelated_pictures_do_not_match(banks):
     bank_images(banks, "b", IMAGES)
     others = [picture(480, 360, s) for s in (21, 22)]
-    found = match(banks, [query(padded(others[0], 40, 40, 40, 40, (255, 255, 255))), query(banner(others[1], 0.2, "bottom"))])
+    found = match(
+        banks, [query(padded(others[0], 40, 40, 40, 40, (255, 255, 255))), query(banner(others[1], 0.2, "bottom"))]
+    )
     assert found == [[], []]
 
 
@@ -94,8 +101,12 @@ def test_verifier_rejects_loose_variant_candidates(banks):
     base = hash_bytes(encode(IMAGES[0], quality=95)).pdq
     banks.add("b", [("pdq", base, None)])
     far = flip(base, 128)
-    loose = {"pdq": far, "pdq_quality": 100, "pdq_dihedral": [far],
-             "pdq_variants": [{"normalisation": "border_trim", "pdq": flip(base, 28), "quality": 100}]}
+    loose = {
+        "pdq": far,
+        "pdq_quality": 100,
+        "pdq_dihedral": [far],
+        "pdq_variants": [{"normalisation": "border_trim", "pdq": flip(base, 28), "quality": 100}],
+    }
     close = {**loose, "pdq_variants": [{"normalisation": "border_trim", "pdq": flip(base, 20), "quality": 100}]}
     low_q = {**loose, "pdq_variants": [{"normalisation": "border_trim", "pdq": base, "quality": 10}]}
     plain = {"pdq": flip(base, 28), "pdq_quality": 100, "pdq_dihedral": [flip(base, 28)]}

@@ -1,5 +1,6 @@
 """`tripline scan` on videos, end to end. Skipped until scan/pipeline.py and
 scan/runner.py are wired to tripline.video (see docs/video.md); then it runs."""
+
 from __future__ import annotations
 
 import io

@@ -1,5 +1,6 @@
 """15.4: a database writer who rewrites and re-chains the audit log is caught
 by an older anchor, and (with the vault key) by the keyed head."""
+
 from __future__ import annotations
 
 import os
@@ -41,11 +42,12 @@ def _fill(log, n=6):
 
 def test_older_anchor_catches_a_rechained_log(db_url):
     from tripline.audit import AuditLog
+
     store = Store(db_url)
     try:
         log = AuditLog(store.engine)
         entries = _fill(log)
-        anchor = (entries[2]["seq"], entries[2]["hash"])   # an older entry, as every real anchor is
+        anchor = (entries[2]["seq"], entries[2]["hash"])  # an older entry, as every real anchor is
         assert log.verify(anchor).ok
         _rewrite_and_rechain(store.engine, 2, "review.nothing_happened")
         res = log.verify(anchor)
@@ -58,6 +60,7 @@ def test_older_anchor_catches_a_rechained_log(db_url):
 
 def test_keyed_head_catches_a_rechained_log_without_anchor(db_url):
     from tripline.audit import AuditLog
+
     store = Store(db_url)
     try:
         key = audit_head_key(StaticKeyProvider(os.urandom(32)))
@@ -86,6 +89,7 @@ def test_api_verify_takes_an_anchor(env_any):
 
 def test_cli_verify_with_an_older_anchor(sqlite_url, tmp_path):
     from tripline.audit import AuditLog
+
     store = Store(sqlite_url)
     entries = _fill(AuditLog(store.engine))
     store.close()

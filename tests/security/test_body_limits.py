@@ -1,4 +1,5 @@
 """15.1: no body is read before authentication, and every route caps its body."""
+
 from __future__ import annotations
 
 import socket
@@ -29,7 +30,7 @@ def _stream_post(base: str, path: str, *, chunked: bool, headers: dict | None = 
         if chunked:
             s.sendall(b"0\r\n\r\n")
     except OSError:
-        pass   # the server answered and closed: what we want
+        pass  # the server answered and closed: what we want
     s.settimeout(60)
     data = b""
     try:
@@ -48,6 +49,7 @@ def _stream_post(base: str, path: str, *, chunked: bool, headers: dict | None = 
 def server(tmp_path_factory):
     def prepare(svc):
         return svc.accounts.create_key("k-int", ["integration"], actor="test")
+
     with live_server(tmp_path_factory.mktemp("live"), prepare=prepare) as srv:
         yield srv
 
@@ -73,8 +75,9 @@ def test_authenticated_streamed_json_stops_at_the_cap(server):
 
 
 def test_declared_oversize_is_refused_at_once(env_any):
-    r = env_any.client.post("/v1/lookup", content=b"{}", headers={**env_any.h("integration"),
-                                                                   "Content-Length": str(50 * 1024 * 1024)})
+    r = env_any.client.post(
+        "/v1/lookup", content=b"{}", headers={**env_any.h("integration"), "Content-Length": str(50 * 1024 * 1024)}
+    )
     assert r.status_code == 413
 
 

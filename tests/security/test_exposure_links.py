@@ -1,5 +1,6 @@
 """15.13: "Blur again" ends the raw link; vault downloads count against the
 exposure budget."""
+
 from __future__ import annotations
 
 from service_support import env_any, login  # noqa: F401

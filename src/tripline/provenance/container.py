@@ -6,6 +6,7 @@ C2PA JUMBF store is embedded, and (lazily) the decoded pixels. The walkers are
 hand-written, bounded and never raise: a damaged container yields what could
 be read plus an entry in ``errors``.
 """
+
 from __future__ import annotations
 
 import io
@@ -93,12 +94,12 @@ class ContainerView:
         self.data = data
         self.options = options
         self.format = sniff(data)
-        self.text: dict[str, str] = {}          # PNG text chunks (first of each key)
+        self.text: dict[str, str] = {}  # PNG text chunks (first of each key)
         self.text_order: list[str] = []
         self.exif_raw: bytes | None = None
         self.xmp: str | None = None
-        self.comments: list[str] = []           # JPEG COM segments
-        self.jumbf = False                      # an embedded C2PA/JUMBF store was seen
+        self.comments: list[str] = []  # JPEG COM segments
+        self.jumbf = False  # an embedded C2PA/JUMBF store was seen
         self.webp_lossless = False
         self.dims: tuple[int, int] | None = None  # from IHDR / SOF when the walker saw it
         self.errors: list[tuple[str, str]] = []
