@@ -44,7 +44,6 @@ def random_pdq(rng, n: int) -> list[str]:
 
 def propagation(url: str, work: Path, changes: int, rng) -> dict:
     from instance_support import Instance, wait_agree
-
     from tripline.audit import AuditLog
     from tripline.service.auth import Accounts
     from tripline.store import Store

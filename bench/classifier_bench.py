@@ -36,8 +36,8 @@ sys.path.insert(0, str(REPO / "bench"))
 
 import numpy as np  # noqa: E402
 from _shared import corpus_photos, shared_dir  # noqa: E402
-from fake_classifiers import FakeVendor  # noqa: E402
 
+from fake_classifiers import FakeVendor  # noqa: E402
 from tripline.banks import Banks  # noqa: E402
 from tripline.policy import load_policy  # noqa: E402
 from tripline.scan import ScanOptions, run_scan  # noqa: E402
@@ -50,7 +50,6 @@ KEYS = StaticKeyProvider(bytes(range(32)))
 
 
 def small_cnn(path: Path) -> None:
-    import onnx
     from onnx import TensorProto, helper, numpy_helper
 
     rng = np.random.default_rng(0)

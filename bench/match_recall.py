@@ -44,9 +44,9 @@ from tripline.banks.keypoints import RECORD as KP_RECORD
 from tripline.banks.keypoints import KeypointIndex
 from tripline.hashing import hash_bytes, robust_hashes
 from tripline.keypoints import BANK_FEATURES, MIN_INLIERS
-from tripline.keypoints.verify import MAX_TILT_DEGREES
 from tripline.keypoints import extract as extract_keypoints
 from tripline.keypoints import verify as verify_keypoints
+from tripline.keypoints.verify import MAX_TILT_DEGREES
 from tripline.normalise import BANK_REGIONS
 from tripline.normalise.variants import PAIRS, ROBUST_STRICT, verify_robust
 

@@ -10,8 +10,8 @@ import zipfile
 from pathlib import Path
 
 from PIL import Image
-from shared_data import photos
 
+from shared_data import photos
 from tripline.batch import read_records
 
 TIMING = ("scanned_at",)

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 from PIL import Image
-from shared_data import photos
 
+from shared_data import photos
 from tripline.service.config import ServiceConfig
 from tripline.service.roles import ROLES
 

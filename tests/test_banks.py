@@ -5,10 +5,10 @@ import json
 import numpy as np
 from typer.testing import CliRunner
 
+from shared_data import photos, shared
 from tripline.cli import _register, app
 from tripline.hashing import hash_bytes
 from tripline.index import codes_to_hex, hex_to_codes
-from shared_data import photos, shared
 
 _register()
 runner = CliRunner()

@@ -13,10 +13,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from PIL import Image
-from batch_support import cli_app, make_bank, make_uploads, scan_records, sink_records
-from shared_data import photos
 from typer.testing import CliRunner
 
+from batch_support import cli_app, make_bank, make_uploads, scan_records, sink_records
+from shared_data import photos
 from tripline.banks import Banks
 from tripline.batch import BackfillError, plan_scan, run_backfill
 from tripline.scan import ScanOptions

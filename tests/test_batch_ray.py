@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 ray = pytest.importorskip("ray")
-from batch_support import cli_app, make_bank, make_uploads, scan_records, sink_records
 from ray import cloudpickle
 
+from batch_support import cli_app, make_bank, make_uploads, scan_records, sink_records
 from tripline.banks import Banks
 from tripline.batch import ray_init, run_backfill
 from tripline.scan import ScanOptions

@@ -17,7 +17,6 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).parent))
 from fake_classifiers import brightness_model, gray  # noqa: E402
-
 from tripline.classifiers import ClassifierConfigError, ClassifierInput, Scores  # noqa: E402
 from tripline.classifiers.registry import BUILTIN_CLASSIFIER_TYPES, classifier_factory, open_classifier  # noqa: E402
 from tripline.classifiers.runtime import open_stage  # noqa: E402

@@ -14,7 +14,6 @@ from typer.testing import CliRunner
 
 sys.path.insert(0, str(Path(__file__).parent))
 from fake_classifiers import BRIGHT_POLICY, FakeVendor, brightness_model  # noqa: E402
-
 from tripline.cli import classifier_cmd, policy_cmd  # noqa: E402
 from tripline.store import Store  # noqa: E402
 from tripline.store.secrets import SecretStore, secrets_t  # noqa: E402

@@ -14,7 +14,6 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 from fake_classifiers import FakeVendor  # noqa: E402
-
 from tripline.classifiers import ClassifierConfigError, ClassifierInput, ClassifierSpec, Scores  # noqa: E402
 from tripline.classifiers.guards import CircuitBreaker, DailyBudget, RateLimiter  # noqa: E402
 from tripline.classifiers.registry import open_classifier  # noqa: E402

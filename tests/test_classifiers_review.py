@@ -15,7 +15,6 @@ from service_support import login, make_env, photo_bytes
 
 sys.path.insert(0, str(Path(__file__).parent))
 from fake_classifiers import BRIGHT_POLICY, brightness_model  # noqa: E402
-
 from tripline.audit import AuditLog  # noqa: E402
 from tripline.classifiers.evidence import FLAGGED_STATEMENT, flagged_by_classifier  # noqa: E402
 from tripline.report import from_review_item  # noqa: E402

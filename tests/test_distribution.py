@@ -261,8 +261,8 @@ def test_cli_ingest_list_verify_export(platform, tmp_path):
     assert r.exit_code == 0 and "evidence" in r.output
     lead = min(platform.planted_leads)
     home = ["--home", str(tmp_path / "home")]
-    from tripline.service.auth import Accounts
     from tripline.audit import AuditLog
+    from tripline.service.auth import Accounts
     from tripline.store import Store
 
     st = Store(f"sqlite:///{tmp_path / 'home' / 'tripline.db'}")
@@ -289,7 +289,6 @@ def test_posts_media_go_through_the_normal_scan(tmp_path, sqlite_url):
     import shutil
 
     from shared_data import photos
-
     from tripline.cli import bank_cmd
 
     app = typer.Typer()

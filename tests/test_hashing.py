@@ -3,8 +3,8 @@ import hashlib
 
 import pytest
 
-from tripline.hashing import DIHEDRAL_VARIANTS, hamming, hash_bytes
 from shared_data import shared
+from tripline.hashing import DIHEDRAL_VARIANTS, hamming, hash_bytes
 
 # python-threatexchange feeds CMYK as raw CMYK and palette images as indices;
 # shared/README.md documents both rows as reference bugs, not targets.

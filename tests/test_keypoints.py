@@ -12,9 +12,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image, ImageFilter
-from shared_data import encode, photos, shared
 from typer.testing import CliRunner
 
+from shared_data import encode, photos, shared
 from tripline.banks import Banks
 from tripline.banks import keypoints as bank_keypoints
 from tripline.banks.keypoints import RECORD, KeypointIndex

@@ -5,9 +5,9 @@ import zlib
 import pytest
 from PIL import Image
 
+from shared_data import encode, shared
 from tripline.media import Limits, decode_image, sniff
 from tripline.model import ErrorCode, ItemError
-from shared_data import encode, shared
 
 
 def _img(w=64, h=48):

@@ -16,7 +16,6 @@ import pytest
 from typer.testing import CliRunner
 
 from instance_support import Instance, wait_agree
-
 from tripline.cli import _register, app
 from tripline.index import codes_to_hex
 

@@ -9,9 +9,9 @@ import os
 
 import pytest
 import typer
-from test_policy_helpers import GOLDEN, PLACEHOLDER_POLICY
 from typer.testing import CliRunner
 
+from test_policy_helpers import GOLDEN, PLACEHOLDER_POLICY
 from tripline.cli import policy_cmd
 
 UPDATE = os.environ.get("TRIPLINE_UPDATE_GOLDEN") == "1"

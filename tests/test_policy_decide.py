@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from test_policy_helpers import PLACEHOLDER_POLICY, match, provenance, record
 
+from test_policy_helpers import PLACEHOLDER_POLICY, match, provenance, record
 from tripline.policy import (
     check_prompt,
     decide,

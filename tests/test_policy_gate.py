@@ -6,8 +6,8 @@ import io
 
 import pytest
 from PIL import Image
-from test_policy_helpers import PLACEHOLDER_POLICY
 
+from test_policy_helpers import PLACEHOLDER_POLICY
 from tripline.policy import check_prompt, load_policy
 from tripline.policy.gate import prompt_models
 from tripline.policy.generated import bank_outputs, output_entries

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from test_policy_helpers import PLACEHOLDER_POLICY
 
+from test_policy_helpers import PLACEHOLDER_POLICY
 from tripline.policy import PolicyError, default_policy, load_policy, load_policy_bytes
 
 HEAD = (

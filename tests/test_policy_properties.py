@@ -8,8 +8,8 @@ import copy
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from test_policy_helpers import PLACEHOLDER_POLICY, provenance
 
+from test_policy_helpers import PLACEHOLDER_POLICY, provenance
 from tripline.policy import decide, default_policy, load_policy
 from tripline.policy.explain import explain_text
 

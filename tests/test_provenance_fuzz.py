@@ -11,8 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from test_provenance_support import PROV, exif_bytes, image, jpeg, png, uc_unicode, webp
-from tripline.provenance import ProvenanceOptions, read_provenance
-from tripline.provenance import a1111, comfyui
+from tripline.provenance import ProvenanceOptions, a1111, comfyui, read_provenance
 from tripline.provenance.container import decode_user_comment
 from tripline.provenance.util import SourceError, loads
 

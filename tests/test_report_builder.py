@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 from lxml import etree
-from report_support import full_reporter, maximal_incident, minimal_incident, reporter
 
+from report_support import full_reporter, maximal_incident, minimal_incident, reporter
 from tripline.report import (
     IncidentError,
     IpCapture,

@@ -7,10 +7,10 @@ import json
 
 import pytest
 import typer
-from fake_cybertipline import FakeCyberTipline
-from report_support import FILE_BYTES, maximal_incident
 from typer.testing import CliRunner
 
+from fake_cybertipline import FakeCyberTipline
+from report_support import FILE_BYTES, maximal_incident
 from tripline.cli import report_cmd
 
 

@@ -7,7 +7,6 @@ import hashlib
 
 from fake_cybertipline import FakeCyberTipline
 from report_support import FILE_BYTES, T0, reporter
-
 from tripline.audit import AuditLog
 from tripline.report import (
     CyberTiplineClient,

@@ -10,10 +10,10 @@ import os
 from datetime import timedelta
 
 import pytest
-from fake_cybertipline import FakeCyberTipline, FakeNca
-from report_support import FILE_BYTES, maximal_incident, minimal_incident, reporter
 from sqlalchemy import select
 
+from fake_cybertipline import FakeCyberTipline, FakeNca
+from report_support import FILE_BYTES, maximal_incident, minimal_incident, reporter
 from tripline.report import (
     CredentialStore,
     CyberTiplineClient,

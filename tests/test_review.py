@@ -9,8 +9,8 @@ from datetime import timedelta
 
 import pytest
 from PIL import Image
-from service_support import edited, env, env_any, login, photo_bytes  # noqa: F401
 
+from service_support import edited, env, env_any, login, photo_bytes  # noqa: F401
 from tripline.review import ClaimConflict
 from tripline.store.models import utcnow
 

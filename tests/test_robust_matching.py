@@ -4,9 +4,9 @@ out, and match records say which normalisation matched."""
 
 import numpy as np
 from PIL import Image
+
 from shared_data import encode
 from test_normalise import banner, padded, picture
-
 from tripline.banks import Banks
 from tripline.hashing import hash_bytes
 from tripline.index import codes_to_hex, hex_to_codes

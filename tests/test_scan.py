@@ -15,9 +15,9 @@ import pytest
 from PIL import Image, ImageOps
 from typer.testing import CliRunner
 
+from shared_data import photos
 from tripline.cli import _register, app
 from tripline.store import Store
-from shared_data import photos
 
 _register()
 runner = CliRunner()

@@ -8,6 +8,7 @@ import json
 
 import pytest
 from PIL import Image
+
 from service_support import (  # noqa: F401
     edited,
     env,
@@ -17,7 +18,6 @@ from service_support import (  # noqa: F401
     make_env,
     photo_bytes,
 )
-
 from tripline.service.roles import PERMISSIONS, ROLES
 
 

@@ -9,8 +9,8 @@ import json
 from pathlib import Path
 
 import pytest
-from service_support import env, env_any, make_env, photo_bytes  # noqa: F401
 
+from service_support import env, env_any, make_env, photo_bytes  # noqa: F401
 from tripline.service.urlsafe import UnsafeURL, resolve_checked
 
 SHAPES = json.loads((Path(__file__).parent / "fixtures" / "hma_api_shapes.json").read_text())["cases"]

@@ -7,10 +7,10 @@ enforced; everything is in the audit log."""
 from __future__ import annotations
 
 import pytest
+
 from fake_cybertipline import FakeCyberTipline
 from report_support import reporter
 from service_support import edited, env, env_any, login, photo_bytes  # noqa: F401
-
 from tripline.report import CredentialStore
 from tripline.service.roles import PERMISSIONS, ROLES
 from tripline.vault import StaticKeyProvider, local_operator

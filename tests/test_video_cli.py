@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 
 import typer
-from shared_data import shared
 from typer.testing import CliRunner
 
+from shared_data import shared
 from tripline.video import cli as video_cli
 
 CLIPS = shared("fixtures", "vpdq", "videos")

@@ -11,10 +11,10 @@ from __future__ import annotations
 import os
 
 import pytest
-from video_fixtures import expected, sample
 
 from tripline.hashing import hamming
 from tripline.video import hash_video
+from video_fixtures import expected, sample
 
 QUICK = ["doorknob-hd-no-bar", "pattern-sd-grey-bar", "pattern-sd-with-small-logo-bar"]
 ALL = [

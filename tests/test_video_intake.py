@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from video_fixtures import sample, synth_gif, synth_video
 
 from tripline.model import ErrorCode
 from tripline.video import (
@@ -16,6 +15,7 @@ from tripline.video import (
     sniff_video,
 )
 from tripline.video.hashing import hash_animation
+from video_fixtures import sample, synth_gif, synth_video
 
 
 @pytest.mark.parametrize(

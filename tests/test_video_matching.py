@@ -8,13 +8,13 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from video_fixtures import sample
 
 from tripline.banks import Banks, Match
 from tripline.banks.video import VideoBanks, combine, match_video, signal_id
 from tripline.store import Store
 from tripline.video import Frame, compare, from_te_signal, hash_video, to_te_signal
 from tripline.video.matching import VideoMatchConfig
+from video_fixtures import sample
 
 ORIGINAL = "chair-orig-22-sd-bar"
 EDITS = ["chair-22-sd-sepia-bar", "chair-22-sd-grey-bar", "chair-22-with-small-logo-bar"]

@@ -7,9 +7,8 @@ import io
 import json
 
 from PIL import Image
-from shared_data import shared
-from video_fixtures import sample, synth_video
 
+from shared_data import shared
 from tripline.store import Store
 from tripline.video import (
     frame_grid,
@@ -19,6 +18,7 @@ from tripline.video import (
 )
 from tripline.video.intake import probe
 from tripline.video.provenance import tag_evidence
+from video_fixtures import sample, synth_video
 
 
 def test_c2pa_in_mp4_and_tags_share_one_record():

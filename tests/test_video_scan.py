@@ -9,8 +9,8 @@ import shutil
 
 import pytest
 from PIL import Image
-from shared_data import shared
 
+from shared_data import shared
 from tripline.banks import Banks
 from tripline.banks.video import VideoBanks
 from tripline.scan.pipeline import ScanOptions

@@ -8,9 +8,9 @@ import zipfile
 
 from PIL import Image
 
+from shared_data import encode
 from tripline.model import ErrorCode
 from tripline.scan.walker import ArchiveLimits, count_items, name_bytes, walk
-from shared_data import encode
 
 JPEG = encode(Image.new("RGB", (32, 32), "red"), "JPEG")
 

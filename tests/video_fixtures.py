@@ -7,6 +7,7 @@ import io
 import av
 import numpy as np
 from PIL import Image
+
 from shared_data import shared
 
 

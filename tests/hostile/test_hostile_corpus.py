@@ -10,9 +10,8 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
-
 import hostile_corpus as hc
+import pytest
 
 # Budgets for the 2-core test machine; override for slower hosts.
 WALL_SECONDS = float(os.environ.get("TRIPLINE_HOSTILE_SECONDS", "60"))

@@ -2,10 +2,10 @@
 
 import time
 
+import hostile_corpus as hc
 import pytest
 from PIL import Image
 
-import hostile_corpus as hc
 from tripline.hashing import hash_bytes
 from tripline.media import Limits, decode_image
 from tripline.model import ErrorCode, ItemError

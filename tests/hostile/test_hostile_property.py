@@ -9,11 +9,10 @@ import tempfile
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tripline.media import Limits
+from tripline.media import Limits, sniff
 from tripline.scan.pipeline import ScanOptions, process_item
 from tripline.scan.runner import thumb_name
 from tripline.scan.walker import ARCHIVE_TYPES, name_bytes, walk
-from tripline.media import sniff
 
 # Magic prefixes steer a share of the examples into each decoder.
 MAGIC = [

@@ -2,9 +2,9 @@
 
 import time
 
+import hostile_corpus as hc
 import pytest
 
-import hostile_corpus as hc
 from tripline.provenance import ProvenanceOptions, read_provenance
 from tripline.scan.pipeline import ScanOptions, process_item
 from tripline.scan.walker import Item

@@ -6,7 +6,6 @@ last line and exits with the command's exit code."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import time

@@ -7,10 +7,10 @@ import os
 
 import pytest
 import typer
-from service_support import env_any  # noqa: F401
 from sqlalchemy import select, update
 from typer.testing import CliRunner
 
+from service_support import env_any  # noqa: F401
 from tripline.audit.log import GENESIS, HEAD_KEY, audit, entry_hash, settings_t
 from tripline.cli import serve_cmd
 from tripline.store import Store

@@ -6,6 +6,7 @@ import socket
 
 import pytest
 from live_server import live_server, peak_rss_mb
+
 from service_support import env, env_any  # noqa: F401 - fixtures
 
 BIG = 200 * 1024 * 1024

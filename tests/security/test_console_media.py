@@ -11,8 +11,8 @@ import time
 import httpx
 from bombs import png_bomb
 from live_server import PASSWORD, live_server, peak_rss_mb
-from service_support import env, photo_bytes  # noqa: F401
 
+from service_support import env, photo_bytes  # noqa: F401
 from tripline.vault import StaticKeyProvider
 from tripline.vault.review_media import ReviewMedia
 

@@ -3,9 +3,9 @@ exposure budget."""
 
 from __future__ import annotations
 
-from service_support import env_any, login  # noqa: F401
 from support import flagged_item
 
+from service_support import env_any, login  # noqa: F401
 from tripline.vault import StaticKeyProvider
 
 

@@ -4,6 +4,7 @@ a login token bound to the browser (login CSRF)."""
 from __future__ import annotations
 
 from fastapi.testclient import TestClient
+
 from service_support import PASSWORD, env_any, make_env  # noqa: F401
 
 

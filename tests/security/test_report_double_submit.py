@@ -6,9 +6,9 @@ import threading
 from datetime import timedelta
 
 import pytest
-from report_support import FILE_BYTES, maximal_incident, reporter
 from sqlalchemy import update
 
+from report_support import FILE_BYTES, maximal_incident, reporter
 from tripline.report import ReportConflict, ReportService, vault_files
 from tripline.report.service import subs_t
 from tripline.store import Store

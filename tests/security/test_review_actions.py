@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from service_support import env_any, login, photo_bytes  # noqa: F401
 from support import add_user, flagged_item
+
+from service_support import env_any, login, photo_bytes  # noqa: F401
 
 
 def _claimed(env, role):

@@ -4,8 +4,8 @@ report; validated against the real cyber_tipline.xsd."""
 from __future__ import annotations
 
 import pytest
-from report_support import maximal_incident, reporter
 
+from report_support import maximal_incident, reporter
 from tripline.report import build_report
 from tripline.report.cybertipline import build_file_details
 from tripline.report.xmlsafe import xml_clean, xml_text

@@ -17,8 +17,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 from tripline import signals
-from tripline.plugins.manifest import ImportFormat
 from tripline.plugins.loader import registry
+from tripline.plugins.manifest import ImportFormat
 
 # The built-in formats; plug-ins may add more (tripline.plugins, docs/plugins.md).
 FORMATS = ("csv", "tx", "list")

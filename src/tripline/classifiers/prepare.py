@@ -12,7 +12,6 @@ from dataclasses import dataclass
 
 from PIL import Image
 
-
 # Files above this are not kept for remote classifiers: a scan batch holds
 # up to 64 items in memory, and vendors refuse larger uploads anyway.
 MAX_SEND_BYTES = 20 * 1024 * 1024

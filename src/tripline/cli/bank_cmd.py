@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -20,7 +20,7 @@ bank_app = typer.Typer(help="Manage hash banks (lists of known content).", no_ar
 console = Console()
 
 TypeOpt = Annotated[
-    Optional[str], typer.Option("--type", "-t", help="Signal type: pdq, md5 or sha256 (MD5 is guessed from length).")
+    str | None, typer.Option("--type", "-t", help="Signal type: pdq, md5 or sha256 (MD5 is guessed from length).")
 ]
 
 
@@ -155,13 +155,13 @@ def list_(as_json: Annotated[bool, typer.Option("--json")] = False, home: HomeOp
 @bank_app.command("add")
 def add(
     name: str,
-    values: Annotated[Optional[list[str]], typer.Argument(help="Hash values to add.")] = None,
+    values: Annotated[list[str] | None, typer.Argument(help="Hash values to add.")] = None,
     signal_type: TypeOpt = None,
     image: Annotated[
-        Optional[list[Path]],
+        list[Path] | None,
         typer.Option("--image", help="Hash these image files or folders and add their PDQ, MD5 and SHA-256."),
     ] = None,
-    note: Annotated[Optional[str], typer.Option(help="Note stored with each entry.")] = None,
+    note: Annotated[str | None, typer.Option(help="Note stored with each entry.")] = None,
     no_keypoints: Annotated[
         bool,
         typer.Option(
@@ -195,7 +195,7 @@ def import_(
     file: Annotated[Path, typer.Argument(help="Hash list file, or - for standard input.")],
     fmt: Annotated[str, typer.Option("--format", "-f", help=f"One of {', '.join(FORMATS)}.")] = "csv",
     signal_type: Annotated[
-        Optional[str],
+        str | None,
         typer.Option("--signal-type", help="Type of every row, for files that do not say (e.g. a plain PDQ list)."),
     ] = None,
     create: Annotated[bool, typer.Option("--create", help="Create the bank if it does not exist.")] = False,
@@ -229,7 +229,7 @@ def export(
     name: str,
     fmt: Annotated[str, typer.Option("--format", "-f", help=f"One of {', '.join(FORMATS)}.")] = "csv",
     output: Annotated[
-        Optional[Path], typer.Option("--output", "-o", help="File to write (default standard output).")
+        Path | None, typer.Option("--output", "-o", help="File to write (default standard output).")
     ] = None,
     home: HomeOpt = None,
     db: DbOpt = None,
@@ -253,7 +253,7 @@ def _entry_command(action: str):
     def command(
         name: str,
         values: Annotated[
-            Optional[list[str]], typer.Argument(help="Hash values; none with disable/enable means the whole bank.")
+            list[str] | None, typer.Argument(help="Hash values; none with disable/enable means the whole bank.")
         ] = None,
         signal_type: TypeOpt = None,
         home: HomeOpt = None,
@@ -295,10 +295,10 @@ for _action in ("remove", "disable", "enable"):
 @bank_app.command("set")
 def set_(
     name: str,
-    threshold: Annotated[Optional[int], typer.Option(help="PDQ threshold, inclusive.")] = None,
-    quality_min: Annotated[Optional[int], typer.Option(help="Minimum query PDQ quality.")] = None,
-    kind: Annotated[Optional[str], typer.Option(help="match or allow.")] = None,
-    description: Annotated[Optional[str], typer.Option()] = None,
+    threshold: Annotated[int | None, typer.Option(help="PDQ threshold, inclusive.")] = None,
+    quality_min: Annotated[int | None, typer.Option(help="Minimum query PDQ quality.")] = None,
+    kind: Annotated[str | None, typer.Option(help="match or allow.")] = None,
+    description: Annotated[str | None, typer.Option()] = None,
     home: HomeOpt = None,
     db: DbOpt = None,
 ) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from contextlib import contextmanager
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -13,10 +13,10 @@ from tripline import config
 err_console = Console(stderr=True)
 
 HomeOpt = Annotated[
-    Optional[str], typer.Option("--home", help="State folder (default $TRIPLINE_HOME or ~/.local/share/tripline).")
+    str | None, typer.Option("--home", help="State folder (default $TRIPLINE_HOME or ~/.local/share/tripline).")
 ]
 DbOpt = Annotated[
-    Optional[str],
+    str | None,
     typer.Option(
         "--db",
         help="Database URL: sqlite:///path or postgresql://... (default $TRIPLINE_DB or SQLite in the state folder).",

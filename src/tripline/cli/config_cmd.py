@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -14,7 +14,7 @@ from tripline.cli.common import fail
 config_app = typer.Typer(help="The settings file (TOML) and TRIPLINE_* variables.", no_args_is_help=True)
 
 ConfigOpt = Annotated[
-    Optional[Path],
+    Path | None,
     typer.Option(
         "--config", help=f"Settings file (TOML; default ${tconfig.CONFIG_ENV}). Environment variables override it."
     ),
@@ -35,7 +35,7 @@ def _root(config: ConfigOpt = None) -> None:
 
 @config_app.command("check")
 def check(
-    file: Annotated[Optional[Path], typer.Argument(help="File to check (default: the active one).")] = None,
+    file: Annotated[Path | None, typer.Argument(help="File to check (default: the active one).")] = None,
 ) -> None:
     """Validate a settings file and the TRIPLINE_* environment; exit 2 naming the first bad key."""
     target = file or (Path(p) if (p := os.environ.get(tconfig.CONFIG_ENV)) else None)

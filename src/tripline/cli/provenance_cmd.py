@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import List, Optional
 
 import typer
 
 
-def _read_pem(path: Optional[Path]) -> Optional[str]:
+def _read_pem(path: Path | None) -> str | None:
     if path is None:
         return None
     try:
@@ -79,12 +78,12 @@ def _summary(console, path: str, rec: dict) -> None:
 
 
 def provenance(
-    files: List[Path] = typer.Argument(
+    files: list[Path] = typer.Argument(
         ..., metavar="FILE...", help="Image or media files to read.", show_default=False
     ),
     as_json: bool = typer.Option(False, "--json", help="One JSON record per line."),
     no_watermarks: bool = typer.Option(False, "--no-watermarks", help="Skip invisible-watermark decoding."),
-    trust_anchors: Optional[Path] = typer.Option(
+    trust_anchors: Path | None = typer.Option(
         None, "--trust-anchors", metavar="PEM", help="PEM bundle of C2PA trust anchors."
     ),
 ) -> None:

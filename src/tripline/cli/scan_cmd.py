@@ -13,7 +13,7 @@ Exit codes (see README):
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -62,7 +62,7 @@ def register(app: typer.Typer) -> None:
     def scan(
         paths: Annotated[list[Path], typer.Argument(help="Files, folders, zip or tar archives.")],
         bank: Annotated[
-            Optional[list[str]],
+            list[str] | None,
             typer.Option("--bank", "-b", help="Bank to match (repeatable; default every enabled bank)."),
         ] = None,
         out: Annotated[
@@ -74,7 +74,7 @@ def register(app: typer.Typer) -> None:
             ),
         ] = Path("tripline-out"),
         workers: Annotated[
-            Optional[int], typer.Option(help="Worker processes (default: all cores; 0 = in-process).")
+            int | None, typer.Option(help="Worker processes (default: all cores; 0 = in-process).")
         ] = None,
         fresh: Annotated[
             bool, typer.Option("--fresh", help="Start over instead of resuming the output folder's run.")
@@ -105,7 +105,7 @@ def register(app: typer.Typer) -> None:
         ] = False,
         no_provenance: Annotated[bool, typer.Option("--no-provenance", help="Skip AI-provenance reading.")] = False,
         policy: Annotated[
-            Optional[Path],
+            Path | None,
             typer.Option("--policy", help="Policy file (TOML); default: the policy shipped with Tripline."),
         ] = None,
         max_seconds: Annotated[float, typer.Option(help="Time limit per item.")] = Limits.max_seconds,

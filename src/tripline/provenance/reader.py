@@ -3,7 +3,10 @@ the shared view, contain each parser's failure into ``record.errors``."""
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
+
+from tripline.media.limits import deadline
+from tripline.model import ItemError
 
 from . import (
     a1111,
@@ -20,9 +23,6 @@ from . import (
     watermark,
     xmp,
 )
-from tripline.media.limits import deadline
-from tripline.model import ItemError
-
 from .container import ContainerView
 from .options import ProvenanceOptions
 from .record import ProvenanceRecord

@@ -14,9 +14,8 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from typing import Any, Protocol
-
 from datetime import timedelta
+from typing import Any, Protocol
 
 from sqlalchemy import Table, insert, or_, select, update
 from sqlalchemy.engine import Engine

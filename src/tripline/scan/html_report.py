@@ -12,9 +12,9 @@ from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
+from tripline.durable import atomic_write
 from tripline.hashing import VARIANT_DESCRIPTIONS
 from tripline.policy import decision_counts, group_by_decision
-from tripline.durable import atomic_write
 from tripline.scan.results import iter_records
 
 

@@ -19,17 +19,17 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from tripline.banks import Banks, is_flagged
 from tripline.banks.video import VideoBanks, combine
 from tripline.classifiers.runtime import open_stage, run_classifiers, with_classifier_input
+from tripline.durable import atomic_write
 from tripline.model import ErrorCode
 from tripline.policy import Policy, decide, default_policy
-from tripline.scan.pipeline import ScanOptions, crashed_record, process_item
 from tripline.scan.html_report import write_reports
-from tripline.durable import atomic_write
+from tripline.scan.pipeline import ScanOptions, crashed_record, process_item
 from tripline.scan.results import ResultLog
 from tripline.scan.walker import Item, count_items, walk
 from tripline.store import Store
@@ -113,7 +113,7 @@ class _Sink:
         records = [r for r, _ in self.pending]
         finish_records(records, self.matcher, self.video_matcher, self.policy, classifiers=self.classifiers)
         for rec in records:
-            rec["scanned_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+            rec["scanned_at"] = datetime.now(UTC).isoformat(timespec="seconds")
         for rec, thumb in self.pending:
             if isinstance(thumb, list):  # video: one grid, matched frames outlined
                 thumb = review_grid(rec, thumb)
@@ -139,7 +139,7 @@ def _run_identity(out_dir: Path, fresh: bool, args: dict) -> str:
     if meta_path.exists() and not fresh:
         return json.loads(meta_path.read_text())["run_id"]
     run_id = uuid.uuid4().hex
-    meta = {"run_id": run_id, "created": datetime.now(timezone.utc).isoformat(timespec="seconds"), "args": args}
+    meta = {"run_id": run_id, "created": datetime.now(UTC).isoformat(timespec="seconds"), "args": args}
     atomic_write(meta_path, json.dumps(meta, indent=2).encode())
     return run_id
 

@@ -24,12 +24,12 @@ from tripline.scan.walker import Item
 from tripline.service.auth import Accounts
 from tripline.service.config import ServiceConfig
 from tripline.service.media import DEFAULT_BLUR, MediaSigner, MediaStore
-from tripline.vault.review_media import ReviewMedia
 from tripline.service.metrics import Metrics
 from tripline.store import Store
 from tripline.store.engine import write_transaction
 from tripline.store.models import utcnow
 from tripline.store.review_models import OrgSetting
+from tripline.vault.review_media import ReviewMedia
 from tripline.video import review_grid
 
 # How often each process polls the bank change log (one indexed max(seq)

@@ -258,7 +258,10 @@ class BankEntryFeatures(Base):
 
 # The service's tables live in their own module but share this metadata, so
 # Alembic and the schema test see one schema.  Imported last: it needs Base.
+# Keep the registration order of the tables in the shared metadata.
+# isort: off
 from . import review_models  # noqa: E402,F401
 from . import report_models  # noqa: E402,F401  (reporting and evidence vault tables)
 from . import secret_models  # noqa: E402,F401  (named secrets and classifier usage)
 from . import distribution_models  # noqa: E402,F401  (tripline.distribution's tables)
+# isort: on

@@ -27,7 +27,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from PIL import Image, ImageOps
+from PIL import ImageOps
 
 from tripline import durable
 from tripline.media.decode import open_image

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -63,7 +63,7 @@ def hash_cmd(
 def bank_add(
     bank: str,
     files: list[Path],
-    note: Annotated[Optional[str], typer.Option(help="Note stored with each entry (default: the file name).")] = None,
+    note: Annotated[str | None, typer.Option(help="Note stored with each entry (default: the file name).")] = None,
     home: HomeOpt = None,
     db: DbOpt = None,
 ) -> None:
@@ -105,7 +105,7 @@ def bank_import(bank: str, file: Path, home: HomeOpt = None, db: DbOpt = None) -
 @video_app.command("bank-export")
 def bank_export(
     bank: str,
-    out: Annotated[Optional[Path], typer.Option("-o", "--out")] = None,
+    out: Annotated[Path | None, typer.Option("-o", "--out")] = None,
     home: HomeOpt = None,
     db: DbOpt = None,
 ) -> None:
@@ -127,10 +127,10 @@ def bank_export(
 def bank_set(
     bank: str,
     query_pct: Annotated[
-        Optional[float], typer.Option("--query-pct", help="Share of the query's frames that must match (default 80).")
+        float | None, typer.Option("--query-pct", help="Share of the query's frames that must match (default 80).")
     ] = None,
     bank_pct: Annotated[
-        Optional[float],
+        float | None,
         typer.Option("--bank-pct", help="Share of the banked video's frames that must match (default 0)."),
     ] = None,
     home: HomeOpt = None,
@@ -176,7 +176,7 @@ def bank_stats(bank: str, home: HomeOpt = None, db: DbOpt = None) -> None:
 @video_app.command("match")
 def match_cmd(
     files: list[Path],
-    bank: Annotated[Optional[list[str]], typer.Option("--bank")] = None,
+    bank: Annotated[list[str] | None, typer.Option("--bank")] = None,
     home: HomeOpt = None,
     db: DbOpt = None,
 ) -> None:
