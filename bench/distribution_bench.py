@@ -85,7 +85,7 @@ def main() -> None:
         detect_s = time.perf_counter() - t0
         repo.close()
 
-    found = {l.account_id for l in analysis.leads}
+    found = {lead.account_id for lead in analysis.leads}
     truth = platform.planted_leads
     tp = len(found & truth)
     precision = tp / len(found) if found else 1.0

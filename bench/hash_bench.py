@@ -62,9 +62,11 @@ def main() -> None:
         ref_hashes = [pdq_from_bytes(d)[0] for d in datas]
         for side in (int(s) for s in args.fast_sides.split(",")):
             # PDQ alone (decode + one hash), the like-for-like comparison ...
-            ours_pdq = _time(lambda d: pdq_hash(decode_image(d, fast_min_side=side).image), datas, args.repeat)
+            ours_pdq = _time(
+                lambda d, side=side: pdq_hash(decode_image(d, fast_min_side=side).image), datas, args.repeat
+            )
             # ... and everything `tripline hash` computes: MD5, SHA-256, 8 dihedral PDQs.
-            ours_full = _time(lambda d: _full(d, side), datas, args.repeat)
+            ours_full = _time(lambda d, side=side: _full(d, side), datas, args.repeat)
             dists = [hamming(h, _full(d, side).pdq) for d, h in zip(datas, ref_hashes)]
             r, p, f = (statistics.mean(x) * 1000 for x in (ref, ours_pdq, ours_full))
             print(

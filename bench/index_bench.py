@@ -216,7 +216,10 @@ def recall_precision(results, qidx, gt):
 
 def rss_mb():
     s = Path("/proc/self/status").read_text()
-    get = lambda k: int(s.split(k + ":")[1].split()[0]) / 1024
+
+    def get(k):
+        return int(s.split(k + ":")[1].split()[0]) / 1024
+
     return get("VmRSS"), get("VmHWM")
 
 

@@ -68,13 +68,13 @@ def main() -> int:
     read_provenance(files[0].read_bytes(), options=meta_opts)  # warm imports
     for path in files:
         data = path.read_bytes()
-        ours_ms.append(_time(lambda: read_provenance(data, options=meta_opts)) * 1000)
+        ours_ms.append(_time(lambda data=data: read_provenance(data, options=meta_opts)) * 1000)
         if sdp is not None:
-            theirs_ms.append(_time(lambda: sdp.parse(io.BytesIO(data))) * 1000)
+            theirs_ms.append(_time(lambda data=data: sdp.parse(io.BytesIO(data))) * 1000)
         rgb = np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
         mp = rgb.shape[0] * rgb.shape[1] / 1e6
         scores = []
-        t = _time(lambda: scores.append(wm.score_array(rgb)), repeat=2)
+        t = _time(lambda scores=scores, rgb=rgb: scores.append(wm.score_array(rgb)), repeat=2)
         wm_ms_per_mp.append(t * 1000 / mp)
         mp_list.append(mp)
         for sc in scores[0]:
@@ -127,10 +127,10 @@ def main() -> int:
     gen_dir = shared / "fixtures" / "provenance" / "generators"
     gens = sorted(p for p in gen_dir.rglob("*") if p.suffix in (".png", ".jpg"))
     if gens:
-        ours = [_time(lambda: read_provenance(p.read_bytes(), options=meta_opts), 5) * 1000 for p in gens]
+        ours = [_time(lambda p=p: read_provenance(p.read_bytes(), options=meta_opts), 5) * 1000 for p in gens]
         line = f"generator fixtures ({len(gens)}): tripline median {statistics.median(ours):.3f} ms"
         if sdp is not None:
-            theirs = [_time(lambda: sdp.parse(io.BytesIO(p.read_bytes())), 5) * 1000 for p in gens]
+            theirs = [_time(lambda p=p: sdp.parse(io.BytesIO(p.read_bytes())), 5) * 1000 for p in gens]
             line += (
                 f", sd-parsers median {statistics.median(theirs):.3f} ms, "
                 f"ratio {statistics.median(theirs) / statistics.median(ours):.2f}x"

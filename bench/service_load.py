@@ -109,7 +109,7 @@ def drive(port: int, requests: list[bytes], conns: int, procs: int) -> dict:
     wall = time.perf_counter() - t0
     for p in ps:
         p.join()
-    lat = sorted(x for _, l, _ in results for x in l)
+    lat = sorted(x for _, lats, _ in results for x in lats)
     errors = [e for _, _, es in results for e in es]
     return {
         "requests": len(lat),

@@ -11,14 +11,15 @@ from pathlib import Path
 
 import pytest
 
+# Everything below imports after the importorskip, so that without ray the module is skipped.
 ray = pytest.importorskip("ray")
-from ray import cloudpickle
+from ray import cloudpickle  # noqa: E402
 
-from batch_support import cli_app, make_bank, make_uploads, scan_records, sink_records
-from tripline.banks import Banks
-from tripline.batch import ray_init, run_backfill
-from tripline.scan import ScanOptions
-from tripline.store import Store
+from batch_support import cli_app, make_bank, make_uploads, scan_records, sink_records  # noqa: E402
+from tripline.banks import Banks  # noqa: E402
+from tripline.batch import ray_init, run_backfill  # noqa: E402
+from tripline.scan import ScanOptions  # noqa: E402
+from tripline.store import Store  # noqa: E402
 
 # Hooks defined here travel to Ray workers by value (workers cannot import test modules).
 cloudpickle.register_pickle_by_value(sys.modules[__name__])

@@ -56,7 +56,7 @@ def precision_recall(found: set[str], truth: set[str]) -> tuple[float, float]:
 
 def test_leads_are_exactly_the_planted_ones(platform, loaded):
     analysis = analyze(loaded)
-    found = {l.account_id for l in analysis.leads}
+    found = {lead.account_id for lead in analysis.leads}
     precision, recall = precision_recall(found, platform.planted_leads)
     print(
         f"\nsynthetic platform: {len(platform.accounts)} accounts, {len(platform.posts)} posts, "
@@ -91,18 +91,18 @@ def test_evidence_explains_each_lead(platform, loaded):
         )
     disguised = [
         e
-        for l in analysis.leads
-        for e in l.evidence
+        for lead in analysis.leads
+        for e in lead.evidence
         if e["kind"] == "destination" and (e["obfuscated"] or e["decoded_from"])
     ]
     assert disguised, "the planted leads use disguised and wrapped links"
-    assert any(e["kind"] == "hashtag" for l in analysis.leads for e in l.evidence)
-    assert {e["keyword"] for l in analysis.leads for e in l.evidence if e["kind"] == "keyword"} >= {
+    assert any(e["kind"] == "hashtag" for lead in analysis.leads for e in lead.evidence)
+    assert {e["keyword"] for lead in analysis.leads for e in lead.evidence if e["kind"] == "keyword"} >= {
         "uncensored",
         "full_set",
         "menu",
     }
-    hit_kinds = {e["hit"] for l in analysis.leads for e in l.evidence if e["kind"] == "media_hit"}
+    hit_kinds = {e["hit"] for lead in analysis.leads for e in lead.evidence if e["kind"] == "media_hit"}
     assert hit_kinds == {"hash_match", "policy"}
 
 
@@ -181,7 +181,7 @@ def test_media_found_by_path_or_hash(tmp_path):
         )
         # recorded under another path (say, scanned on another machine): found through its content hash
         repo.put_media_records([{"key": "/elsewhere/m.bin", "sha256": sha, **hit}])
-        assert [l.account_id for l in analyze(repo).leads] == ["a"]
+        assert [lead.account_id for lead in analyze(repo).leads] == ["a"]
 
 
 def test_export_only_verified_unless_asked(platform, loaded):
@@ -193,7 +193,7 @@ def test_export_only_verified_unless_asked(platform, loaded):
     loaded.set_lead_state(leads[1], "rejected", by="tester")
     analysis = analyze(loaded)
     doc = signal_packets(analysis, source_platform="ExampleArt")
-    assert [l["lead_id"] for l in doc["leads"]] == [leads[0]]
+    assert [lead["lead_id"] for lead in doc["leads"]] == [leads[0]]
     # Verifying a lead confirms the account and its links, not its media.
     assert doc["signals"] and all(s["human_verified"] == (s["type"] != "hash") for s in doc["signals"])
     assert all(s["lead_human_verified"] for s in doc["signals"] if s["type"] == "hash")
@@ -202,7 +202,7 @@ def test_export_only_verified_unless_asked(platform, loaded):
         assert {"type", "value", "reason", "confidence", "human_verified", "source_platform", "created"} <= set(s)
         assert s["source_platform"] == "ExampleArt" and 0 < s["confidence"] <= 1
     everything = signal_packets(analysis, source_platform="ExampleArt", include_unverified=True)
-    exported = {l["lead_id"] for l in everything["leads"]}
+    exported = {lead["lead_id"] for lead in everything["leads"]}
     assert exported == platform.planted_leads - {leads[1]}  # rejected never goes out
     assert any(not s["human_verified"] for s in everything["signals"])
     # a ring's shared invite is one signal naming every lead that used it
@@ -255,7 +255,7 @@ def test_cli_ingest_list_verify_export(platform, tmp_path):
     r = runner.invoke(app, ["leads", "--json", "--data", db])
     assert r.exit_code == 0, r.output
     listed = json.loads(r.output)
-    assert {l["lead_id"] for l in listed["leads"]} == platform.planted_leads
+    assert {lead["lead_id"] for lead in listed["leads"]} == platform.planted_leads
     assert len(listed["clusters"]) == len(platform.rings)
     r = runner.invoke(app, ["leads", "--data", db])
     assert r.exit_code == 0 and "evidence" in r.output
@@ -275,7 +275,7 @@ def test_cli_ingest_list_verify_export(platform, tmp_path):
     assert r.exit_code == 0, r.output
     doc = json.loads(out.read_text())
     assert doc["format"] == "tripline.signals" and doc["source_platform"] == "ExampleArt"
-    assert [l["lead_id"] for l in doc["leads"]] == [lead]
+    assert [entry["lead_id"] for entry in doc["leads"]] == [lead]
     r = runner.invoke(app, ["leads", "export", "--xml", "--data", db])
     assert r.exit_code == 0 and "<associatedAccount type=" in r.output
     bad = tmp_path / "bad.jsonl"
@@ -328,7 +328,7 @@ def test_posts_media_go_through_the_normal_scan(tmp_path, sqlite_url):
     assert r.exit_code == 0, r.output
     r = runner.invoke(app, ["leads", "--json", "--data", db])
     leads = json.loads(r.output)["leads"]
-    assert [l["lead_id"] for l in leads] == ["a1"]
+    assert [lead["lead_id"] for lead in leads] == ["a1"]
     import hashlib
 
     (hit,) = [e for e in leads[0]["evidence"] if e["kind"] == "media_hit"]
@@ -338,13 +338,13 @@ def test_posts_media_go_through_the_normal_scan(tmp_path, sqlite_url):
 def test_policy_decides_media_in_each_posts_context(platform, loaded):
     policy_mod = pytest.importorskip("tripline.policy")
     analysis = analyze(loaded, policy=policy_mod.default_policy())
-    found = {l.account_id for l in analysis.leads}
+    found = {lead.account_id for lead in analysis.leads}
     # The generated "prompt-text" hits are pre-made decisions with no prompt
     # for a real policy to read; every lead with a bank match must remain.
     with_bank_match = {
-        l.account_id
-        for l in analyze(loaded).leads
-        if any(e["kind"] == "media_hit" and e["hit"] == "hash_match" for e in l.evidence)
+        lead.account_id
+        for lead in analyze(loaded).leads
+        if any(e["kind"] == "media_hit" and e["hit"] == "hash_match" for e in lead.evidence)
     }
     assert with_bank_match <= found <= platform.planted_leads
-    assert all(e["hit"] == "policy" for l in analysis.leads for e in l.evidence if e["kind"] == "media_hit")
+    assert all(e["hit"] == "policy" for lead in analysis.leads for e in lead.evidence if e["kind"] == "media_hit")

@@ -81,7 +81,7 @@ def test_extraction_table(text, expected):
 
 
 def test_disguised_links_are_flagged_as_obfuscated():
-    flags = {l.url: l.obfuscated for l in extract("a example[.]com b https://plain.example.org")}
+    flags = {link.url: link.obfuscated for link in extract("a example[.]com b https://plain.example.org")}
     assert flags == {"example.com": True, "https://plain.example.org": False}
 
 
@@ -265,7 +265,10 @@ def test_url_list_kinds():
         .add("pp", "path_prefix", ["t.me/+"])
         .add("hh", "hash", [sha256_hex("shop.example/tiers/")])
     )
-    kinds = lambda u: sorted((m["list"], m["kind"]) for m in lists.match(u))
+
+    def kinds(u):
+        return sorted((m["list"], m["kind"]) for m in lists.match(u))
+
     assert kinds("http://example.com/a/b") == [("ex", "exact")]  # scheme-insensitive
     assert kinds("http://example.com/a/b/c") == []
     assert kinds("https://cdn.files.example/x") == [("hs", "host_suffix")]

@@ -413,7 +413,7 @@ def test_flagged_item_with_a_non_utf8_name(tmp_path, db_url):
     raw = os.fsencode(str(up)) + b"/bad\xff\xfe.png"
     with open(raw, "wb") as f:
         f.write(banked.read_bytes())
-    for attempt in range(2):  # the rerun resumes cleanly too
+    for _attempt in range(2):  # the rerun resumes cleanly too
         result, out = _scan(tmp_path, db_url, up)
         assert result.exit_code == 1, result.output
     (rec,) = _records(out).values()

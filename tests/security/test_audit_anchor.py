@@ -74,7 +74,7 @@ def test_keyed_head_catches_a_rechained_log_without_anchor(db_url):
         store.close()
 
 
-def test_api_verify_takes_an_anchor(env_any):
+def test_api_verify_takes_an_anchor(env_any):  # noqa: F811 - pytest fixture imported from service_support
     env = env_any
     first = env.svc.audit.append("alice", "review.view", "item:1")
     _fill(env.svc.audit)

@@ -46,7 +46,7 @@ def test_reviewer_opening_a_bomb_does_not_grow_the_server(tmp_path):
     assert grew < 60, f"opening the item grew the server's peak RSS by {grew:.0f} MB"
 
 
-def test_bomb_gets_no_view_and_a_placeholder(env):
+def test_bomb_gets_no_view_and_a_placeholder(env):  # noqa: F811 - pytest fixture imported from service_support
     bomb = png_bomb()
     sha = hashlib.sha256(bomb).hexdigest()
     env.svc.media.put(sha, bomb)

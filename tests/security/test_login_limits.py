@@ -13,7 +13,7 @@ def _form(c):
     return page.text.split('name="login_token" value="')[1].split('"')[0]
 
 
-def test_one_address_cannot_try_many_usernames(env_any):
+def test_one_address_cannot_try_many_usernames(env_any):  # noqa: F811 - pytest fixture imported from service_support
     env = env_any
     c = TestClient(env.client.app, base_url="https://testserver")
     token = _form(c)
@@ -32,7 +32,7 @@ def test_one_address_cannot_try_many_usernames(env_any):
     assert failed <= 3 * env.cfg.login_attempts_per_minute + 5
 
 
-def test_login_token_is_bound_to_the_browser(env_any):
+def test_login_token_is_bound_to_the_browser(env_any):  # noqa: F811 - pytest fixture imported from service_support
     env = env_any
     attacker = TestClient(env.client.app, base_url="https://testserver")
     token = _form(attacker)
@@ -47,7 +47,7 @@ def test_login_token_is_bound_to_the_browser(env_any):
     assert r.status_code == 303
 
 
-def test_cross_origin_login_is_refused(env_any):
+def test_cross_origin_login_is_refused(env_any):  # noqa: F811 - pytest fixture imported from service_support
     env = env_any
     c = TestClient(env.client.app, base_url="https://testserver")
     token = _form(c)

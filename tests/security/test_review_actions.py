@@ -16,7 +16,7 @@ def _claimed(env, role):
 
 
 @pytest.mark.parametrize("role", ["child-safety-reviewer", "reviewer"])
-def test_reviewer_cannot_add_to_allow_list(env_any, role):
+def test_reviewer_cannot_add_to_allow_list(env_any, role):  # noqa: F811 - pytest fixture imported from service_support
     env = env_any
     env.svc.create_bank("allow", {"kind": "allow"}, actor="test")
     if role == "reviewer":
@@ -48,7 +48,7 @@ def test_reviewer_cannot_add_to_allow_list(env_any, role):
     assert env.svc.audit.count(action="review.add_to_bank_refused") == 1
 
 
-def test_bank_writer_may_add_only_to_match_banks(env_any):
+def test_bank_writer_may_add_only_to_match_banks(env_any):  # noqa: F811 - pytest fixture imported from service_support
     env = env_any
     env.svc.create_bank("allow", {"kind": "allow"}, actor="test")
     env.svc.create_bank("reviewed", {}, actor="test")
@@ -69,7 +69,7 @@ def test_bank_writer_may_add_only_to_match_banks(env_any):
     assert env.svc.audit.count(action="review.add_to_bank") == 1
 
 
-def test_reassign_only_to_enabled_users_who_see_the_queue(env_any):
+def test_reassign_only_to_enabled_users_who_see_the_queue(env_any):  # noqa: F811 - pytest fixture imported from service_support
     env = env_any
     item, c, csrf = _claimed(env, "child-safety-reviewer")
     for to in ("nobody-at-all", "u-reviewer"):  # missing; cannot see the child-safety queue

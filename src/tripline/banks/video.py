@@ -287,7 +287,7 @@ class VideoMatcher:
         cfg = bank.config
         owner, hexes = [], []
         usable_n = {}
-        for qi, (i, frames) in enumerate(queries):
+        for qi, (_i, frames) in enumerate(queries):
             pos = usable_positions(frames, cfg.quality_min)
             usable_n[qi] = len(pos)
             owner += [qi] * len(pos)

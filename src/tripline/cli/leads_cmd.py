@@ -162,16 +162,22 @@ def _print_leads(analysis) -> None:
     table = Table(title=f"Distribution leads ({len(analysis.leads)})")
     for col in ("lead", "handle", "score", "state", "cluster", "media hits", "destinations"):
         table.add_column(col)
-    for l in analysis.leads:
-        cats = sorted({d["category"] or "listed" for d in l.destinations})
+    for lead in analysis.leads:
+        cats = sorted({d["category"] or "listed" for d in lead.destinations})
         table.add_row(
-            l.lead_id, l.handle, f"{l.score:.2f}", l.state, l.cluster_id or "-", str(len(l.media_hits)), ", ".join(cats)
+            lead.lead_id,
+            lead.handle,
+            f"{lead.score:.2f}",
+            lead.state,
+            lead.cluster_id or "-",
+            str(len(lead.media_hits)),
+            ", ".join(cats),
         )
     if analysis.leads:
         console.print(table)
-    for l in analysis.leads:
-        console.print(f"[bold]{l.lead_id}[/] {l.handle} - evidence:")
-        for e in l.evidence:
+    for lead in analysis.leads:
+        console.print(f"[bold]{lead.lead_id}[/] {lead.handle} - evidence:")
+        for e in lead.evidence:
             console.print("  - " + _evidence_line(e), highlight=False, markup=False)
     if analysis.clusters:
         ct = Table(title=f"Clusters ({len(analysis.clusters)})")

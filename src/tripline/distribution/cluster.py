@@ -61,7 +61,7 @@ def find_clusters(signals: dict, lead_accounts: set[str], flagged_tags: set[str]
 
     uf = _UnionFind()
     shared_tags: Counter = Counter()
-    for (kind, value), accounts in by_key.items():
+    for (kind, _value), accounts in by_key.items():
         if len(accounts) < 2 or len(accounts) > options.cluster_max_key_accounts:
             continue
         ordered = sorted(accounts)

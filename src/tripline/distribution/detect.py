@@ -98,11 +98,11 @@ class Analysis:
     stats: dict
 
     def lead(self, lead_id: str) -> Lead | None:
-        return next((l for l in self.leads if l.lead_id == lead_id or l.account_id == lead_id), None)
+        return next((lead for lead in self.leads if lead.lead_id == lead_id or lead.account_id == lead_id), None)
 
     def to_dict(self) -> dict:
         return {
-            "leads": [l.to_dict() for l in self.leads],
+            "leads": [lead.to_dict() for lead in self.leads],
             "clusters": [c.to_dict() for c in self.clusters],
             "flagged_hashtags": {
                 t: {"flagged_posts": f, "posts": n} for t, (f, n) in sorted(self.flagged_tags.items())
@@ -218,9 +218,9 @@ def _analyze(
             leads.append(
                 _make_lead(lid, s, registry, kw_weight, flagged_tags, states.get(lid, {}).get("state", "unverified"))
             )
-    leads.sort(key=lambda l: (-l.score, l.account_id))
-    clusters = find_clusters(signals, {l.account_id for l in leads}, set(flagged_tags), options)
-    by_account = {l.account_id: l for l in leads}
+    leads.sort(key=lambda lead: (-lead.score, lead.account_id))
+    clusters = find_clusters(signals, {lead.account_id for lead in leads}, set(flagged_tags), options)
+    by_account = {lead.account_id: lead for lead in leads}
     for c in clusters:
         for m in c.members:
             if m in by_account:

@@ -241,7 +241,11 @@ def signal_packets(
     """The export document. Only human-verified leads unless
     ``include_unverified``; rejected leads never."""
     created = created or _now()
-    chosen = [l for l in analysis.leads if l.state == "verified" or (include_unverified and l.state == "unverified")]
+    chosen = [
+        lead
+        for lead in analysis.leads
+        if lead.state == "verified" or (include_unverified and lead.state == "unverified")
+    ]
     signals = []
     leads = []
     for lead in chosen:

@@ -162,7 +162,7 @@ class PDQIndex:
             except BlockingIOError:
                 os.close(self._lock_fd)
                 self._lock_fd = None
-                raise IndexLockedError(f"{self.path}: another process has it open for writing")
+                raise IndexLockedError(f"{self.path}: another process has it open for writing") from None
         self._load()
         if not readonly:
             self._recover()

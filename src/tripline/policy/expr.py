@@ -294,7 +294,10 @@ class Compare(Pred):
     def __init__(self, name: str, op: str, value: Any, ftype: str):
         self.name, self.op, self.value = name, op, value
         if ftype == HASH:
-            eq = lambda a, b: hash_eq(a, b)
+
+            def eq(a, b):
+                return hash_eq(a, b)
+
             self.fn = eq if op == "==" else (lambda a, b: not eq(a, b))
         else:
             self.fn = self._OPS[op]

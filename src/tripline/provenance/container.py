@@ -119,7 +119,7 @@ class ContainerView:
                 self._walk_webp()
             elif self.format in ("tiff", "gif", "avif", "heif"):
                 self._walk_pillow()
-        except Exception as exc:  # pragma: no cover - walkers are defensive already
+        except Exception as exc:  # pragma: no cover  # noqa: BLE001 - last resort; walkers are defensive already
             self._err(f"{type(exc).__name__}: {exc}")
 
     def _set_text(self, key: str, value: str) -> None:
@@ -199,7 +199,7 @@ class ContainerView:
                         self._set_text(k, v)
                 elif ctype == b"eXIf":
                     self.exif_raw = self.exif_raw or body
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - hostile input: one malformed PNG chunk is recorded and skipped
                 self._err(f"PNG {ctype!r}: {exc}")
         self._err("PNG ends without IEND (truncated)")
 
@@ -286,7 +286,7 @@ class ContainerView:
             comment = im.info.get("comment")
             if isinstance(comment, (bytes, bytearray)):
                 self.comments.append(bytes(comment).decode("utf-8", errors="replace"))
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - hostile input: Pillow raises many types on malformed metadata
             self._err(f"metadata: {exc}")
 
     # -- lazily decoded parts ---------------------------------------------
@@ -307,7 +307,7 @@ class ContainerView:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 self._pil = Image.open(io.BytesIO(self.data))
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - hostile input: Pillow raises many types on undecodable images
             self._pil_failed = True
             self._err(f"not a decodable image: {type(exc).__name__}")
         return self._pil
@@ -327,7 +327,7 @@ class ContainerView:
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")
                     ex.load(raw)
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - hostile input: Pillow raises many types on malformed EXIF
                 self._err(f"bad EXIF: {type(exc).__name__}")
                 return {}
         if not ex:
@@ -341,9 +341,9 @@ class ContainerView:
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")
                     out.update(ex.get_ifd(TAG_EXIF_IFD))
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - hostile input: Pillow raises many types on a malformed Exif IFD
                 self._err(f"bad Exif IFD: {type(exc).__name__}")
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - hostile input: Pillow raises many types on malformed EXIF
             self._err(f"bad EXIF: {type(exc).__name__}")
         return out
 
@@ -359,7 +359,7 @@ class ContainerView:
     def user_comment(self) -> str | None:
         try:
             s = decode_user_comment(self.exif.get(TAG_USER_COMMENT))
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - hostile input: any failure decoding the UserComment is recorded
             self._err(f"bad UserComment: {type(exc).__name__}")
             return None
         return s or None
@@ -378,7 +378,7 @@ class ContainerView:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 im.load()
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - hostile input: Pillow raises many types on corrupt pixel data
             self._err(f"image decode failed: {type(exc).__name__}: {exc}")
             return None
         return im

@@ -83,7 +83,7 @@ def read_provenance(data: bytes, *, options: ProvenanceOptions | None = None) ->
                     rec.add_error(name, "input nested too deeply")
                 except MemoryError:
                     rec.add_error(name, "out of memory while parsing")
-                except Exception as exc:  # contained by design: one source never breaks the others
+                except Exception as exc:  # noqa: BLE001 - contained by design: one source never breaks the others
                     rec.add_error(name, f"{type(exc).__name__}: {exc}")
     except ItemError as exc:  # the deadline: what was read so far stands
         rec.add_error("provenance", f"{exc.message}; the remaining sources were not read")
