@@ -67,7 +67,7 @@ def main() -> None:
             )
             # ... and everything `tripline hash` computes: MD5, SHA-256, 8 dihedral PDQs.
             ours_full = _time(lambda d, side=side: _full(d, side), datas, args.repeat)
-            dists = [hamming(h, _full(d, side).pdq) for d, h in zip(datas, ref_hashes)]
+            dists = [hamming(h, _full(d, side).pdq) for d, h in zip(datas, ref_hashes, strict=True)]
             r, p, f = (statistics.mean(x) * 1000 for x in (ref, ours_pdq, ours_full))
             print(
                 f"{subset:15s} {side:5d} {len(datas):4d} {r:13.2f} {p:12.2f} {f:9.2f} {r / p:10.2f} {r / f:7.2f} "

@@ -200,10 +200,10 @@ def ground_truth(codes, ids, queries, r):
 def recall_precision(results, qidx, gt):
     """results: per-query (ids, dists) for the queries qidx; gt: (qi, ids, dist) at the same r."""
     want = {}
-    for q, i in zip(gt[0], gt[1]):
+    for q, i in zip(gt[0], gt[1], strict=True):
         want.setdefault(int(q), set()).add(int(i))
     tp = fp = fn = 0
-    for q, (r_ids, _) in zip(qidx, results):
+    for q, (r_ids, _) in zip(qidx, results, strict=True):
         got, w = set(map(int, r_ids)), want.get(int(q), set())
         tp += len(got & w)
         fp += len(got - w)
@@ -280,7 +280,7 @@ def worker_tripline(d: Path, args) -> dict:
         idx.search(q[i : i + 1], T)
         lat_cpu.append(time.thread_time() - c)
         lat.append(time.perf_counter() - t)
-    lat_miss = [x for x, r in zip(lat, res) if len(r[0]) == 0]
+    lat_miss = [x for x, r in zip(lat, res, strict=False) if len(r[0]) == 0]
     rec31, fp31, n31 = recall_precision(res, np.arange(len(q)), gt[T])
     rec40, fp40, n40 = recall_precision(res40, np.arange(len(q)), gt[T_HI])
     p50, p99 = percentiles(lat)
@@ -335,7 +335,7 @@ def worker_tripline_update(d: Path, args) -> dict:
     t = time.perf_counter()
     visible = r.search(new[:8], 0)
     search_new = time.perf_counter() - t
-    assert all(v[0].tolist() == [i] for v, i in zip(visible, new_ids[:8]))
+    assert all(v[0].tolist() == [i] for v, i in zip(visible, new_ids[:8], strict=True))
     base_ids = np.load(d / "ids.npy", mmap_mode="r")[:1000].copy()
     t = time.perf_counter()
     w.remove(base_ids)
@@ -430,7 +430,7 @@ def worker_pytx(d: Path, args) -> dict:
     gt = load_gt(d)
     hexes = [c.tobytes().hex() for c in codes]
     del codes
-    entries = list(zip(hexes, ids.tolist()))
+    entries = list(zip(hexes, ids.tolist(), strict=True))
     del hexes, ids
     t = time.perf_counter()
     index = TXIndex(entries)
@@ -571,7 +571,7 @@ def main():
             np.save(d / "queries.npy", q)
             print(
                 f"\nN={n:,}: {n_struct:,} structured codes (photo families, clusters, planted), "
-                f"{len(q)} queries ({', '.join(f'{k} {c}' for k, c in zip(*np.unique(kinds, return_counts=True)))}); "
+                f"{len(q)} queries ({', '.join(f'{k} {c}' for k, c in zip(*np.unique(kinds, return_counts=True), strict=True))}); "
                 f"generated in {time.time() - t:.0f}s",
                 flush=True,
             )
@@ -675,9 +675,9 @@ def print_table(report):
                     fmt(r.get("other_cpu_cores"), "{:.1f}"),
                 ]
             )
-    w = [max(len(str(x)) for x in col) for col in zip(hdr, *rows)]
+    w = [max(len(str(x)) for x in col) for col in zip(hdr, *rows, strict=True)]
     for row in [hdr] + rows:
-        print("  ".join(str(x).rjust(k) for x, k in zip(row, w)))
+        print("  ".join(str(x).rjust(k) for x, k in zip(row, w, strict=True)))
     for n, res in report.items():
         tl, fl, px = res.get("tripline", {}), res.get("faiss_flat", {}), res.get("pytx_pdqindex", {})
         if tl.get("p50_ms") and fl.get("p50_ms"):

@@ -623,7 +623,9 @@ def main() -> None:
 
     t0 = time.perf_counter()
     # Largest files first, so the big wallpapers don't leave one worker running alone at the end.
-    tasks = sorted(((i, p, k) for i, (p, k) in enumerate(zip(paths, keys))), key=lambda t: -t[1].stat().st_size)
+    tasks = sorted(
+        ((i, p, k) for i, (p, k) in enumerate(zip(paths, keys, strict=True))), key=lambda t: -t[1].stat().st_size
+    )
     results: list = [None] * len(paths)
     global KP_INDEX
     with Pool(args.workers) as pool:

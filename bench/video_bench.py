@@ -58,7 +58,11 @@ def bench_hashing(paths: list[Path], shared: Path) -> dict[str, list[Frame]]:
         n_every += len(got)
         want = expected(shared, p.stem)
         ok = len(got) == len(want) == len(ref)
-        far = sum(1 for (_, q, h), g in zip(want, got) if q >= 50 and g.quality >= 50 and hamming(h, g.pdq) >= 31)
+        far = sum(
+            1
+            for (_, q, h), g in zip(want, got, strict=False)
+            if q >= 50 and g.quality >= 50 and hamming(h, g.pdq) >= 31
+        )
         bad += (not ok) + far
         print(f"  {p.stem:34s} frames {len(got):4d}/{len(want):4d}  frames at distance >= 31: {far}")
     print(f"  conformance: {'PASS' if bad == 0 else 'FAIL'} ({len(paths)} clips, {n_every} frames)")
@@ -144,7 +148,7 @@ def bench_matching(hashes: dict[str, list[Frame]], bank_frames: int, seed: int =
         f"   ratio {t_te / t_match:.2f}"
     )
     print(f"  same matches as python-threatexchange: {trip == te}")
-    for n, ms in zip(hashes, trip):
+    for n, ms in zip(hashes, trip, strict=True):
         print(f"    {n:34s} -> {', '.join(ms) or '-'}")
 
 

@@ -140,7 +140,7 @@ def test_two_caches_on_one_folder_never_share_a_lock(store, tmp_path):
 
 
 def _regions(rng, n):
-    return [(code, h) for code, h in zip(range(1, n + 1), rand_pdq(rng, n))]
+    return [(code, h) for code, h in zip(range(1, n + 1), rand_pdq(rng, n), strict=True)]
 
 
 def test_deleting_the_cache_loses_nothing(store, tmp_path):

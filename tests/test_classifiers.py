@@ -69,7 +69,7 @@ def test_onnx_scores_are_right_and_batched(tmp_path):
     values = [0, 51, 128, 255]
     out = clf.classify([ClassifierInput(key=str(v), image=gray(v)) for v in values])
     assert all(isinstance(o, Scores) for o in out)
-    for v, o in zip(values, out):
+    for v, o in zip(values, out, strict=True):
         assert o.labels["brightness"] == pytest.approx(v / 255, abs=1e-5)
         assert o.model == "onnx:sha256:" + policy.classifiers["bright"].model_sha256
     # One bad item (no image) is an error for that item only.

@@ -33,10 +33,10 @@ def flip(code: np.ndarray, k: int, rng) -> np.ndarray:
 
 def assert_same(got, want):
     assert len(got) == len(want)
-    for i, ((gi, gd), (wi, wd)) in enumerate(zip(got, want)):
+    for i, ((gi, gd), (wi, wd)) in enumerate(zip(got, want, strict=True)):
         assert gi.dtype == np.int64 and gd.dtype == np.int32
         assert np.array_equal(gi, wi) and np.array_equal(gd, wd), (
-            f"query {i}: got {list(zip(gi, gd))} want {list(zip(wi, wd))}"
+            f"query {i}: got {list(zip(gi, gd, strict=True))} want {list(zip(wi, wd, strict=True))}"
         )
 
 
@@ -45,7 +45,9 @@ def naive(codes, ids, queries, r):
     out = []
     for q in queries:
         qi = int.from_bytes(q.tobytes(), "big")
-        hits = sorted(((qi ^ int.from_bytes(c.tobytes(), "big")).bit_count(), int(i)) for c, i in zip(codes, ids))
+        hits = sorted(
+            ((qi ^ int.from_bytes(c.tobytes(), "big")).bit_count(), int(i)) for c, i in zip(codes, ids, strict=True)
+        )
         hits = [(d, i) for d, i in hits if d <= r]
         out.append((np.array([i for _, i in hits], np.int64), np.array([d for d, _ in hits], np.int32)))
     return out
@@ -205,7 +207,7 @@ class Model:
         self.d: dict[int, np.ndarray] = {}
 
     def add(self, ids, codes):
-        for i, c in zip(ids, codes):
+        for i, c in zip(ids, codes, strict=True):
             self.d[int(i)] = c.copy()
 
     def remove(self, ids):

@@ -59,7 +59,7 @@ for i, op in enumerate(ops.gen_ops(seed)):
 
 def apply(state: dict, op) -> None:
     if op[0] == "add":
-        for i, c in zip(op[1], op[2]):
+        for i, c in zip(op[1], op[2], strict=True):
             state[int(i)] = c.tobytes()
     elif op[0] == "remove":
         for i in op[1]:
@@ -68,7 +68,7 @@ def apply(state: dict, op) -> None:
 
 def as_dict(idx) -> dict:
     ids, codes = idx.export()
-    return {int(i): c.tobytes() for i, c in zip(ids, codes)}
+    return {int(i): c.tobytes() for i, c in zip(ids, codes, strict=True)}
 
 
 @pytest.mark.parametrize("round_", range(6))
@@ -78,7 +78,7 @@ def test_kill_minus_9_leaves_before_or_after(tmp_path, round_):
     init_ids = np.arange(0, 4000, 2, dtype=np.int64)
     init_codes = rng.integers(0, 256, (len(init_ids), 32), dtype=np.uint8)
     PDQIndex.build(path, init_ids, init_codes).close()
-    state0 = {int(i): c.tobytes() for i, c in zip(init_ids, init_codes)}
+    state0 = {int(i): c.tobytes() for i, c in zip(init_ids, init_codes, strict=True)}
 
     seed = 1000 + round_
     proc = subprocess.Popen(

@@ -47,7 +47,7 @@ def padded(im: Image.Image, left: int, top: int, right: int, bottom: int, fill) 
 
 
 def within(box: Box, expected: Box, tol: int) -> bool:
-    return all(abs(a - b) <= tol for a, b in zip(box.as_tuple(), expected.as_tuple()))
+    return all(abs(a - b) <= tol for a, b in zip(box.as_tuple(), expected.as_tuple(), strict=True))
 
 
 sizes = st.tuples(st.integers(160, 520), st.integers(160, 520))

@@ -61,7 +61,7 @@ def test_edited_copies_match_with_the_normalisation_named(banks):
         "banner_cover_top": banner(im, 0.15, "top", (0, 0, 0), (255, 255, 255)),
     }
     found = match(banks, [query(e) for e in edits.values()])
-    for (norm, _), hits in zip(edits.items(), found):
+    for (norm, _), hits in zip(edits.items(), found, strict=True):
         assert len(hits) == 1, (norm, hits)
         (m,) = hits
         assert m.value == hashes[0] and m.normalisation == norm and m.distance <= 24

@@ -43,12 +43,12 @@ def test_every_frame_matches_the_reference(name):
     assert len(got) == len(want)
     far = [
         (n, hamming(h, g.pdq))
-        for (n, q, h, _), g in zip(want, got)
+        for (n, q, h, _), g in zip(want, got, strict=True)
         if q >= 50 and g.quality >= 50 and hamming(h, g.pdq) >= 31
     ]
     assert far == []
     # Each frame's timestamp is what a reviewer jumps to: it must be right.
-    assert max(abs(t - g.timestamp) for (_, _, _, t), g in zip(want, got)) < 0.002
+    assert max(abs(t - g.timestamp) for (_, _, _, t), g in zip(want, got, strict=True)) < 0.002
     assert [g.frame_number for g in got] == [n for n, *_ in want]
 
 

@@ -27,7 +27,7 @@ def hashes():
     # Each hash runs in its own child process: threads are enough to overlap them.
     names = [ORIGINAL, *EDITS, LARGE_LOGO, *UNRELATED]
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
-        return dict(zip(names, pool.map(lambda n: hash_video(sample(n)), names)))
+        return dict(zip(names, pool.map(lambda n: hash_video(sample(n)), names), strict=True))
 
 
 @pytest.fixture
@@ -99,7 +99,7 @@ def test_sample_set_outcomes(vbanks, hashes):
     vbanks.add("known", [(hashes[ORIGINAL], ORIGINAL)])
     names = [*EDITS, ORIGINAL, LARGE_LOGO, *UNRELATED]
     with vbanks.matcher() as m:
-        found = dict(zip(names, m.match([rec(hashes[n]) for n in names])))
+        found = dict(zip(names, m.match([rec(hashes[n]) for n in names]), strict=True))
     for n in [*EDITS, ORIGINAL]:
         assert len(found[n]) == 1, n
         hit = found[n][0]
@@ -120,7 +120,7 @@ def test_index_agrees_with_brute_force(vbanks, hashes):
     with vbanks.matcher(["all"]) as m:
         results = m.match([rec(hashes[n]) for n in hashes])
     ids = {signal_id(f): n for n, f in hashes.items()}
-    for q, found in zip(hashes, results):
+    for q, found in zip(hashes, results, strict=True):
         got = {ids[x.value]: (x.query_match_pct, x.bank_match_pct) for x in found}
         want = {}
         for b in hashes:

@@ -55,7 +55,7 @@ def build_inputs(shared: Path, work: Path) -> tuple[list[Path], Path, dict]:
     shutil.rmtree(uploads, ignore_errors=True)
     uploads.mkdir(parents=True)
     expected = {"flagged": [], "clean": []}
-    for (name, edit), src in zip(EDITS.items(), banked):
+    for (name, edit), src in zip(EDITS.items(), banked, strict=False):
         out = uploads / f"{src.stem}-{name}.jpg"
         with Image.open(src) as im:
             _save_jpeg(edit(im.convert("RGB")), out, 40 if name == "jpeg-q40" else 90)

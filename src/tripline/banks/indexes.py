@@ -249,7 +249,7 @@ class SyncedIndexes:
             for entry_id, blob, _ in self.store.iter_entry_features(row.name):
                 if blob:
                     rids, codes = decode_regions(entry_id, blob)
-                    yield from zip(rids.tolist(), (c.tobytes().hex() for c in codes))
+                    yield from zip(rids.tolist(), (c.tobytes().hex() for c in codes), strict=True)
 
         return self._open_or_build(self._regions, row, ".regions", rows)
 

@@ -154,9 +154,9 @@ class Matcher:
             sel = np.flatnonzero(eligible)
             hits = bank.index.search(codes[sel], bank.pdq_threshold)
             best: dict[tuple[int, int], tuple[int, int]] = {}  # (item, entry) -> (distance, variant)
-            for q, (ids, dists) in zip(sel, hits):
+            for q, (ids, dists) in zip(sel, hits, strict=True):
                 item_i, variant_i = rows[q]
-                for entry_id, dist in zip(ids.tolist(), dists.tolist()):
+                for entry_id, dist in zip(ids.tolist(), dists.tolist(), strict=True):
                     key = (item_i, entry_id)
                     # Prefer the closest variant; on a tie, the unrotated one.
                     if key not in best or (dist, variant_i) < best[key]:
@@ -218,8 +218,8 @@ class Matcher:
                 if not sel:
                     continue
                 hits = target_index.search(hex_to_codes([q[2] for q in sel]), bank.pdq_threshold)
-                for (item_i, norm, _, _), (ids, dists) in zip(sel, hits):
-                    for rid, dist in zip(ids.tolist(), dists.tolist()):
+                for (item_i, norm, _, _), (ids, dists) in zip(sel, hits, strict=True):
+                    for rid, dist in zip(ids.tolist(), dists.tolist(), strict=True):
                         if use_plain:
                             entry_id, region = rid, "plain"
                         else:

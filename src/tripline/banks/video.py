@@ -245,7 +245,7 @@ class VideoBanks:
                     entry_a,
                     np.asarray(ts, dtype=np.float64)[order],
                     counts_a,
-                    dict(zip(np.unique(entry_a).tolist(), usable.astype(int).tolist())),
+                    dict(zip(np.unique(entry_a).tolist(), usable.astype(int).tolist(), strict=True)),
                 )
             )
         return VideoMatcher(loaded, self.store.entry_values, owns_indexes=False)
@@ -305,7 +305,7 @@ class VideoMatcher:
             # Frames added to the index after this matcher loaded are skipped:
             # their metadata is not here, and the next matcher will see them.
             keep = (bank.ids[at] == ids) & bank.counts[at]
-            for p, d in zip(at[keep].tolist(), dists[keep].tolist()):
+            for p, d in zip(at[keep].tolist(), dists[keep].tolist(), strict=True):
                 key = (owner[row], int(bank.entry[p]))
                 h = hexes[row]
                 cur = best.setdefault(key, {}).get(h)

@@ -187,7 +187,7 @@ class BankSnapshot:
         ids = np.asarray(entry_ids, np.int64)
         pos = np.clip(np.searchsorted(self.value_ids, ids), 0, len(self.value_ids) - 1)
         hit = self.value_ids[pos] == ids
-        return {int(i): self.value_vals[p].decode() for i, p, h in zip(ids, pos, hit) if h}
+        return {int(i): self.value_vals[p].decode() for i, p, h in zip(ids, pos, hit, strict=True) if h}
 
     # -- opening (worker) ----------------------------------------------------
     def open(self, workdir: str | Path | None = None) -> OpenedBanks:

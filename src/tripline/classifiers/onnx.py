@@ -68,7 +68,7 @@ class OnnxClassifier:
             raise ClassifierConfigError(self.name, f"{path}: input {inp.name!r} is {inp.type}, not float32")
         shape = list(inp.shape)
         want = [None, 3, self.size, self.size]
-        if len(shape) != 4 or any(isinstance(d, int) and d != w for d, w in zip(shape[1:], want[1:])):
+        if len(shape) != 4 or any(isinstance(d, int) and d != w for d, w in zip(shape[1:], want[1:], strict=True)):
             raise ClassifierConfigError(
                 self.name,
                 f"{path}: input shape {shape} does not fit NCHW "
@@ -129,8 +129,8 @@ class OnnxClassifier:
                     out[i] = exc
                 continue
             ms = (time.perf_counter() - t0) * 1000 / len(chunk)
-            for (i, _), row in zip(chunk, y):
-                out[i] = Scores(dict(zip(self.labels, map(float, row))), self.model, ms)
+            for (i, _), row in zip(chunk, y, strict=True):
+                out[i] = Scores(dict(zip(self.labels, map(float, row), strict=True)), self.model, ms)
         return out  # type: ignore[return-value]
 
     def close(self) -> None:

@@ -57,8 +57,10 @@ class RemoteClassifier:
                 todo.append(i)
         size = max(1, min(self.vendor.max_batch, self.spec.batch))
         chunks = [todo[k : k + size] for k in range(0, len(todo), size)]
-        for chunk, results in zip(chunks, self.pool.map(lambda c: self._chunk([batch[i] for i in c]), chunks)):
-            for i, res in zip(chunk, results):
+        for chunk, results in zip(
+            chunks, self.pool.map(lambda c: self._chunk([batch[i] for i in c]), chunks), strict=True
+        ):
+            for i, res in zip(chunk, results, strict=True):
                 out[i] = res
         return out  # type: ignore[return-value]
 

@@ -59,7 +59,7 @@ class ClassifierStage:
             if len(outcomes) != len(ready):
                 outcomes = [ClassifierError("classifier_failed", "answered the wrong number of results")] * len(ready)
             per_item = (time.perf_counter() - t0) * 1000 / len(ready)
-            for i, outcome in zip(ready, outcomes):
+            for i, outcome in zip(ready, outcomes, strict=True):
                 if isinstance(outcome, Scores) and not outcome.ms:
                     outcome.ms = per_item
                 _put(records[i], name, outcome)

@@ -86,7 +86,7 @@ def _group(m: int, qidx, ids, dist) -> Result:
     ids = ids[order].astype(np.int64, copy=False)
     dist = dist[order].astype(np.int32, copy=False)
     cuts = np.searchsorted(qidx[order], np.arange(1, m))
-    return list(zip(np.split(ids, cuts), np.split(dist, cuts)))
+    return list(zip(np.split(ids, cuts), np.split(dist, cuts), strict=True))
 
 
 def brute_force_search(codes_db, ids_db, queries, threshold: int) -> Result:
@@ -411,7 +411,7 @@ class PDQIndex:
             parts.append((qi, self._d_ids[pos], dist))
         if not parts:
             return [(np.zeros(0, np.int64), np.zeros(0, np.int32)) for _ in range(m)]
-        qi, ids, dist = (np.concatenate(x) for x in zip(*parts))
+        qi, ids, dist = (np.concatenate(x) for x in zip(*parts, strict=True))
         return _group(m, qi, ids, dist)
 
     # ---- introspection / lifecycle ----------------------------------------------

@@ -146,7 +146,7 @@ def deobfuscate(text: str) -> str:
     if " . " in t or ". " in t or " ." in t:
         t = _LETTER_SPACED.sub(_join_letters, t)
     lower = t.lower()
-    for (pattern, repl), needs in zip(_REWRITES, _NEEDS):
+    for (pattern, repl), needs in zip(_REWRITES, _NEEDS, strict=True):
         if any(n in lower for n in needs):
             t = pattern.sub(repl, t)
     if "slash" in lower or " / " in t:

@@ -69,7 +69,7 @@ def finish_records(
     ``classifiers`` and ``decision`` (shared by scan, batch and the service,
     which also passes the upload's post/account context)."""
     video_found = video_matcher.match(records) if video_matcher else [[] for _ in records]
-    for rec, found, vfound in zip(records, matcher.match(records), video_found):
+    for rec, found, vfound in zip(records, matcher.match(records), video_found, strict=True):
         rec.pop("keypoints", None)
         found = combine(found, vfound)
         rec["matches"] = [m.to_dict() for m in found]

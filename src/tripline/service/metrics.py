@@ -59,7 +59,7 @@ class Metrics:
                     if n != name:
                         continue
                     d = dict(labels)
-                    for b, c in zip(BUCKETS, counts):
+                    for b, c in zip(BUCKETS, counts, strict=True):
                         out.append(f"{name}_bucket{_labels({**d, 'le': b})} {c}")
                     out.append(f"{name}_bucket{_labels({**d, 'le': '+Inf'})} {count}")
                     out.append(f"{name}_sum{_labels(d)} {total:g}")
