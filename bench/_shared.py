@@ -1,4 +1,5 @@
 """Helpers for bench scripts: locate ../shared and the corpus."""
+
 from __future__ import annotations
 
 import sys

@@ -17,6 +17,7 @@ Reported:
 
 Writes bench/out/backfill_bench.json.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -71,12 +72,19 @@ def make_bank(root: Path, shared: Path) -> tuple[Store, Banks]:
 
 def run(engine: str, src: Path, sink: Path, banks, workers: int, shard_size: int) -> dict:
     t0 = time.monotonic()
-    res = run_backfill([str(src)], str(sink), banks=banks, engine=engine, workers=workers, shard_size=shard_size,
-                       fresh=True)
+    res = run_backfill(
+        [str(src)], str(sink), banks=banks, engine=engine, workers=workers, shard_size=shard_size, fresh=True
+    )
     seconds = time.monotonic() - t0
     c = res.summary["counts"]
-    return {"engine": engine, "items": c["items"], "seconds": round(seconds, 2),
-            "items_per_second": round(c["items"] / seconds, 2), "flagged": c["flagged"], "errors": c["errors"]}
+    return {
+        "engine": engine,
+        "items": c["items"],
+        "seconds": round(seconds, 2),
+        "items_per_second": round(c["items"] / seconds, 2),
+        "flagged": c["flagged"],
+        "errors": c["errors"],
+    }
 
 
 def project(per_core: float, node_cores: int, node_hour_usd: float, images: float = 100e6) -> list[dict]:
@@ -84,9 +92,16 @@ def project(per_core: float, node_cores: int, node_hour_usd: float, images: floa
     for nodes in (1, 10, 50, 100, 500):
         rate = per_core * node_cores * nodes
         hours = images / rate / 3600
-        rows.append({"nodes": nodes, "cores": node_cores * nodes, "items_per_second": round(rate),
-                     "hours": round(hours, 2), "node_hours": round(hours * nodes, 1),
-                     "cost_usd": round(hours * nodes * node_hour_usd)})
+        rows.append(
+            {
+                "nodes": nodes,
+                "cores": node_cores * nodes,
+                "items_per_second": round(rate),
+                "hours": round(hours, 2),
+                "node_hours": round(hours * nodes, 1),
+                "cost_usd": round(hours * nodes * node_hour_usd),
+            }
+        )
     return rows
 
 
@@ -99,8 +114,12 @@ def main() -> None:
     ap.add_argument("--engines", default="local,ray")
     ap.add_argument("--rounds", type=int, default=1, help="alternate the engines this many times; best round counts")
     ap.add_argument("--node-cores", type=int, default=32, help="cores per node in the projection")
-    ap.add_argument("--node-hour-usd", type=float, default=1.36,
-                    help="price of one such node-hour (default: a typical 32-vCPU on-demand instance)")
+    ap.add_argument(
+        "--node-hour-usd",
+        type=float,
+        default=1.36,
+        help="price of one such node-hour (default: a typical 32-vCPU on-demand instance)",
+    )
     args = ap.parse_args()
     shared = shared_dir(args.shared)
 
@@ -120,8 +139,11 @@ def main() -> None:
                         t0 = time.monotonic()
                         ray_init(num_cpus=args.workers)
                         extra["ray_init_seconds"] = round(time.monotonic() - t0, 2)
-                    r = {**run(engine, src, root / f"sink-{engine}", banks, args.workers, args.shard_size), **extra,
-                         "round": i}
+                    r = {
+                        **run(engine, src, root / f"sink-{engine}", banks, args.workers, args.shard_size),
+                        **extra,
+                        "round": i,
+                    }
                     rounds.append(r)
                     print(json.dumps(r), flush=True)
                     if engine not in results or r["items_per_second"] > results[engine]["items_per_second"]:
@@ -133,22 +155,31 @@ def main() -> None:
     cores = args.workers
     out = {"items": args.items, "workers": cores, "shard_size": args.shard_size, "results": results, "rounds": rounds}
     if "local" in results and "ray" in results:
-        out["ray_overhead_pct"] = round((results["local"]["items_per_second"] / results["ray"]["items_per_second"] - 1) * 100, 1)
+        out["ray_overhead_pct"] = round(
+            (results["local"]["items_per_second"] / results["ray"]["items_per_second"] - 1) * 100, 1
+        )
     best = max(r["items_per_second"] for r in results.values())
     per_core = best / cores
     out["per_core_items_per_second"] = round(per_core, 2)
-    out["projection_100M"] = {"node_cores": args.node_cores, "node_hour_usd": args.node_hour_usd,
-                              "rows": project(per_core, args.node_cores, args.node_hour_usd)}
+    out["projection_100M"] = {
+        "node_cores": args.node_cores,
+        "node_hour_usd": args.node_hour_usd,
+        "rows": project(per_core, args.node_cores, args.node_hour_usd),
+    }
     print()
     for name, r in results.items():
-        print(f"{name:6s} {r['items']} items in {r['seconds']} s = {r['items_per_second']} items/s"
-              + (f" (+ ray.init {r['ray_init_seconds']} s)" if "ray_init_seconds" in r else ""))
+        print(
+            f"{name:6s} {r['items']} items in {r['seconds']} s = {r['items_per_second']} items/s"
+            + (f" (+ ray.init {r['ray_init_seconds']} s)" if "ray_init_seconds" in r else "")
+        )
     if "ray_overhead_pct" in out:
         print(f"Ray overhead vs local on one machine: {out['ray_overhead_pct']}% (target <= 25%)")
     print(f"per-core rate: {per_core:.2f} items/s")
     print(f"100M images, {args.node_cores}-core nodes at ${args.node_hour_usd}/node-hour:")
     for row in out["projection_100M"]["rows"]:
-        print(f"  {row['nodes']:4d} nodes: {row['hours']:8.2f} h, {row['node_hours']:9.1f} node-h, ${row['cost_usd']:,}")
+        print(
+            f"  {row['nodes']:4d} nodes: {row['hours']:8.2f} h, {row['node_hours']:9.1f} node-h, ${row['cost_usd']:,}"
+        )
     (REPO / "bench" / "out").mkdir(exist_ok=True)
     (REPO / "bench" / "out" / "backfill_bench.json").write_text(json.dumps(out, indent=2))
 

@@ -16,6 +16,7 @@ at the end; loopback only):
    add + compaction). The anchor, in the same run, is a full rebuild of the
    same index from the database.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -32,17 +33,17 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "tests"))   # instance_support: the serve-process helper the tests use
+sys.path.insert(0, str(REPO / "tests"))  # instance_support: the serve-process helper the tests use
 
 
 def random_pdq(rng, n: int) -> list[str]:
     from tripline.index import codes_to_hex
+
     return codes_to_hex(rng.integers(0, 256, (n, 32), dtype=np.uint8))
 
 
 def propagation(url: str, work: Path, changes: int, rng) -> dict:
     from instance_support import Instance, wait_agree
-
     from tripline.audit import AuditLog
     from tripline.service.auth import Accounts
     from tripline.store import Store
@@ -71,8 +72,12 @@ def propagation(url: str, work: Path, changes: int, rng) -> dict:
             inst.stop()
         store.close()
     d = np.sort(np.asarray(delays))
-    return {"changes": changes, "p50_s": float(np.percentile(d, 50)), "p99_s": float(np.percentile(d, 99)),
-            "max_s": float(d[-1])}
+    return {
+        "changes": changes,
+        "p50_s": float(np.percentile(d, 50)),
+        "p99_s": float(np.percentile(d, 99)),
+        "max_s": float(d[-1]),
+    }
 
 
 def delta_vs_rebuild(url: str, work: Path, size: int, delta: int, rng) -> dict:
@@ -106,8 +111,15 @@ def delta_vs_rebuild(url: str, work: Path, size: int, delta: int, rng) -> dict:
     cache.close()
     store.close()
     assert n0 == size and n1 == n2 == size + delta, (n0, n1, n2)
-    return {"size": size, "delta": delta, "db_load_s": load_s, "first_build_s": first_build_s,
-            "delta_apply_s": delta_s, "full_rebuild_s": rebuild_s, "delta_over_rebuild": delta_s / rebuild_s}
+    return {
+        "size": size,
+        "delta": delta,
+        "db_load_s": load_s,
+        "first_build_s": first_build_s,
+        "delta_apply_s": delta_s,
+        "full_rebuild_s": rebuild_s,
+        "delta_over_rebuild": delta_s / rebuild_s,
+    }
 
 
 def main() -> None:
@@ -127,10 +139,18 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="bank-sync-bench-"))
     results = {}
     try:
-        for part, run in (("propagation", None if args.skip_propagation else
-                           lambda url: propagation(url, work / "prop", args.changes, rng)),
-                          ("delta", None if args.skip_delta else
-                           lambda url: delta_vs_rebuild(url, work / "delta", args.size, args.delta, rng))):
+        for part, run in (
+            (
+                "propagation",
+                None if args.skip_propagation else lambda url: propagation(url, work / "prop", args.changes, rng),
+            ),
+            (
+                "delta",
+                None
+                if args.skip_delta
+                else lambda url: delta_vs_rebuild(url, work / "delta", args.size, args.delta, rng),
+            ),
+        ):
             if run is None:
                 continue
             name = f"tripline_bench_{uuid.uuid4().hex[:10]}"
@@ -140,8 +160,13 @@ def main() -> None:
                 results[part] = run(admin_url.set(database=name).render_as_string(hide_password=False))
             finally:
                 with admin.connect() as conn:
-                    conn.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                                      "WHERE datname = :n AND pid <> pg_backend_pid()"), {"n": name})
+                    conn.execute(
+                        text(
+                            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                            "WHERE datname = :n AND pid <> pg_backend_pid()"
+                        ),
+                        {"n": name},
+                    )
                     conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
             print(part, json.dumps(results[part]), flush=True)
     finally:
@@ -149,13 +174,17 @@ def main() -> None:
         admin.dispose()
     if "propagation" in results:
         p = results["propagation"]
-        print(f"change visible on both instances: p50 {p['p50_s']:.3f} s, p99 {p['p99_s']:.3f} s "
-              f"({p['p99_s'] / 2.0:.0%} of the 2 s budget), max {p['max_s']:.3f} s, {p['changes']} changes")
+        print(
+            f"change visible on both instances: p50 {p['p50_s']:.3f} s, p99 {p['p99_s']:.3f} s "
+            f"({p['p99_s'] / 2.0:.0%} of the 2 s budget), max {p['max_s']:.3f} s, {p['changes']} changes"
+        )
     if "delta" in results:
         d = results["delta"]
-        print(f"{d['delta']:,}-hash delta on a {d['size']:,}-hash index: applied in {d['delta_apply_s']:.1f} s; "
-              f"full rebuild from the database {d['full_rebuild_s']:.1f} s; ratio {d['delta_over_rebuild']:.2f} "
-              f"(database load {d['db_load_s']:.0f} s, first build {d['first_build_s']:.1f} s)")
+        print(
+            f"{d['delta']:,}-hash delta on a {d['size']:,}-hash index: applied in {d['delta_apply_s']:.1f} s; "
+            f"full rebuild from the database {d['full_rebuild_s']:.1f} s; ratio {d['delta_over_rebuild']:.2f} "
+            f"(database load {d['db_load_s']:.0f} s, first build {d['first_build_s']:.1f} s)"
+        )
 
 
 if __name__ == "__main__":

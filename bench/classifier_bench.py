@@ -19,6 +19,7 @@ worker keeps per item (``prepare``: the reduced RGB copy and the bytes) and
 the stage call itself (``ClassifierStage.run`` over the records). Nothing is
 sent anywhere but 127.0.0.1.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -35,8 +36,8 @@ sys.path.insert(0, str(REPO / "bench"))
 
 import numpy as np  # noqa: E402
 from _shared import corpus_photos, shared_dir  # noqa: E402
-from fake_classifiers import FakeVendor  # noqa: E402
 
+from fake_classifiers import FakeVendor  # noqa: E402
 from tripline.banks import Banks  # noqa: E402
 from tripline.policy import load_policy  # noqa: E402
 from tripline.scan import ScanOptions, run_scan  # noqa: E402
@@ -49,7 +50,6 @@ KEYS = StaticKeyProvider(bytes(range(32)))
 
 
 def small_cnn(path: Path) -> None:
-    import onnx
     from onnx import TensorProto, helper, numpy_helper
 
     rng = np.random.default_rng(0)
@@ -68,8 +68,13 @@ def small_cnn(path: Path) -> None:
         helper.make_node("Sigmoid", ["l"], ["y"]),
     ]
     inits = [w("w1", 16, 3, 3, 3), w("b1", 16), w("w2", 32, 16, 3, 3), w("b2", 32), w("w3", 2, 32), w("b3", 2)]
-    graph = helper.make_graph(nodes, "bench", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3, SIZE, SIZE])],
-                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 2])], initializer=inits)
+    graph = helper.make_graph(
+        nodes,
+        "bench",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3, SIZE, SIZE])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 2])],
+        initializer=inits,
+    )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8
     path.write_bytes(model.SerializeToString())
@@ -86,7 +91,7 @@ def variants(tmp: Path, fake_url: str) -> dict[str, str | None]:
         "onnx 224px, batched (16)": HEAD + onnx.format(16),
         "onnx 224px, unbatched (1)": HEAD + onnx.format(1),
         "loopback remote (http)": HEAD + f'[classifiers.remote]\ntype = "http"\ncredential = "bench"\n'
-                                         f'url = "{fake_url}"\nallow_private = true\ndaily_budget = 1000000\n',
+        f'url = "{fake_url}"\nallow_private = true\ndaily_budget = 1000000\n',
     }
 
 
@@ -97,8 +102,16 @@ def scan_once(photos: list[Path], policy, tmp: Path, db: str) -> float:
     banks = Banks(store, tmp / "index")
     try:
         t0 = time.perf_counter()
-        run_scan([str(p) for p in photos], out_dir=out, store=store, banks=banks, policy=policy,
-                 options=ScanOptions(keypoints=False), workers=0, fresh=True)
+        run_scan(
+            [str(p) for p in photos],
+            out_dir=out,
+            store=store,
+            banks=banks,
+            policy=policy,
+            options=ScanOptions(keypoints=False),
+            workers=0,
+            fresh=True,
+        )
         return time.perf_counter() - t0
     finally:
         banks.close()
@@ -138,8 +151,8 @@ def stage_only(photos: list[Path], policies: dict, db: str, repeat: int) -> None
                     rec["matches"] = []
                     recs.append(rec)
                 t = time.perf_counter()
-                for k in range(0, len(recs), 64):      # the scan sink's batch
-                    stage.run(recs[k:k + 64])
+                for k in range(0, len(recs), 64):  # the scan sink's batch
+                    stage.run(recs[k : k + 64])
                 best_run = min(best_run, (time.perf_counter() - t) * 1000 / len(recs))
                 best_prep = min(best_prep, t_prep * 1000 / len(items) - hash_ms)
             stage.close()
@@ -161,15 +174,16 @@ def main() -> None:
         with Store(db) as s:
             SecretStore(s.engine, KEYS).set("bench", kind="http", secret={"token": "bench"})
         import tripline.classifiers.runtime as rt
+
         rt_keys = rt.Runtime.keys
-        rt.Runtime.keys = lambda self: KEYS          # the bench's in-memory master key
+        rt.Runtime.keys = lambda self: KEYS  # the bench's in-memory master key
         policies = {}
         for name, text in variants(tmp, fake.url).items():
             policies[name] = None
             if text is not None:
                 (tmp / f"{len(policies)}.toml").write_text(text)
                 policies[name] = load_policy(tmp / f"{len(policies)}.toml")
-            scan_once(photos[:4], policies[name], tmp, db)      # warm-up: imports, model load
+            scan_once(photos[:4], policies[name], tmp, db)  # warm-up: imports, model load
         results = {name: float("inf") for name in policies}
         for _ in range(args.repeat):
             for name, policy in policies.items():

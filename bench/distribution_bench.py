@@ -9,6 +9,7 @@ Prints:
   no canonical form), measured in the same run on the same links;
 * detection time, and precision/recall of the leads found vs the planted ones.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -39,8 +40,14 @@ def main() -> None:
     args = ap.parse_args()
 
     t0 = time.perf_counter()
-    platform = generate(args.accounts, posts_per_account=args.posts_per_account, n_rings=args.rings,
-                        ring_size=3, n_solo_leads=args.solo, seed=args.seed)
+    platform = generate(
+        args.accounts,
+        posts_per_account=args.posts_per_account,
+        n_rings=args.rings,
+        ring_size=3,
+        n_solo_leads=args.solo,
+        seed=args.seed,
+    )
     gen_s = time.perf_counter() - t0
     with tempfile.TemporaryDirectory() as tmp:
         data, results = platform.write(Path(tmp) / "platform")
@@ -78,22 +85,32 @@ def main() -> None:
         detect_s = time.perf_counter() - t0
         repo.close()
 
-    found = {l.account_id for l in analysis.leads}
+    found = {lead.account_id for lead in analysis.leads}
     truth = platform.planted_leads
     tp = len(found & truth)
     precision = tp / len(found) if found else 1.0
     recall = tp / len(truth) if truth else 1.0
     clusters_ok = sorted(map(sorted, (c.members for c in analysis.clusters))) == sorted(map(sorted, platform.rings))
     n_posts = len(platform.posts)
-    print(f"platform: {len(platform.accounts)} accounts, {n_posts} posts, {len(platform.media_records)} media records, "
-          f"{len(truth)} planted leads in {args.rings} rings + {args.solo} solo (generated in {gen_s:.1f}s)")
-    print(f"ingest:   {r.posts + r.accounts} records in {ingest_s:.2f}s = {n_posts / ingest_s:,.0f} posts/s "
-          f"(incl. link extraction); scan records loaded at {len(platform.media_records) / load_s:,.0f}/s")
-    print(f"links:    {n_links} links in {n_posts} posts; extraction+canonicalisation {links_s / n_posts * 1e6:.1f} µs/post "
-          f"(canonicalisation alone {canon_s / max(len(raw), 1) * 1e6:.1f} µs/link; urllib urlsplit {split_s / max(len(raw), 1) * 1e6:.1f} µs/link)")
-    print(f"detect:   {detect_s:.2f}s ({n_posts / detect_s:,.0f} posts/s); leads {len(found)}, clusters {len(analysis.clusters)}")
-    print(f"quality:  precision {precision:.3f}  recall {recall:.3f}  (tp {tp}, fp {len(found - truth)}, fn {len(truth - found)}); "
-          f"clusters == planted rings: {clusters_ok}")
+    print(
+        f"platform: {len(platform.accounts)} accounts, {n_posts} posts, {len(platform.media_records)} media records, "
+        f"{len(truth)} planted leads in {args.rings} rings + {args.solo} solo (generated in {gen_s:.1f}s)"
+    )
+    print(
+        f"ingest:   {r.posts + r.accounts} records in {ingest_s:.2f}s = {n_posts / ingest_s:,.0f} posts/s "
+        f"(incl. link extraction); scan records loaded at {len(platform.media_records) / load_s:,.0f}/s"
+    )
+    print(
+        f"links:    {n_links} links in {n_posts} posts; extraction+canonicalisation {links_s / n_posts * 1e6:.1f} µs/post "
+        f"(canonicalisation alone {canon_s / max(len(raw), 1) * 1e6:.1f} µs/link; urllib urlsplit {split_s / max(len(raw), 1) * 1e6:.1f} µs/link)"
+    )
+    print(
+        f"detect:   {detect_s:.2f}s ({n_posts / detect_s:,.0f} posts/s); leads {len(found)}, clusters {len(analysis.clusters)}"
+    )
+    print(
+        f"quality:  precision {precision:.3f}  recall {recall:.3f}  (tp {tp}, fp {len(found - truth)}, fn {len(truth - found)}); "
+        f"clusters == planted rings: {clusters_ok}"
+    )
 
 
 if __name__ == "__main__":

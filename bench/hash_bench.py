@@ -7,6 +7,7 @@ maximum bit distance between Tripline's default-mode hash and the reference.
 
 Target (issue 2): >= 10x on debian_photos, >= 1.5x on bsds500.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -41,13 +42,16 @@ def main() -> None:
     ap.add_argument("--subsets", default="debian_photos,bsds500")
     ap.add_argument("--limit", type=int, default=0, help="images per subset (0 = all)")
     ap.add_argument("--repeat", type=int, default=3, help="timing repeats per image (min is kept)")
-    ap.add_argument("--fast-sides", default="512,256",
-                    help="fast-path decode sizes to compare (the first is Tripline's default)")
+    ap.add_argument(
+        "--fast-sides", default="512,256", help="fast-path decode sizes to compare (the first is Tripline's default)"
+    )
     args = ap.parse_args()
     shared = shared_dir(args.shared)
 
-    print(f"{'subset':15s} {'side':>5s} {'n':>4s} {'reference ms':>13s} {'pdq-only ms':>12s} {'full ms':>9s} "
-          f"{'x pdq-only':>10s} {'x full':>7s} {'mean bits':>10s} {'max bits':>9s}")
+    print(
+        f"{'subset':15s} {'side':>5s} {'n':>4s} {'reference ms':>13s} {'pdq-only ms':>12s} {'full ms':>9s} "
+        f"{'x pdq-only':>10s} {'x full':>7s} {'mean bits':>10s} {'max bits':>9s}"
+    )
     for subset in args.subsets.split(","):
         paths = corpus_photos(shared, subset)
         if args.limit:
@@ -58,13 +62,17 @@ def main() -> None:
         ref_hashes = [pdq_from_bytes(d)[0] for d in datas]
         for side in (int(s) for s in args.fast_sides.split(",")):
             # PDQ alone (decode + one hash), the like-for-like comparison ...
-            ours_pdq = _time(lambda d: pdq_hash(decode_image(d, fast_min_side=side).image), datas, args.repeat)
+            ours_pdq = _time(
+                lambda d, side=side: pdq_hash(decode_image(d, fast_min_side=side).image), datas, args.repeat
+            )
             # ... and everything `tripline hash` computes: MD5, SHA-256, 8 dihedral PDQs.
-            ours_full = _time(lambda d: _full(d, side), datas, args.repeat)
-            dists = [hamming(h, _full(d, side).pdq) for d, h in zip(datas, ref_hashes)]
+            ours_full = _time(lambda d, side=side: _full(d, side), datas, args.repeat)
+            dists = [hamming(h, _full(d, side).pdq) for d, h in zip(datas, ref_hashes, strict=True)]
             r, p, f = (statistics.mean(x) * 1000 for x in (ref, ours_pdq, ours_full))
-            print(f"{subset:15s} {side:5d} {len(datas):4d} {r:13.2f} {p:12.2f} {f:9.2f} {r / p:10.2f} {r / f:7.2f} "
-                  f"{statistics.mean(dists):10.2f} {max(dists):9d}")
+            print(
+                f"{subset:15s} {side:5d} {len(datas):4d} {r:13.2f} {p:12.2f} {f:9.2f} {r / p:10.2f} {r / f:7.2f} "
+                f"{statistics.mean(dists):10.2f} {max(dists):9d}"
+            )
             # Progressive JPEGs must be entropy-decoded in full whatever the
             # output size, which bounds any reduced-size decode; show the split.
             prog = [_progressive(d) for d in datas]

@@ -6,6 +6,7 @@ same way in the same run: wall time and peak RSS of the whole process tree.
 
 Prints one line per folder and the hostile/anchor ratios.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -23,9 +24,25 @@ import hostile_corpus  # noqa: E402
 
 
 def scan(folder: Path, work: Path, workers: str, max_seconds: str) -> dict:
-    cmd = [sys.executable, str(REPO / "tests" / "hostile" / "treewatch.py"), sys.executable, "-m", "tripline.cli",
-           "scan", str(folder), "--out", str(work / f"out-{folder.name}"), "--workers", workers,
-           "--max-seconds", max_seconds, "--home", str(work / "home"), "--db", f"sqlite:///{work / 'db.sqlite'}"]
+    cmd = [
+        sys.executable,
+        str(REPO / "tests" / "hostile" / "treewatch.py"),
+        sys.executable,
+        "-m",
+        "tripline.cli",
+        "scan",
+        str(folder),
+        "--out",
+        str(work / f"out-{folder.name}"),
+        "--workers",
+        workers,
+        "--max-seconds",
+        max_seconds,
+        "--home",
+        str(work / "home"),
+        "--db",
+        f"sqlite:///{work / 'db.sqlite'}",
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     return json.loads(proc.stderr.strip().splitlines()[-1])
 
@@ -48,9 +65,13 @@ def main() -> None:
         base = scan(anchor, work, args.workers, args.max_seconds)
         hostile = scan(work / "hostile", work, args.workers, args.max_seconds)
     print(f"anchor   {regular} photos: {base['seconds']:.2f} s, peak tree RSS {base['peak_rss'] / 2**20:.0f} MiB")
-    print(f"hostile  {len(expect)} entries: {hostile['seconds']:.2f} s, peak tree RSS {hostile['peak_rss'] / 2**20:.0f} MiB")
-    print(f"ratio    time x{hostile['seconds'] / base['seconds']:.2f}, memory x{hostile['peak_rss'] / base['peak_rss']:.2f}"
-          f"  (workers={args.workers}, max-seconds={args.max_seconds})")
+    print(
+        f"hostile  {len(expect)} entries: {hostile['seconds']:.2f} s, peak tree RSS {hostile['peak_rss'] / 2**20:.0f} MiB"
+    )
+    print(
+        f"ratio    time x{hostile['seconds'] / base['seconds']:.2f}, memory x{hostile['peak_rss'] / base['peak_rss']:.2f}"
+        f"  (workers={args.workers}, max-seconds={args.max_seconds})"
+    )
 
 
 if __name__ == "__main__":

@@ -47,6 +47,7 @@ QUERY_TF = ["bright", "blur", "border", "jpeg25_small", "crop95", "gray"]
 
 # ---- photo hashes -------------------------------------------------------------
 
+
 def _transform(im, name):
     import io
 
@@ -93,8 +94,10 @@ def _hash_photo(path):
 def photo_hashes(shared: Path) -> np.ndarray:
     photos = sorted(glob.glob(str(shared / "corpus" / "photos" / "*" / "*")))
     if not photos:
-        sys.exit(f"no photos under {shared}/corpus/photos: the shared data folder "
-                 "must be at ../shared relative to the repository root (or pass --shared)")
+        sys.exit(
+            f"no photos under {shared}/corpus/photos: the shared data folder "
+            "must be at ../shared relative to the repository root (or pass --shared)"
+        )
     OUT.mkdir(parents=True, exist_ok=True)
     cache = OUT / "index_bench_photos.npz"
     key = json.dumps([len(photos), BANK_TF, QUERY_TF, 768])
@@ -107,13 +110,16 @@ def photo_hashes(shared: Path) -> np.ndarray:
     t = time.time()
     with Pool(2) as pool:
         h = np.stack(pool.map(_hash_photo, photos, chunksize=8))
-    print(f"hashed {len(photos)} photos x {len(BANK_TF + QUERY_TF)} transforms x 8 "
-          f"dihedral in {time.time() - t:.0f}s", flush=True)
+    print(
+        f"hashed {len(photos)} photos x {len(BANK_TF + QUERY_TF)} transforms x 8 dihedral in {time.time() - t:.0f}s",
+        flush=True,
+    )
     np.savez(cache, h=h, key=key)
     return h
 
 
 # ---- data set -----------------------------------------------------------------
+
 
 def flip_random(codes: np.ndarray, dists: np.ndarray, rng) -> np.ndarray:
     """Each row with exactly dists[i] random bits flipped."""
@@ -137,7 +143,7 @@ def make_dataset(n: int, ph: np.ndarray, n_queries: int, seed: int):
     rng = np.random.default_rng(seed)
     n_photos = len(ph)
     perm = rng.permutation(n_photos)
-    in_bank, held_out = perm[: n_photos // 2], perm[n_photos // 2:]
+    in_bank, held_out = perm[: n_photos // 2], perm[n_photos // 2 :]
     nb = len(BANK_TF)
     parts = []
     # photo families: bank transforms (identity orientation) + synthetic near-duplicates
@@ -173,12 +179,12 @@ def make_dataset(n: int, ph: np.ndarray, n_queries: int, seed: int):
     n_rand = n_queries - sum(len(q) for q in qs)
     qs.append(rng.integers(0, 256, (n_rand, 32), dtype=np.uint8))
     kinds += ["random"] * n_rand
-    structured = np.vstack(parts)[: n]
+    structured = np.vstack(parts)[:n]
     codes = np.empty((n, 32), np.uint8)
     codes[: n - len(structured)] = rng.integers(0, 256, (n - len(structured), 32), dtype=np.uint8)
-    codes[n - len(structured):] = structured
+    codes[n - len(structured) :] = structured
     codes = codes[rng.permutation(n)]
-    ids = (rng.permutation(n).astype(np.int64) * 7 + 1_000_003)
+    ids = rng.permutation(n).astype(np.int64) * 7 + 1_000_003
     queries = np.vstack(qs)
     order = rng.permutation(len(queries))
     return codes, ids, queries[order], np.array(kinds)[order], len(structured)
@@ -194,10 +200,10 @@ def ground_truth(codes, ids, queries, r):
 def recall_precision(results, qidx, gt):
     """results: per-query (ids, dists) for the queries qidx; gt: (qi, ids, dist) at the same r."""
     want = {}
-    for q, i in zip(gt[0], gt[1]):
+    for q, i in zip(gt[0], gt[1], strict=True):
         want.setdefault(int(q), set()).add(int(i))
     tp = fp = fn = 0
-    for q, (r_ids, _) in zip(qidx, results):
+    for q, (r_ids, _) in zip(qidx, results, strict=True):
         got, w = set(map(int, r_ids)), want.get(int(q), set())
         tp += len(got & w)
         fp += len(got - w)
@@ -207,9 +213,13 @@ def recall_precision(results, qidx, gt):
 
 # ---- workers (each in its own process) ------------------------------------------
 
+
 def rss_mb():
     s = Path("/proc/self/status").read_text()
-    get = lambda k: int(s.split(k + ":")[1].split()[0]) / 1024
+
+    def get(k):
+        return int(s.split(k + ":")[1].split()[0]) / 1024
+
     return get("VmRSS"), get("VmHWM")
 
 
@@ -267,23 +277,40 @@ def worker_tripline(d: Path, args) -> dict:
     lat, lat_cpu = [], []
     for i in range(min(args.single, len(q))):
         t, c = time.perf_counter(), time.thread_time()
-        idx.search(q[i:i + 1], T)
+        idx.search(q[i : i + 1], T)
         lat_cpu.append(time.thread_time() - c)
         lat.append(time.perf_counter() - t)
-    lat_miss = [x for x, r in zip(lat, res) if len(r[0]) == 0]
+    lat_miss = [x for x, r in zip(lat, res, strict=False) if len(r[0]) == 0]
     rec31, fp31, n31 = recall_precision(res, np.arange(len(q)), gt[T])
     rec40, fp40, n40 = recall_precision(res40, np.arange(len(q)), gt[T_HI])
     p50, p99 = percentiles(lat)
     rss = rss_mb()[0]
     st = idx.stats()
     cpu50, cpu99 = percentiles(lat_cpu)
-    return {"load_s": load, "first_query_ms": first * 1e3, "cold_qps": cold_qps, "qps": best,
-            "qps_per_cpu_s": best_cpu, "p50_cpu_ms": cpu50, "p99_cpu_ms": cpu99,
-            "qps40": qps40, "p50_ms": p50, "p99_ms": p99,
-            "p99_miss_ms": percentiles(lat_miss)[1] if lat_miss else None,
-            "recall31": rec31, "fp31": fp31, "matches31": n31, "recall40": rec40, "fp40": fp40,
-            "matches40": n40, "rss_mb": rss, "rss_index_mb": rss - rss0,
-            "memory_mb": st["memory_bytes"] / 2**20, "n_queries": len(q), "n_single": len(lat)}
+    return {
+        "load_s": load,
+        "first_query_ms": first * 1e3,
+        "cold_qps": cold_qps,
+        "qps": best,
+        "qps_per_cpu_s": best_cpu,
+        "p50_cpu_ms": cpu50,
+        "p99_cpu_ms": cpu99,
+        "qps40": qps40,
+        "p50_ms": p50,
+        "p99_ms": p99,
+        "p99_miss_ms": percentiles(lat_miss)[1] if lat_miss else None,
+        "recall31": rec31,
+        "fp31": fp31,
+        "matches31": n31,
+        "recall40": rec40,
+        "fp40": fp40,
+        "matches40": n40,
+        "rss_mb": rss,
+        "rss_index_mb": rss - rss0,
+        "memory_mb": st["memory_bytes"] / 2**20,
+        "n_queries": len(q),
+        "n_single": len(lat),
+    }
 
 
 def worker_tripline_update(d: Path, args) -> dict:
@@ -308,7 +335,7 @@ def worker_tripline_update(d: Path, args) -> dict:
     t = time.perf_counter()
     visible = r.search(new[:8], 0)
     search_new = time.perf_counter() - t
-    assert all(v[0].tolist() == [i] for v, i in zip(visible, new_ids[:8]))
+    assert all(v[0].tolist() == [i] for v, i in zip(visible, new_ids[:8], strict=True))
     base_ids = np.load(d / "ids.npy", mmap_mode="r")[:1000].copy()
     t = time.perf_counter()
     w.remove(base_ids)
@@ -328,9 +355,15 @@ def worker_tripline_update(d: Path, args) -> dict:
     codes = np.load(d / "codes.npy", mmap_mode="r")[:1000].copy()
     w.add(base_ids, codes)
     w.close()
-    return {"add1_ms": add1 * 1e3, "add999_ms": add999 * 1e3, "remove1000_ms": remove * 1e3,
-            "reader_refresh_ms": refresh * 1e3,
-            "reader_search_new_ms": search_new * 1e3, "qps_with_delta": qps_delta, "compact_s": compact}
+    return {
+        "add1_ms": add1 * 1e3,
+        "add999_ms": add999 * 1e3,
+        "remove1000_ms": remove * 1e3,
+        "reader_refresh_ms": refresh * 1e3,
+        "reader_search_new_ms": search_new * 1e3,
+        "qps_with_delta": qps_delta,
+        "compact_s": compact,
+    }
 
 
 def worker_faiss(d: Path, args) -> dict:
@@ -354,7 +387,7 @@ def worker_faiss(d: Path, args) -> dict:
 
     def search(qq, r):
         lims, dist, lab = index.range_search(qq, r + 1)  # range_search is exclusive
-        return [(ids[lab[lims[i]:lims[i + 1]]], dist[lims[i]:lims[i + 1]]) for i in range(len(qq))]
+        return [(ids[lab[lims[i] : lims[i + 1]]], dist[lims[i] : lims[i + 1]]) for i in range(len(qq))]
 
     search(q[:2], T)
     t, c = time.perf_counter(), time.process_time()
@@ -364,19 +397,29 @@ def worker_faiss(d: Path, args) -> dict:
     lat = []
     for i in range(min(args.baseline_single, len(q))):
         t = time.perf_counter()
-        search(q[i:i + 1], T)
+        search(q[i : i + 1], T)
         lat.append(time.perf_counter() - t)
     rec31, fp31, _ = recall_precision(res, np.arange(len(q)), gt[T])
     # what a caller gets passing the threshold straight through: distance 31 is dropped
     lims, _, lab = index.range_search(q, T)
-    naive = [(ids[lab[lims[i]:lims[i + 1]]], None) for i in range(len(q))]
+    naive = [(ids[lab[lims[i] : lims[i + 1]]], None) for i in range(len(q))]
     rec_naive = recall_precision(naive, np.arange(len(q)), gt[T])[0]
     p50, p99 = percentiles(lat)
     os.unlink(d / "faiss.idx")
-    return {"build_s": build, "load_s": load, "qps": qps, "qps_per_cpu_s": qps_cpu,
-            "p50_ms": p50, "p99_ms": p99,
-            "recall31": rec31, "fp31": fp31, "recall31_radius_31": rec_naive,
-            "rss_mb": rss_mb()[0], "n_queries": len(q), "n_single": len(lat)}
+    return {
+        "build_s": build,
+        "load_s": load,
+        "qps": qps,
+        "qps_per_cpu_s": qps_cpu,
+        "p50_ms": p50,
+        "p99_ms": p99,
+        "recall31": rec31,
+        "fp31": fp31,
+        "recall31_radius_31": rec_naive,
+        "rss_mb": rss_mb()[0],
+        "n_queries": len(q),
+        "n_single": len(lat),
+    }
 
 
 def worker_pytx(d: Path, args) -> dict:
@@ -387,7 +430,7 @@ def worker_pytx(d: Path, args) -> dict:
     gt = load_gt(d)
     hexes = [c.tobytes().hex() for c in codes]
     del codes
-    entries = list(zip(hexes, ids.tolist()))
+    entries = list(zip(hexes, ids.tolist(), strict=True))
     del hexes, ids
     t = time.perf_counter()
     index = TXIndex(entries)
@@ -415,15 +458,29 @@ def worker_pytx(d: Path, args) -> dict:
     rec31, fp31, _ = recall_precision(res, np.arange(len(q)), gt[T])
     rec_single = recall_precision(res_single, np.arange(len(single)), gt[T])[0]
     p50, p99 = percentiles(lat)
-    return {"build_s": build, "load_s": None, "qps": qps, "qps_per_cpu_s": qps_cpu,
-            "p50_ms": p50, "p99_ms": p99,
-            "recall31": rec31, "fp31": fp31, "recall31_single_api": rec_single,
-            "rss_mb": rss_mb()[0], "n_queries": len(q), "n_single": len(lat)}
+    return {
+        "build_s": build,
+        "load_s": None,
+        "qps": qps,
+        "qps_per_cpu_s": qps_cpu,
+        "p50_ms": p50,
+        "p99_ms": p99,
+        "recall31": rec31,
+        "fp31": fp31,
+        "recall31_single_api": rec_single,
+        "rss_mb": rss_mb()[0],
+        "n_queries": len(q),
+        "n_single": len(lat),
+    }
 
 
-WORKERS = {"tripline_build": worker_tripline_build, "tripline": worker_tripline,
-           "tripline_update": worker_tripline_update, "faiss_flat": worker_faiss,
-           "pytx_pdqindex": worker_pytx}
+WORKERS = {
+    "tripline_build": worker_tripline_build,
+    "tripline": worker_tripline,
+    "tripline_update": worker_tripline_update,
+    "faiss_flat": worker_faiss,
+    "pytx_pdqindex": worker_pytx,
+}
 
 
 def _cpu_busy() -> float:
@@ -433,9 +490,20 @@ def _cpu_busy() -> float:
 
 
 def run_worker(name: str, d: Path, args) -> dict:
-    cmd = [sys.executable, __file__, "--worker", name, "--data", str(d),
-           "--single", str(args.single), "--baseline-queries", str(args.baseline_queries),
-           "--baseline-single", str(args.baseline_single)]
+    cmd = [
+        sys.executable,
+        __file__,
+        "--worker",
+        name,
+        "--data",
+        str(d),
+        "--single",
+        str(args.single),
+        "--baseline-queries",
+        str(args.baseline_queries),
+        "--baseline-single",
+        str(args.baseline_single),
+    ]
     t = time.time()
     busy0 = _cpu_busy()
     ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -455,6 +523,7 @@ def run_worker(name: str, d: Path, args) -> dict:
 
 
 # ---- driver ---------------------------------------------------------------------
+
 
 def fmt(v, f="{:.3g}"):
     return "-" if v is None else (f.format(v) if isinstance(v, (int, float)) else str(v))
@@ -482,8 +551,10 @@ def main():
 
     shared = Path(args.shared)
     if not (shared / "corpus" / "photos").is_dir():
-        sys.exit(f"shared data folder not found at {shared} (expected ../shared relative to the "
-                 f"repository root, with corpus/photos inside); pass --shared")
+        sys.exit(
+            f"shared data folder not found at {shared} (expected ../shared relative to the "
+            f"repository root, with corpus/photos inside); pass --shared"
+        )
     sys.path.insert(0, str(REPO / "src"))
     from tripline.index import brute_force_search
 
@@ -498,14 +569,24 @@ def main():
             np.save(d / "codes.npy", codes)
             np.save(d / "ids.npy", ids)
             np.save(d / "queries.npy", q)
-            print(f"\nN={n:,}: {n_struct:,} structured codes (photo families, clusters, planted), "
-                  f"{len(q)} queries ({', '.join(f'{k} {c}' for k, c in zip(*np.unique(kinds, return_counts=True)))}); "
-                  f"generated in {time.time() - t:.0f}s", flush=True)
+            print(
+                f"\nN={n:,}: {n_struct:,} structured codes (photo families, clusters, planted), "
+                f"{len(q)} queries ({', '.join(f'{k} {c}' for k, c in zip(*np.unique(kinds, return_counts=True), strict=True))}); "
+                f"generated in {time.time() - t:.0f}s",
+                flush=True,
+            )
             t = time.time()
             gt40 = ground_truth(codes, ids, q, T_HI)
             s31 = gt40[2] <= T
-            np.savez(d / "gt.npz", qi40=gt40[0], ids40=gt40[1], d40=gt40[2],
-                     qi31=gt40[0][s31], ids31=gt40[1][s31], d31=gt40[2][s31])
+            np.savez(
+                d / "gt.npz",
+                qi40=gt40[0],
+                ids40=gt40[1],
+                d40=gt40[2],
+                qi31=gt40[0][s31],
+                ids31=gt40[1][s31],
+                d31=gt40[2][s31],
+            )
             # the exhaustive scan must agree with the plain-numpy oracle
             sample = np.random.default_rng(0).choice(len(q), 12, replace=False)
             oracle = brute_force_search(codes, ids, q[sample], T_HI)
@@ -513,10 +594,12 @@ def main():
                 m = gt40[0] == qi
                 assert sorted(oracle[j][0].tolist()) == sorted(gt40[1][m].tolist()), "oracle mismatch"
             hits = np.bincount(gt40[0][s31], minlength=len(q)) > 0
-            print(f"  ground truth in {time.time() - t:.0f}s: {s31.sum()} matches at <= {T} "
-                  f"({hits.mean():.1%} of queries hit), {len(gt40[0])} at <= {T_HI}; "
-                  f"hit rate by kind: " + ", ".join(
-                      f"{k} {hits[kinds == k].mean():.0%}" for k in np.unique(kinds)), flush=True)
+            print(
+                f"  ground truth in {time.time() - t:.0f}s: {s31.sum()} matches at <= {T} "
+                f"({hits.mean():.1%} of queries hit), {len(gt40[0])} at <= {T_HI}; "
+                f"hit rate by kind: " + ", ".join(f"{k} {hits[kinds == k].mean():.0%}" for k in np.unique(kinds)),
+                flush=True,
+            )
             del codes
             res = {}
             if "tripline" in engines:
@@ -535,13 +618,30 @@ def main():
 
 
 def print_table(report):
-    print("\nthreshold 31 inclusive. batch qps = wall-clock lookups/s, all queries in one call, "
-          "2 threads; q/cpu-s = the same per CPU-second used (what one uncontended core does);\n"
-          "p50/p99 = wall time of one query per call; p99 cpu = its CPU time; others = CPU cores "
-          "used by other processes (other sessions share this 2-core machine) during that engine's run; "
-          "x = batch qps ratio")
-    hdr = ["N", "engine", "build s", "load s", "RSS MB", "p50 ms", "p99 ms", "p99 cpu ms",
-           "batch qps", "q/cpu-s", "recall@31", "recall@40", "x faiss", "x pytx", "others"]
+    print(
+        "\nthreshold 31 inclusive. batch qps = wall-clock lookups/s, all queries in one call, "
+        "2 threads; q/cpu-s = the same per CPU-second used (what one uncontended core does);\n"
+        "p50/p99 = wall time of one query per call; p99 cpu = its CPU time; others = CPU cores "
+        "used by other processes (other sessions share this 2-core machine) during that engine's run; "
+        "x = batch qps ratio"
+    )
+    hdr = [
+        "N",
+        "engine",
+        "build s",
+        "load s",
+        "RSS MB",
+        "p50 ms",
+        "p99 ms",
+        "p99 cpu ms",
+        "batch qps",
+        "q/cpu-s",
+        "recall@31",
+        "recall@40",
+        "x faiss",
+        "x pytx",
+        "others",
+    ]
     rows = []
     for n, res in report.items():
         base = {k: res.get(k, {}).get("qps") for k in ("faiss_flat", "pytx_pdqindex")}
@@ -552,39 +652,59 @@ def print_table(report):
             if "error" in r:
                 rows.append([f"{n:,}", e, "error: " + r["error"][:60]] + [""] * 12)
                 continue
+
             def ratio(b, r=r):
                 return (r["qps"] / b) if (b and r.get("qps")) else None
 
-            rows.append([f"{n:,}", e, fmt(r.get("build_s")), fmt(r.get("load_s")),
-                         fmt(r.get("rss_mb"), "{:.0f}"), fmt(r.get("p50_ms")), fmt(r.get("p99_ms")),
-                         fmt(r.get("p99_cpu_ms")),
-                         fmt(r.get("qps"), "{:.0f}"), fmt(r.get("qps_per_cpu_s"), "{:.0f}"),
-                         fmt(r.get("recall31"), "{:.4f}"), fmt(r.get("recall40"), "{:.4f}"),
-                         fmt(ratio(base["faiss_flat"]), "{:.1f}x"),
-                         fmt(ratio(base["pytx_pdqindex"]), "{:.1f}x"),
-                         fmt(r.get("other_cpu_cores"), "{:.1f}")])
-    w = [max(len(str(x)) for x in col) for col in zip(hdr, *rows)]
+            rows.append(
+                [
+                    f"{n:,}",
+                    e,
+                    fmt(r.get("build_s")),
+                    fmt(r.get("load_s")),
+                    fmt(r.get("rss_mb"), "{:.0f}"),
+                    fmt(r.get("p50_ms")),
+                    fmt(r.get("p99_ms")),
+                    fmt(r.get("p99_cpu_ms")),
+                    fmt(r.get("qps"), "{:.0f}"),
+                    fmt(r.get("qps_per_cpu_s"), "{:.0f}"),
+                    fmt(r.get("recall31"), "{:.4f}"),
+                    fmt(r.get("recall40"), "{:.4f}"),
+                    fmt(ratio(base["faiss_flat"]), "{:.1f}x"),
+                    fmt(ratio(base["pytx_pdqindex"]), "{:.1f}x"),
+                    fmt(r.get("other_cpu_cores"), "{:.1f}"),
+                ]
+            )
+    w = [max(len(str(x)) for x in col) for col in zip(hdr, *rows, strict=True)]
     for row in [hdr] + rows:
-        print("  ".join(str(x).rjust(k) for x, k in zip(row, w)))
+        print("  ".join(str(x).rjust(k) for x, k in zip(row, w, strict=True)))
     for n, res in report.items():
         tl, fl, px = res.get("tripline", {}), res.get("faiss_flat", {}), res.get("pytx_pdqindex", {})
         if tl.get("p50_ms") and fl.get("p50_ms"):
-            print(f"N={n:,}: single-query p50 {fl['p50_ms'] / tl['p50_ms']:.0f}x faster than faiss flat"
-                  + (f", {px['p50_ms'] / tl['p50_ms']:.0f}x than pytx PDQIndex" if px.get("p50_ms") else ""))
+            print(
+                f"N={n:,}: single-query p50 {fl['p50_ms'] / tl['p50_ms']:.0f}x faster than faiss flat"
+                + (f", {px['p50_ms'] / tl['p50_ms']:.0f}x than pytx PDQIndex" if px.get("p50_ms") else "")
+            )
         if "recall31_radius_31" in fl:
-            print(f"N={n:,}: faiss range_search(q, 31) (threshold passed straight through) "
-                  f"recall@31 = {fl['recall31_radius_31']:.4f}")
+            print(
+                f"N={n:,}: faiss range_search(q, 31) (threshold passed straight through) "
+                f"recall@31 = {fl['recall31_radius_31']:.4f}"
+            )
         u = res.get("tripline_update")
         if u and "error" not in u:
-            print(f"N={n:,}: tripline updates: add 1 {u['add1_ms']:.1f} ms, add 999 {u['add999_ms']:.1f} ms, "
-                  f"remove 1000 {u['remove1000_ms']:.1f} ms (durable), reader refresh "
-                  f"{u['reader_refresh_ms']:.1f} ms + search finds them {u['reader_search_new_ms']:.1f} ms, qps with 2000-op delta {u['qps_with_delta']:.0f}, "
-                  f"compact {u['compact_s']:.1f} s")
+            print(
+                f"N={n:,}: tripline updates: add 1 {u['add1_ms']:.1f} ms, add 999 {u['add999_ms']:.1f} ms, "
+                f"remove 1000 {u['remove1000_ms']:.1f} ms (durable), reader refresh "
+                f"{u['reader_refresh_ms']:.1f} ms + search finds them {u['reader_search_new_ms']:.1f} ms, qps with 2000-op delta {u['qps_with_delta']:.0f}, "
+                f"compact {u['compact_s']:.1f} s"
+            )
         if tl.get("first_query_ms") is not None:
-            print(f"N={n:,}: tripline first query after open {tl['first_query_ms']:.1f} ms, first batch "
-                  f"(pages faulting in) {tl['cold_qps']:.0f} qps, batch at t=40 {tl['qps40']:.0f} qps, "
-                  f"index memory {tl['memory_mb']:.0f} MB mapped, RSS growth {tl['rss_index_mb']:.0f} MB, "
-                  f"build peak RSS {tl.get('build_peak_rss_mb', 0):.0f} MB, disk {tl.get('disk_mb', 0):.0f} MB")
+            print(
+                f"N={n:,}: tripline first query after open {tl['first_query_ms']:.1f} ms, first batch "
+                f"(pages faulting in) {tl['cold_qps']:.0f} qps, batch at t=40 {tl['qps40']:.0f} qps, "
+                f"index memory {tl['memory_mb']:.0f} MB mapped, RSS growth {tl['rss_index_mb']:.0f} MB, "
+                f"build peak RSS {tl.get('build_peak_rss_mb', 0):.0f} MB, disk {tl.get('disk_mb', 0):.0f} MB"
+            )
 
 
 if __name__ == "__main__":

@@ -25,6 +25,7 @@ rotate_180 and mirror, zero false matches; robust recall >= 95% on crops <= 10%,
 The cost line converts bank entries and lookups per query into 10M-entry lookup time with
 the scaling measured by bench/index_bench.py (bench/out/index_bench.json).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -43,14 +44,14 @@ from tripline.banks.keypoints import RECORD as KP_RECORD
 from tripline.banks.keypoints import KeypointIndex
 from tripline.hashing import hash_bytes, robust_hashes
 from tripline.keypoints import BANK_FEATURES, MIN_INLIERS
-from tripline.keypoints.verify import MAX_TILT_DEGREES
 from tripline.keypoints import extract as extract_keypoints
 from tripline.keypoints import verify as verify_keypoints
+from tripline.keypoints.verify import MAX_TILT_DEGREES
 from tripline.normalise import BANK_REGIONS
 from tripline.normalise.variants import PAIRS, ROBUST_STRICT, verify_robust
 
-THRESHOLD = 31      # inclusive, as the scanner and PdqSignal use it
-MIN_QUALITY = 50    # PdqSignal.QUALITY_THRESHOLD
+THRESHOLD = 31  # inclusive, as the scanner and PdqSignal use it
+MIN_QUALITY = 50  # PdqSignal.QUALITY_THRESHOLD
 MUST_BE_PERFECT = ("rotate_90", "rotate_180", "mirror")
 
 
@@ -71,7 +72,7 @@ def _gamma(im, g):
 
 def _noise(im, sigma, rng):
     arr = np.asarray(im, dtype=np.float32)
-    noise = rng.standard_normal(arr.shape, dtype=np.float32) * sigma   # float32: 12 MP wallpapers
+    noise = rng.standard_normal(arr.shape, dtype=np.float32) * sigma  # float32: 12 MP wallpapers
     return Image.fromarray(np.clip(arr + noise, 0, 255).astype(np.uint8))
 
 
@@ -146,14 +147,18 @@ def _banner(im, frac, side, colour="white", over=True):
     font = ImageFont.load_default(size=max(8, bh // 3))
     text = "when you see it... share before it's gone"
     box = draw.textbbox((0, 0), text, font=font)
-    draw.text((max(0, (out.width - (box[2] - box[0])) // 2), y0 + (bh - (box[3] - box[1])) // 2 - box[1]),
-              text, font=font, fill=fg)
+    draw.text(
+        (max(0, (out.width - (box[2] - box[0])) // 2), y0 + (bh - (box[3] - box[1])) // 2 - box[1]),
+        text,
+        font=font,
+        fill=fg,
+    )
     return out
 
 
 # name -> (edit, encoder, JPEG quality); the edit gets (upright RGB image, rng).
 TRANSFORMS = {
-    "original": None,   # the banked file itself: recall 100% unless quality < 50
+    "original": None,  # the banked file itself: recall 100% unless quality < 50
     **{f"jpeg_q{q}": (lambda im, rng: im, "JPEG", q) for q in (30, 50, 75, 95)},
     "resize_0.25": (lambda im, rng: _scaled(im, 0.25), "JPEG", 90),
     "resize_0.5": (lambda im, rng: _scaled(im, 0.5), "JPEG", 90),
@@ -173,8 +178,10 @@ TRANSFORMS = {
     "screenshot": (lambda im, rng: _screenshot(im), "PNG", None),
     # Robust-matching edits (docs/robust-matching.md).
     **{f"crop_asym_{p}": (lambda im, rng, p=p: _asym_crop(im, p / 100), "JPEG", 90) for p in (5, 10, 20)},
-    **{f"pad_{fill}_{p}": (lambda im, rng, p=p, fill=fill: _pad(im, p / 100, fill), "JPEG", 90)
-       for fill, p in (("black", 10), ("black", 30), ("white", 20), ("blur", 10), ("blur", 30))},
+    **{
+        f"pad_{fill}_{p}": (lambda im, rng, p=p, fill=fill: _pad(im, p / 100, fill), "JPEG", 90)
+        for fill, p in (("black", 10), ("black", 30), ("white", 20), ("blur", 10), ("blur", 30))
+    },
     "banner_bottom_10": (lambda im, rng: _banner(im, 0.10, "bottom"), "JPEG", 90),
     "banner_bottom_25": (lambda im, rng: _banner(im, 0.25, "bottom"), "JPEG", 90),
     "banner_top_15_black": (lambda im, rng: _banner(im, 0.15, "top", "black"), "JPEG", 90),
@@ -184,10 +191,25 @@ TRANSFORMS = {
     "crop_asym_10+q50": (lambda im, rng: _asym_crop(im, 0.10), "JPEG", 50),
 }
 # Edits whose robust-recall target is >= 95% (issue: crops <= 10%, padding <= 30%, banners <= 25%).
-ROBUST_TARGETS = ("crop_5pct", "crop_10pct", "crop_asym_5", "crop_asym_10", "crop_asym_10+q50",
-                  "pad_border_10pct", "pad_black_10", "pad_black_30", "pad_white_20", "pad_blur_10",
-                  "pad_blur_30", "pad_black_20+q50", "banner_bottom_10", "banner_bottom_25",
-                  "banner_top_15_black", "banner_added_20", "banner_bottom_20+q50")
+ROBUST_TARGETS = (
+    "crop_5pct",
+    "crop_10pct",
+    "crop_asym_5",
+    "crop_asym_10",
+    "crop_asym_10+q50",
+    "pad_border_10pct",
+    "pad_black_10",
+    "pad_black_30",
+    "pad_white_20",
+    "pad_blur_10",
+    "pad_blur_30",
+    "pad_black_20+q50",
+    "banner_bottom_10",
+    "banner_bottom_25",
+    "banner_top_15_black",
+    "banner_added_20",
+    "banner_bottom_20+q50",
+)
 
 
 EXACT_DIHEDRAL = False  # set from --exact-dihedral; read by pool workers via fork
@@ -243,9 +265,16 @@ def _both(data: bytes, bank: bool = False, own: int | None = None) -> dict:
         ref_hash, ref_q = pdq_from_bytes(data)
     except Exception:  # noqa: BLE001 - a reference failure is a miss, not a crash
         ref_hash, ref_q = None, 0
-    return {"trip": list(rec.pdq_dihedral) if rec.error is None else None,
-            "trip_q": rec.pdq_quality or 0, "ref": ref_hash, "ref_q": int(ref_q),
-            "variants": variants, "regions": regions, "robust_s": robust_s, "kp": kp}
+    return {
+        "trip": list(rec.pdq_dihedral) if rec.error is None else None,
+        "trip_q": rec.pdq_quality or 0,
+        "ref": ref_hash,
+        "ref_q": int(ref_q),
+        "variants": variants,
+        "regions": regions,
+        "robust_s": robust_s,
+        "kp": kp,
+    }
 
 
 def bank_keypoints(task):
@@ -303,10 +332,16 @@ def _score(results, which: str, transform: str, bank: np.ndarray) -> dict:
     hit = (d <= THRESHOLD) & good[:, None]
     own = np.diagonal(hit).copy()
     np.fill_diagonal(hit, False)
-    return {"n": len(rows), "hits": int(own.sum()), "recall": float(own.mean()),
-            "low_quality": int((~good).sum()), "false": int(hit.sum()),
-            "misses": [i for i in range(len(rows)) if not own[i]],
-            "own_distance": np.diagonal(d).tolist(), "quality": [r[which + "_q"] for r in rows]}
+    return {
+        "n": len(rows),
+        "hits": int(own.sum()),
+        "recall": float(own.mean()),
+        "low_quality": int((~good).sum()),
+        "false": int(hit.sum()),
+        "misses": [i for i in range(len(rows)) if not own[i]],
+        "own_distance": np.diagonal(d).tolist(),
+        "quality": [r[which + "_q"] for r in rows],
+    }
 
 
 def _word_rows(hexes: list[str | None]) -> tuple[np.ndarray, np.ndarray]:
@@ -328,7 +363,7 @@ def _robust_ways(results, transform: str):
     for qname, targets in PAIRS.items():
         if qname == "original":
             columns = [[r["trip"][0] if r["trip"] and r["trip_q"] >= MIN_QUALITY else None for r in rows]]
-        else:   # a query may carry several variants of one kind (two banner readings)
+        else:  # a query may carry several variants of one kind (two banner readings)
             per_row = [[h for name, h, q in r["variants"] if name == qname and q >= MIN_QUALITY] for r in rows]
             k = max(len(x) for x in per_row)
             columns = [[x[c] if c < len(x) else None for x in per_row] for c in range(k)]
@@ -367,7 +402,7 @@ def _score_robust(results, transform: str, plain_trip: dict) -> dict:
     kp_true, kp_false_inliers, kp_true_inliers = np.zeros(n, dtype=bool), [0], []
     kp_ms, kp_post = [], []
     for i, r in enumerate(results):
-        checks = (r[transform]["kp"] or ([], 0.0, 0.0, 0, None))
+        checks = r[transform]["kp"] or ([], 0.0, 0.0, 0, None)
         kp_ms.append(1000 * checks[2])
         kp_post.append(checks[3])
         for row, inliers, confirmed in checks[0]:
@@ -385,25 +420,43 @@ def _score_robust(results, transform: str, plain_trip: dict) -> dict:
     own_only_robust = np.diagonal(loose) & ~own_plain
     off = ~np.eye(n, dtype=bool)
     false_d = best[off & (best <= THRESHOLD)]
-    return {"n": n, "hits": int(own.sum()), "recall": float(own.mean()),
-            "norm_recall": float(own_norm.mean()), "kp_recall": float(kp_true.mean()),
-            "kp_false_max_inliers": int(max(kp_false_inliers)), "kp_true_inliers": kp_true_inliers,
-            "kp_all_pairs": ({"pairs": len(every) * (n - 1), "max_inliers": max(e[0] for e in every),
-                              "confirmed": sum(e[1] for e in every)} if every else None), "kp_lookup_ms": kp_ms, "kp_postings": kp_post,
-            "false": int((verified & off).sum()) + plain_trip["false"],
-            "false_loose": int((loose & off).sum()) + plain_trip["false"],
-            "false_min_distance": int(best[off].min()) if n > 1 else 256,
-            "false_loose_distances": sorted(false_d.tolist()),
-            "true_robust_distances": sorted(np.diagonal(best)[own_only_robust].tolist()),
-            "misses": [i for i in range(n) if not own[i]], "via": via}
+    return {
+        "n": n,
+        "hits": int(own.sum()),
+        "recall": float(own.mean()),
+        "norm_recall": float(own_norm.mean()),
+        "kp_recall": float(kp_true.mean()),
+        "kp_false_max_inliers": int(max(kp_false_inliers)),
+        "kp_true_inliers": kp_true_inliers,
+        "kp_all_pairs": (
+            {
+                "pairs": len(every) * (n - 1),
+                "max_inliers": max(e[0] for e in every),
+                "confirmed": sum(e[1] for e in every),
+            }
+            if every
+            else None
+        ),
+        "kp_lookup_ms": kp_ms,
+        "kp_postings": kp_post,
+        "false": int((verified & off).sum()) + plain_trip["false"],
+        "false_loose": int((loose & off).sum()) + plain_trip["false"],
+        "false_min_distance": int(best[off].min()) if n > 1 else 256,
+        "false_loose_distances": sorted(false_d.tolist()),
+        "true_robust_distances": sorted(np.diagonal(best)[own_only_robust].tolist()),
+        "misses": [i for i in range(n) if not own[i]],
+        "via": via,
+    }
 
 
 def _explain(keys, trip: dict, ref: dict, most: int = 6) -> str:
     """The photos Tripline missed and the reference did not (or all of Tripline's misses
     when the reference missed them too), with each side's distance and quality."""
     only = [i for i in trip["misses"] if i not in set(ref["misses"])] or trip["misses"]
-    parts = [f"{keys[i]} ({trip['own_distance'][i]}/{ref['own_distance'][i]}, "
-             f"q{trip['quality'][i]}/{ref['quality'][i]})" for i in only[:most]]
+    parts = [
+        f"{keys[i]} ({trip['own_distance'][i]}/{ref['own_distance'][i]}, q{trip['quality'][i]}/{ref['quality'][i]})"
+        for i in only[:most]
+    ]
     return ", ".join(parts) + (f" and {len(only) - most} more" if len(only) > most else "")
 
 
@@ -424,11 +477,13 @@ def lookup_latency(n_images: int, regions_per_image: int = 4, items: int = 1500)
     root = Path(tempfile.mkdtemp(prefix="tripline-latency-"))
     try:
         n_r = n_images * regions_per_image
-        plain = PDQIndex.build(root / "plain", np.arange(n_images, dtype=np.int64),
-                               rng.integers(0, 256, (n_images, 32), dtype=np.uint8))
-        regions = PDQIndex.build(root / "regions", np.arange(n_r, dtype=np.int64),
-                                 rng.integers(0, 256, (n_r, 32), dtype=np.uint8))
-        plain.search(queries[0], THRESHOLD), regions.search(queries[0], THRESHOLD)   # warm the kernels
+        plain = PDQIndex.build(
+            root / "plain", np.arange(n_images, dtype=np.int64), rng.integers(0, 256, (n_images, 32), dtype=np.uint8)
+        )
+        regions = PDQIndex.build(
+            root / "regions", np.arange(n_r, dtype=np.int64), rng.integers(0, 256, (n_r, 32), dtype=np.uint8)
+        )
+        plain.search(queries[0], THRESHOLD), regions.search(queries[0], THRESHOLD)  # warm the kernels
 
         def run(fn):
             ts = []
@@ -439,16 +494,29 @@ def lookup_latency(n_images: int, regions_per_image: int = 4, items: int = 1500)
             return 1000 * np.mean(ts), 1000 * np.percentile(ts, 99)
 
         base = run(lambda q: plain.search(q, THRESHOLD))
-        rows = {"plain (8 dihedral)": base,
-                "robust, unedited (+1 regions)": run(lambda q: (plain.search(q, THRESHOLD), regions.search(q[:1], THRESHOLD))),
-                "robust, 3 variants (+2 plain, +3 regions)": run(lambda q: (
-                    plain.search(q, THRESHOLD), regions.search(q[:1], THRESHOLD),
-                    plain.search(q[1:3], THRESHOLD), regions.search(q[1:4], THRESHOLD)))}
+        rows = {
+            "plain (8 dihedral)": base,
+            "robust, unedited (+1 regions)": run(
+                lambda q: (plain.search(q, THRESHOLD), regions.search(q[:1], THRESHOLD))
+            ),
+            "robust, 3 variants (+2 plain, +3 regions)": run(
+                lambda q: (
+                    plain.search(q, THRESHOLD),
+                    regions.search(q[:1], THRESHOLD),
+                    plain.search(q[1:3], THRESHOLD),
+                    regions.search(q[1:4], THRESHOLD),
+                )
+            ),
+        }
         for name, (mean, p99) in rows.items():
-            print(f"{n_images:>10d} banked images {name:44s} mean {mean:.3f} ms  p99 {p99:.3f} ms CPU  "
-                  f"x{mean / base[0]:.2f} / x{p99 / base[1]:.2f}")
-        print(f"index sizes: plain {plain.stats()['memory_bytes'] / 2**20:.0f} MB, "
-              f"regions {regions.stats()['memory_bytes'] / 2**20:.0f} MB")
+            print(
+                f"{n_images:>10d} banked images {name:44s} mean {mean:.3f} ms  p99 {p99:.3f} ms CPU  "
+                f"x{mean / base[0]:.2f} / x{p99 / base[1]:.2f}"
+            )
+        print(
+            f"index sizes: plain {plain.stats()['memory_bytes'] / 2**20:.0f} MB, "
+            f"regions {regions.stats()['memory_bytes'] / 2**20:.0f} MB"
+        )
         plain.close()
         regions.close()
     finally:
@@ -494,16 +562,20 @@ def keypoint_scale(sizes: list[int], shared, photos_n: int = 200, queries_n: int
         ms, touched, found = [], [], 0
         for i, kp in queries:
             t = time.process_time()
-            ok = any(row == i and verify_keypoints(kp, index.keypoints(row)).confirmed
-                     for row, _ in index.candidates(kp))
+            ok = any(
+                row == i and verify_keypoints(kp, index.keypoints(row)).confirmed for row, _ in index.candidates(kp)
+            )
             ms.append(1000 * (time.process_time() - t))
             touched.append(index.touched(kp))
             found += ok
-        print(f"{n:>10d} banked images: inverted file {index.memory_bytes() / n:.0f} B per image "
-              f"({index.memory_bytes() / 2**20:.0f} MB), records {RECORD.itemsize} B per image on disk, "
-              f"built in {build:.1f} s; postings touched per query mean {np.mean(touched):.0f}; lookup + "
-              f"verification mean {np.mean(ms):.2f} ms, p99 {np.percentile(ms, 99):.2f} ms CPU; "
-              f"true photo confirmed {found}/{len(queries)}", flush=True)
+        print(
+            f"{n:>10d} banked images: inverted file {index.memory_bytes() / n:.0f} B per image "
+            f"({index.memory_bytes() / 2**20:.0f} MB), records {RECORD.itemsize} B per image on disk, "
+            f"built in {build:.1f} s; postings touched per query mean {np.mean(touched):.0f}; lookup + "
+            f"verification mean {np.mean(ms):.2f} ms, p99 {np.percentile(ms, 99):.2f} ms CPU; "
+            f"true photo confirmed {found}/{len(queries)}",
+            flush=True,
+        )
         del index, recs
 
 
@@ -514,12 +586,22 @@ def main() -> None:
     ap.add_argument("--limit", type=int, default=0, help="photos per subset (0 = all)")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--json", default=None, help="write the numbers to this file")
-    ap.add_argument("--exact-dihedral", action="store_true",
-                    help="hash Tripline's queries as `tripline scan --exact-dihedral` does")
-    ap.add_argument("--latency-at", type=int, default=0, metavar="N",
-                    help="only measure single-item lookup latency with N banked images (e.g. 10000000)")
-    ap.add_argument("--keypoint-scale", default="", metavar="N,N",
-                    help="only measure the keypoint stage with these numbers of banked images (e.g. 10000,100000)")
+    ap.add_argument(
+        "--exact-dihedral", action="store_true", help="hash Tripline's queries as `tripline scan --exact-dihedral` does"
+    )
+    ap.add_argument(
+        "--latency-at",
+        type=int,
+        default=0,
+        metavar="N",
+        help="only measure single-item lookup latency with N banked images (e.g. 10000000)",
+    )
+    ap.add_argument(
+        "--keypoint-scale",
+        default="",
+        metavar="N,N",
+        help="only measure the keypoint stage with these numbers of banked images (e.g. 10000,100000)",
+    )
     args = ap.parse_args()
     if args.latency_at:
         lookup_latency(args.latency_at)
@@ -541,7 +623,9 @@ def main() -> None:
 
     t0 = time.perf_counter()
     # Largest files first, so the big wallpapers don't leave one worker running alone at the end.
-    tasks = sorted(((i, p, k) for i, (p, k) in enumerate(zip(paths, keys))), key=lambda t: -t[1].stat().st_size)
+    tasks = sorted(
+        ((i, p, k) for i, (p, k) in enumerate(zip(paths, keys, strict=True))), key=lambda t: -t[1].stat().st_size
+    )
     results: list = [None] * len(paths)
     global KP_INDEX
     with Pool(args.workers) as pool:
@@ -559,26 +643,38 @@ def main() -> None:
     for t in TRANSFORMS:
         table[t]["robust"] = _score_robust(results, t, table[t]["trip"])
 
-    print(f"Tripline dihedral variants: {'exact (--exact-dihedral)' if EXACT_DIHEDRAL else 'single transform (default)'}")
-    print(f"{len(paths)} photos, {len(TRANSFORMS) - 1} transforms; threshold <= {THRESHOLD}, quality >= {MIN_QUALITY}; "
-          f"{orientations} photos carry an EXIF orientation other than 1")
-    print(f"norm = tripline + normalised variants (tripline.normalise), confirmed at <= {ROBUST_STRICT} bits; "
-          f"'loose' = false matches before that verification")
-    print(f"keyp = the keypoint stage alone (tripline.keypoints: inverted file, then RANSAC with >= {MIN_INLIERS} "
-          f"inliers); robust = what `tripline scan` does: tripline + norm + keyp; 'kp max' = most inliers of any "
-          f"non-matching candidate the inverted file proposed, among those placed as a copy would be")
-    print(f"{'transform':20s} {'n':>4s} {'reference':>10s} {'tripline':>9s} {'norm':>6s} {'keyp':>6s} {'robust':>7s} "
-          f"{'ref false':>10s} {'trip false':>11s} {'rob false':>10s} {'loose':>6s} {'kp max':>6s}  "
-          f"robust-only hits via (query variant->bank hash)")
+    print(
+        f"Tripline dihedral variants: {'exact (--exact-dihedral)' if EXACT_DIHEDRAL else 'single transform (default)'}"
+    )
+    print(
+        f"{len(paths)} photos, {len(TRANSFORMS) - 1} transforms; threshold <= {THRESHOLD}, quality >= {MIN_QUALITY}; "
+        f"{orientations} photos carry an EXIF orientation other than 1"
+    )
+    print(
+        f"norm = tripline + normalised variants (tripline.normalise), confirmed at <= {ROBUST_STRICT} bits; "
+        f"'loose' = false matches before that verification"
+    )
+    print(
+        f"keyp = the keypoint stage alone (tripline.keypoints: inverted file, then RANSAC with >= {MIN_INLIERS} "
+        f"inliers); robust = what `tripline scan` does: tripline + norm + keyp; 'kp max' = most inliers of any "
+        f"non-matching candidate the inverted file proposed, among those placed as a copy would be"
+    )
+    print(
+        f"{'transform':20s} {'n':>4s} {'reference':>10s} {'tripline':>9s} {'norm':>6s} {'keyp':>6s} {'robust':>7s} "
+        f"{'ref false':>10s} {'trip false':>11s} {'rob false':>10s} {'loose':>6s} {'kp max':>6s}  "
+        f"robust-only hits via (query variant->bank hash)"
+    )
     failures = []
     for t, s in table.items():
         ref, trip = s["ref"], s["trip"]
         rob = s["robust"]
         via = ", ".join(f"{k} {v}" for k, v in rob["via"].items())
-        print(f"{t:20s} {ref['n']:4d} {100 * ref['recall']:9.1f}% {100 * trip['recall']:8.1f}% "
-              f"{100 * rob['norm_recall']:5.1f}% {100 * rob['kp_recall']:5.1f}% {100 * rob['recall']:6.1f}% "
-              f"{ref['false']:10d} {trip['false']:11d} {rob['false']:10d} {rob['false_loose']:6d} "
-              f"{rob['kp_false_max_inliers']:6d}  {via}")
+        print(
+            f"{t:20s} {ref['n']:4d} {100 * ref['recall']:9.1f}% {100 * trip['recall']:8.1f}% "
+            f"{100 * rob['norm_recall']:5.1f}% {100 * rob['kp_recall']:5.1f}% {100 * rob['recall']:6.1f}% "
+            f"{ref['false']:10d} {trip['false']:11d} {rob['false']:10d} {rob['false_loose']:6d} "
+            f"{rob['kp_false_max_inliers']:6d}  {via}"
+        )
         if rob["hits"] < trip["hits"]:
             failures.append(f"{t}: robust below plain tripline")
         if rob["false"]:
@@ -586,24 +682,32 @@ def main() -> None:
         if t in ROBUST_TARGETS and rob["recall"] < 0.95:
             failures.append(f"{t}: robust recall {100 * rob['recall']:.1f}% < 95% target")
         if trip["hits"] < ref["hits"]:
-            failures.append(f"{t}: tripline below reference; missed by tripline only (tripline/reference "
-                            f"distance, quality): {_explain(keys, trip, ref)}")
+            failures.append(
+                f"{t}: tripline below reference; missed by tripline only (tripline/reference "
+                f"distance, quality): {_explain(keys, trip, ref)}"
+            )
         # The quality gate (PDQ's own rule) excludes a query from matching
         # anywhere, so "100%" is over the queries that pass it.
         if t in MUST_BE_PERFECT and trip["hits"] < trip["n"] - trip["low_quality"]:
-            failures.append(f"{t}: tripline recall {100 * trip['recall']:.1f}% < 100% of the "
-                            f"{trip['n'] - trip['low_quality']} queries above the quality gate; "
-                            f"missed: {_explain(keys, trip, ref)}")
+            failures.append(
+                f"{t}: tripline recall {100 * trip['recall']:.1f}% < 100% of the "
+                f"{trip['n'] - trip['low_quality']} queries above the quality gate; "
+                f"missed: {_explain(keys, trip, ref)}"
+            )
         if trip["false"]:
             failures.append(f"{t}: {trip['false']} tripline false matches")
 
     edited = [t for t in TRANSFORMS if t != "original"]
-    tot = {w: (sum(table[t][w]["hits"] for t in edited), sum(table[t][w]["false"] for t in TRANSFORMS))
-           for w in ("ref", "trip", "robust")}
+    tot = {
+        w: (sum(table[t][w]["hits"] for t in edited), sum(table[t][w]["false"] for t in TRANSFORMS))
+        for w in ("ref", "trip", "robust")
+    }
     n_q = len(edited) * len(paths)
-    print(f"{'total':20s} {n_q:4d} {100 * tot['ref'][0] / n_q:9.1f}% {100 * tot['trip'][0] / n_q:8.1f}% "
-          f"{'':6s} {'':6s} {100 * tot['robust'][0] / n_q:6.1f}% {tot['ref'][1]:10d} {tot['trip'][1]:11d} "
-          f"{tot['robust'][1]:10d}")
+    print(
+        f"{'total':20s} {n_q:4d} {100 * tot['ref'][0] / n_q:9.1f}% {100 * tot['trip'][0] / n_q:8.1f}% "
+        f"{'':6s} {'':6s} {100 * tot['robust'][0] / n_q:6.1f}% {tot['ref'][1]:10d} {tot['trip'][1]:11d} "
+        f"{tot['robust'][1]:10d}"
+    )
     # Cost of the robust scheme (docs/robust-matching.md): bank entries per banked image and
     # index lookups per query, converted to 10M-entry lookup time with the index bench's
     # measured scaling (qps per CPU-second 34.2k at 1M, 7.76k at 10M: time ~ N^0.64).
@@ -613,60 +717,88 @@ def main() -> None:
     plain_rate = float(np.mean([len(r["variants"]) for r in (x["original"] for x in results)]))
     regions_mult = per_bank - 1
     alpha = np.log(34221.8 / 7763.4) / np.log(10)
-    def cost(nv):   # lookups in plain-index units at 10M: 8 dihedral + 1 original->regions + variants
-        return 8 + regions_mult ** alpha + nv * (1 + regions_mult ** alpha)
-    print(f"robust cost: {per_bank:.2f} index entries per banked image (memory x{per_bank:.2f} for image-built banks); "
-          f"{plain_rate:.2f} normalised variants per unedited photo, {variant_rate:.2f} over all benchmark queries; "
-          f"lookup time at 10M vs plain 8-dihedral lookup: x{cost(plain_rate) / 8:.2f} (unedited), "
-          f"x{cost(variant_rate) / 8:.2f} (benchmark mix), x{cost(3) / 8:.2f} (worst case, 3 variants) "
-          f"[computed from bench/out/index_bench.json scaling, alpha={alpha:.2f}]")
+
+    def cost(nv):  # lookups in plain-index units at 10M: 8 dihedral + 1 original->regions + variants
+        return 8 + regions_mult**alpha + nv * (1 + regions_mult**alpha)
+
+    print(
+        f"robust cost: {per_bank:.2f} index entries per banked image (memory x{per_bank:.2f} for image-built banks); "
+        f"{plain_rate:.2f} normalised variants per unedited photo, {variant_rate:.2f} over all benchmark queries; "
+        f"lookup time at 10M vs plain 8-dihedral lookup: x{cost(plain_rate) / 8:.2f} (unedited), "
+        f"x{cost(variant_rate) / 8:.2f} (benchmark mix), x{cost(3) / 8:.2f} (worst case, 3 variants) "
+        f"[computed from bench/out/index_bench.json scaling, alpha={alpha:.2f}]"
+    )
     kp_ms = [x for t in TRANSFORMS for x in table[t]["robust"]["kp_lookup_ms"]]
     kp_post = [x for t in TRANSFORMS for x in table[t]["robust"]["kp_postings"]]
     kx = [1000 * r["kp"][1] for r in all_rows if r["kp"]]
     per_image = KP_INDEX.postings() / len(KP_INDEX)
-    print(f"keypoint stage: extraction mean {np.mean(kx):.1f} ms, p99 {np.percentile(kx, 99):.1f} ms per query; "
-          f"inverted-file lookup + verification mean {np.mean(kp_ms):.2f} ms, p99 {np.percentile(kp_ms, 99):.2f} ms "
-          f"at {len(KP_INDEX)} banked images; postings touched per query mean {np.mean(kp_post):.0f} "
-          f"({np.mean(kp_post) / len(KP_INDEX):.3f} per banked image: ~{np.mean(kp_post) / len(KP_INDEX) * 1e7 / 1e6:.1f}M "
-          f"at 10M if they grow linearly); storage per banked image {KP_RECORD_BYTES} B on disk + "
-          f"{per_image:.0f} postings ({KP_INDEX.memory_bytes() / len(KP_INDEX):.0f} B) in memory")
+    print(
+        f"keypoint stage: extraction mean {np.mean(kx):.1f} ms, p99 {np.percentile(kx, 99):.1f} ms per query; "
+        f"inverted-file lookup + verification mean {np.mean(kp_ms):.2f} ms, p99 {np.percentile(kp_ms, 99):.2f} ms "
+        f"at {len(KP_INDEX)} banked images; postings touched per query mean {np.mean(kp_post):.0f} "
+        f"({np.mean(kp_post) / len(KP_INDEX):.3f} per banked image: ~{np.mean(kp_post) / len(KP_INDEX) * 1e7 / 1e6:.1f}M "
+        f"at 10M if they grow linearly); storage per banked image {KP_RECORD_BYTES} B on disk + "
+        f"{per_image:.0f} postings ({KP_INDEX.memory_bytes() / len(KP_INDEX):.0f} B) in memory"
+    )
     rs = [r["robust_s"] for r in all_rows]
-    print(f"normalisation time per query: mean {1000 * np.mean(rs):.1f} ms, p99 {1000 * np.percentile(rs, 99):.1f} ms "
-          f"(decoded image, single core, loaded machine)")
+    print(
+        f"normalisation time per query: mean {1000 * np.mean(rs):.1f} ms, p99 {1000 * np.percentile(rs, 99):.1f} ms "
+        f"(decoded image, single core, loaded machine)"
+    )
     true_d = [x for t in TRANSFORMS for x in table[t]["robust"]["true_robust_distances"]]
-    print(f"robust-only true matches: {len(true_d)}, distance p50 {np.percentile(true_d, 50) if true_d else 0:.0f}, "
-          f"p95 {np.percentile(true_d, 95) if true_d else 0:.0f}, max {max(true_d, default=0)} bits; closest false pair "
-          f"through any variant: {min(table[t]['robust']['false_min_distance'] for t in TRANSFORMS)} bits "
-          f"(over all {len(paths) * (len(paths) - 1)} distinct ordered pairs per transform)")
+    print(
+        f"robust-only true matches: {len(true_d)}, distance p50 {np.percentile(true_d, 50) if true_d else 0:.0f}, "
+        f"p95 {np.percentile(true_d, 95) if true_d else 0:.0f}, max {max(true_d, default=0)} bits; closest false pair "
+        f"through any variant: {min(table[t]['robust']['false_min_distance'] for t in TRANSFORMS)} bits "
+        f"(over all {len(paths) * (len(paths) - 1)} distinct ordered pairs per transform)"
+    )
     for t in KP_ALL_PAIRS:
         ap = table[t]["robust"]["kp_all_pairs"]
         if ap:
-            print(f"keypoint all-pairs check, {t}: every query verified against every other banked photo "
-                  f"({ap['pairs']} pairs): {ap['confirmed']} confirmed, most inliers placed as a copy would be "
-                  f"{ap['max_inliers']}")
+            print(
+                f"keypoint all-pairs check, {t}: every query verified against every other banked photo "
+                f"({ap['pairs']} pairs): {ap['confirmed']} confirmed, most inliers placed as a copy would be "
+                f"{ap['max_inliers']}"
+            )
             if ap["confirmed"]:
                 failures.append(f"{t}: {ap['confirmed']} keypoint false matches in the all-pairs check")
     ti = [x for t in TRANSFORMS for x in table[t]["robust"]["kp_true_inliers"]]
-    print(f"keypoint verification margin: true matches need >= {MIN_INLIERS} inliers (confirmed true matches: "
-          f"p1 {np.percentile(ti, 1):.0f}, p5 {np.percentile(ti, 5):.0f}, median {np.median(ti):.0f}); the most inliers any "
-          f"non-matching candidate placed as a copy would be (scale 1/3-3x, tilt <= {MAX_TILT_DEGREES} degrees "
-          f"off a quarter turn) reached: {max(table[t]['robust']['kp_false_max_inliers'] for t in TRANSFORMS)}")
+    print(
+        f"keypoint verification margin: true matches need >= {MIN_INLIERS} inliers (confirmed true matches: "
+        f"p1 {np.percentile(ti, 1):.0f}, p5 {np.percentile(ti, 5):.0f}, median {np.median(ti):.0f}); the most inliers any "
+        f"non-matching candidate placed as a copy would be (scale 1/3-3x, tilt <= {MAX_TILT_DEGREES} degrees "
+        f"off a quarter turn) reached: {max(table[t]['robust']['kp_false_max_inliers'] for t in TRANSFORMS)}"
+    )
     for w, label in (("ref", "reference"), ("trip", "tripline")):
         # Tripline's queries use all 8 dihedral hashes, as the scanner does.
         d = _distances([_hashes(o, w) for o in originals], banks[w])
         np.fill_diagonal(d, 256)
-        print(f"{label:9s} originals: {table['original'][w]['false']} false matches among "
-              f"{len(paths) * (len(paths) - 1)} ordered pairs, minimum distance {int(d.min())} bits; "
-              f"{sum(o[w + '_q'] < MIN_QUALITY for o in originals)} originals below quality {MIN_QUALITY}")
+        print(
+            f"{label:9s} originals: {table['original'][w]['false']} false matches among "
+            f"{len(paths) * (len(paths) - 1)} ordered pairs, minimum distance {int(d.min())} bits; "
+            f"{sum(o[w + '_q'] < MIN_QUALITY for o in originals)} originals below quality {MIN_QUALITY}"
+        )
     print(f"hashing {hash_secs:.1f}s, total {time.perf_counter() - t0:.1f}s with {args.workers} workers")
     print("PASS" if not failures else "FAIL\n  " + "\n  ".join(failures))
 
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"photos": keys, "threshold": THRESHOLD, "min_quality": MIN_QUALITY,
-                       "seconds": time.perf_counter() - t0, "pass": not failures, "failures": failures,
-                       "transforms": {t: {w: {**s[w], "misses": [keys[i] for i in s[w]["misses"]]}
-                                          for w in ("ref", "trip", "robust")} for t, s in table.items()}}, f, indent=1)
+            json.dump(
+                {
+                    "photos": keys,
+                    "threshold": THRESHOLD,
+                    "min_quality": MIN_QUALITY,
+                    "seconds": time.perf_counter() - t0,
+                    "pass": not failures,
+                    "failures": failures,
+                    "transforms": {
+                        t: {w: {**s[w], "misses": [keys[i] for i in s[w]["misses"]]} for w in ("ref", "trip", "robust")}
+                        for t, s in table.items()
+                    },
+                },
+                f,
+                indent=1,
+            )
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ Target from the policy issue: median <= 1 ms per prompt. Prints PASS/FAIL.
 
     .venv/bin/python bench/prompt_gate_bench.py [--n 5000] [--seed 1]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -22,16 +23,55 @@ from tripline.policy import check_prompt, default_policy, load_policy_bytes
 # module itself for its caches.
 normalise_mod = importlib.import_module("tripline.text.normalise")
 
-SUBJECTS = ["a lighthouse", "an old farmer", "a red fox", "mountain lake", "a city street at night", "a cat",
-            "a bowl of fruit", "a spaceship", "a medieval castle", "a woman reading", "a robot", "an owl"]
-STYLES = ["oil painting", "watercolor", "photorealistic", "35mm film", "studio lighting", "cinematic",
-          "highly detailed", "concept art", "octane render", "soft focus", "golden hour", "bokeh", "8k",
-          "masterpiece", "best quality", "trending on artstation", "volumetric fog", "sharp focus"]
-DECOR = ["(masterpiece:1.2)", "[blurry]", "((detailed))", "<lora:add_detail:0.6>", "{{sunset}}", "🌅", "✨",
-         "ultra-detailed", "h1gh qu4lity", "s.h.a.r.p"]
+SUBJECTS = [
+    "a lighthouse",
+    "an old farmer",
+    "a red fox",
+    "mountain lake",
+    "a city street at night",
+    "a cat",
+    "a bowl of fruit",
+    "a spaceship",
+    "a medieval castle",
+    "a woman reading",
+    "a robot",
+    "an owl",
+]
+STYLES = [
+    "oil painting",
+    "watercolor",
+    "photorealistic",
+    "35mm film",
+    "studio lighting",
+    "cinematic",
+    "highly detailed",
+    "concept art",
+    "octane render",
+    "soft focus",
+    "golden hour",
+    "bokeh",
+    "8k",
+    "masterpiece",
+    "best quality",
+    "trending on artstation",
+    "volumetric fog",
+    "sharp focus",
+]
+DECOR = [
+    "(masterpiece:1.2)",
+    "[blurry]",
+    "((detailed))",
+    "<lora:add_detail:0.6>",
+    "{{sunset}}",
+    "🌅",
+    "✨",
+    "ultra-detailed",
+    "h1gh qu4lity",
+    "s.h.a.r.p",
+]
 NEGATIVE = "lowres, bad anatomy, bad hands, text, error, missing fingers, cropped, worst quality, jpeg artifacts"
 
-PLACEHOLDER = b'''
+PLACEHOLDER = b"""
 [policy]
 name = "placeholder"
 version = "1"
@@ -47,7 +87,7 @@ name = "ab"
 when = 'text(source == "prompt" and rule == "ab")'
 verdict = "deny"
 reason = "placeholder pair"
-'''
+"""
 
 
 def make_prompts(n: int, rng: random.Random) -> list[str]:
@@ -55,10 +95,10 @@ def make_prompts(n: int, rng: random.Random) -> list[str]:
     for i in range(n):
         parts = [rng.choice(SUBJECTS)] + rng.sample(STYLES, rng.randint(3, 14)) + rng.sample(DECOR, rng.randint(0, 4))
         if i % 20 == 0:
-            parts.insert(rng.randint(0, len(parts)), "kid")      # minor word alone: allowed
+            parts.insert(rng.randint(0, len(parts)), "kid")  # minor word alone: allowed
         if i % 25 == 0:
-            parts.insert(rng.randint(0, len(parts)), "nsfw")     # sexual word alone: allowed
-        if i % 50 == 0:                                           # co-occurrence: the default pack flags it
+            parts.insert(rng.randint(0, len(parts)), "nsfw")  # sexual word alone: allowed
+        if i % 50 == 0:  # co-occurrence: the default pack flags it
             parts[rng.randint(0, len(parts) - 1)] += ", kid, nsfw"
         if i % 33 == 0:
             parts.insert(0, "alpha near bravo")
@@ -77,7 +117,7 @@ def measure(prompts: list[str], policy, cold: bool = False) -> tuple[list[float]
     shows the scheduler; the CPU time shows the gate's own cost. ``cold``
     empties the per-token caches before every prompt (no vocabulary reuse)."""
     wall, cpu, verdicts = [], [], {}
-    for p in prompts[:200]:                                       # warm-up
+    for p in prompts[:200]:  # warm-up
         check_prompt(p, NEGATIVE, policy=policy)
     for p in prompts:
         if cold:
@@ -99,13 +139,15 @@ def main() -> int:
     chars = statistics.mean(len(p) for p in prompts)
     print(f"{len(prompts)} prompts, mean {chars:.0f} chars, with a {len(NEGATIVE)}-char negative prompt")
     # Long prompts (several joined, ~750 chars) show how latency scales.
-    long_prompts = [", ".join(prompts[i:i + 5]) for i in range(0, len(prompts), 5)]
+    long_prompts = [", ".join(prompts[i : i + 5]) for i in range(0, len(prompts), 5)]
     print(f"long set: {len(long_prompts)} prompts, mean {statistics.mean(len(p) for p in long_prompts):.0f} chars")
     ok = True
-    runs = (("default", default_policy(), prompts, False),
-            ("placeholder", load_policy_bytes(PLACEHOLDER), prompts, False),
-            ("default/long", default_policy(), long_prompts, False),
-            ("default/cold", default_policy(), prompts, True))
+    runs = (
+        ("default", default_policy(), prompts, False),
+        ("placeholder", load_policy_bytes(PLACEHOLDER), prompts, False),
+        ("default/long", default_policy(), long_prompts, False),
+        ("default/cold", default_policy(), prompts, True),
+    )
     for label, policy, batch, cold in runs:
         wall, cpu, verdicts = measure(batch, policy, cold)
         wall.sort()
@@ -114,9 +156,11 @@ def main() -> int:
         cmed, cp99 = statistics.median(cpu), cpu[int(0.99 * (len(cpu) - 1))]
         passed = med <= 1.0
         ok &= passed
-        print(f"{label:12s} wall median {med * 1000:6.1f} us  p99 {p99 * 1000:7.1f} us | "
-              f"cpu median {cmed * 1000:6.1f} us  p99 {cp99 * 1000:6.1f} us | "
-              f"verdicts {dict(sorted(verdicts.items()))}  {'PASS' if passed else 'FAIL'} (median <= 1 ms)")
+        print(
+            f"{label:12s} wall median {med * 1000:6.1f} us  p99 {p99 * 1000:7.1f} us | "
+            f"cpu median {cmed * 1000:6.1f} us  p99 {cp99 * 1000:6.1f} us | "
+            f"verdicts {dict(sorted(verdicts.items()))}  {'PASS' if passed else 'FAIL'} (median <= 1 ms)"
+        )
     return 0 if ok else 1
 
 

@@ -11,6 +11,7 @@ Measures on every photo of shared/corpus/photos:
   so any detection is a false positive.
 Also times both readers on the generator fixtures. Exits 1 when a target is missed.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -67,13 +68,13 @@ def main() -> int:
     read_provenance(files[0].read_bytes(), options=meta_opts)  # warm imports
     for path in files:
         data = path.read_bytes()
-        ours_ms.append(_time(lambda: read_provenance(data, options=meta_opts)) * 1000)
+        ours_ms.append(_time(lambda data=data: read_provenance(data, options=meta_opts)) * 1000)
         if sdp is not None:
-            theirs_ms.append(_time(lambda: sdp.parse(io.BytesIO(data))) * 1000)
+            theirs_ms.append(_time(lambda data=data: sdp.parse(io.BytesIO(data))) * 1000)
         rgb = np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
         mp = rgb.shape[0] * rgb.shape[1] / 1e6
         scores = []
-        t = _time(lambda: scores.append(wm.score_array(rgb)), repeat=2)
+        t = _time(lambda scores=scores, rgb=rgb: scores.append(wm.score_array(rgb)), repeat=2)
         wm_ms_per_mp.append(t * 1000 / mp)
         mp_list.append(mp)
         for sc in scores[0]:
@@ -88,36 +89,52 @@ def main() -> int:
     med_ours = statistics.median(ours_ms)
     med_wm = statistics.median(wm_ms_per_mp)
     print(f"corpus photos: {n} ({sum(mp_list):.1f} MP total, median {statistics.median(mp_list):.2f} MP)")
-    print(f"metadata extraction, tripline: median {med_ours:.3f} ms/photo, p95 {np.percentile(ours_ms, 95):.3f} ms "
-          f"(target <= 10 ms) {'PASS' if med_ours <= 10 else 'FAIL'}")
+    print(
+        f"metadata extraction, tripline: median {med_ours:.3f} ms/photo, p95 {np.percentile(ours_ms, 95):.3f} ms "
+        f"(target <= 10 ms) {'PASS' if med_ours <= 10 else 'FAIL'}"
+    )
     if theirs_ms:
         med_theirs = statistics.median(theirs_ms)
-        print(f"metadata extraction, sd-parsers 0.6: median {med_theirs:.3f} ms/photo, p95 {np.percentile(theirs_ms, 95):.3f} ms")
-        print(f"  ratio sd-parsers/tripline (median): {med_theirs / med_ours:.2f}x; "
-              f"total {sum(theirs_ms):.0f} ms vs {sum(ours_ms):.0f} ms")
-    print(f"watermark decoding (5 schemes x 2 channel orders): median {med_wm:.2f} ms/MP, "
-          f"max {max(wm_ms_per_mp):.2f} ms/MP (target <= 30 ms/MP) {'PASS' if med_wm <= 30 else 'FAIL'}")
-    print(f"watermark false positives: {len(fps)}/{n} photos = {100 * len(fps) / n:.2f}% "
-          f"(very likely: {sum(1 for f in fps if f[4] == 'very_likely')}, likely: {sum(1 for f in fps if f[4] == 'likely')})")
+        print(
+            f"metadata extraction, sd-parsers 0.6: median {med_theirs:.3f} ms/photo, p95 {np.percentile(theirs_ms, 95):.3f} ms"
+        )
+        print(
+            f"  ratio sd-parsers/tripline (median): {med_theirs / med_ours:.2f}x; "
+            f"total {sum(theirs_ms):.0f} ms vs {sum(ours_ms):.0f} ms"
+        )
+    print(
+        f"watermark decoding (5 schemes x 2 channel orders): median {med_wm:.2f} ms/MP, "
+        f"max {max(wm_ms_per_mp):.2f} ms/MP (target <= 30 ms/MP) {'PASS' if med_wm <= 30 else 'FAIL'}"
+    )
+    print(
+        f"watermark false positives: {len(fps)}/{n} photos = {100 * len(fps) / n:.2f}% "
+        f"(very likely: {sum(1 for f in fps if f[4] == 'very_likely')}, likely: {sum(1 for f in fps if f[4] == 'likely')})"
+    )
     for f in fps:
         print(f"  FP {f[0]}: {f[1]} {f[2]}/{f[3]} {f[4]}")
     n_bit = len({f[0] for f in bit_rule_fps})
     print(f"  with the bit-count rule alone (no block-agreement gate): {n_bit}/{n} photos = {100 * n_bit / n:.2f}%")
     for f in bit_rule_fps:
         print(f"    {f[0]}: {f[1]} {f[2]}/{f[3]} {f[4]} (block z {f[5]:.1f})")
-    print("  highest chance agreement per scheme: " + ", ".join(
-        f"{k} {v}/{len(next(s for s in wm.SCHEMES if s.name == k).bits)} (likely >= {wm.thresholds(len(next(s for s in wm.SCHEMES if s.name == k).bits))[0]})"
-        for k, v in best_by_scheme.items()))
+    print(
+        "  highest chance agreement per scheme: "
+        + ", ".join(
+            f"{k} {v}/{len(next(s for s in wm.SCHEMES if s.name == k).bits)} (likely >= {wm.thresholds(len(next(s for s in wm.SCHEMES if s.name == k).bits))[0]})"
+            for k, v in best_by_scheme.items()
+        )
+    )
 
     gen_dir = shared / "fixtures" / "provenance" / "generators"
     gens = sorted(p for p in gen_dir.rglob("*") if p.suffix in (".png", ".jpg"))
     if gens:
-        ours = [_time(lambda: read_provenance(p.read_bytes(), options=meta_opts), 5) * 1000 for p in gens]
+        ours = [_time(lambda p=p: read_provenance(p.read_bytes(), options=meta_opts), 5) * 1000 for p in gens]
         line = f"generator fixtures ({len(gens)}): tripline median {statistics.median(ours):.3f} ms"
         if sdp is not None:
-            theirs = [_time(lambda: sdp.parse(io.BytesIO(p.read_bytes())), 5) * 1000 for p in gens]
-            line += (f", sd-parsers median {statistics.median(theirs):.3f} ms, "
-                     f"ratio {statistics.median(theirs) / statistics.median(ours):.2f}x")
+            theirs = [_time(lambda p=p: sdp.parse(io.BytesIO(p.read_bytes())), 5) * 1000 for p in gens]
+            line += (
+                f", sd-parsers median {statistics.median(theirs):.3f} ms, "
+                f"ratio {statistics.median(theirs) / statistics.median(ours):.2f}x"
+            )
         print(line)
     ok = med_ours <= 10 and med_wm <= 30
     return 0 if ok else 1

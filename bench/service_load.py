@@ -10,6 +10,7 @@ the bottleneck). Request counts are bounded; nothing leaves the machine.
 
 Target (issue): /v1/lookup >= 2,000 requests/s on the reference machine.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -47,8 +48,10 @@ def _free_port() -> int:
 
 
 def _request(method: str, path: str, key: str, body: bytes, ctype: str) -> bytes:
-    head = (f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {key}\r\n"
-            f"Content-Type: {ctype}\r\nContent-Length: {len(body)}\r\n\r\n")
+    head = (
+        f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {key}\r\n"
+        f"Content-Type: {ctype}\r\nContent-Length: {len(body)}\r\n\r\n"
+    )
     return head.encode() + body
 
 
@@ -79,6 +82,7 @@ async def _conn(port: int, requests: list[bytes], lat: list[float], errors: list
 def _client(port: int, requests: list[bytes], conns: int, q) -> None:
     try:
         import uvloop
+
         uvloop.install()
     except ImportError:
         pass
@@ -105,12 +109,17 @@ def drive(port: int, requests: list[bytes], conns: int, procs: int) -> dict:
     wall = time.perf_counter() - t0
     for p in ps:
         p.join()
-    lat = sorted(x for _, l, _ in results for x in l)
+    lat = sorted(x for _, lats, _ in results for x in lats)
     errors = [e for _, _, es in results for e in es]
-    return {"requests": len(lat), "errors": len(errors), "error_codes": sorted(set(errors))[:5],
-            "seconds": round(wall, 2), "rps": round(len(lat) / wall, 1),
-            "p50_ms": round(statistics.median(lat) * 1000, 2),
-            "p99_ms": round(lat[min(len(lat) - 1, int(len(lat) * 0.99))] * 1000, 2)}
+    return {
+        "requests": len(lat),
+        "errors": len(errors),
+        "error_codes": sorted(set(errors))[:5],
+        "seconds": round(wall, 2),
+        "rps": round(len(lat) / wall, 1),
+        "p50_ms": round(statistics.median(lat) * 1000, 2),
+        "p99_ms": round(lat[min(len(lat) - 1, int(len(lat) * 0.99))] * 1000, 2),
+    }
 
 
 def main() -> None:
@@ -128,7 +137,7 @@ def main() -> None:
 
     photos = corpus_photos(shared_dir(args.shared))
     random.Random(7).shuffle(photos)
-    banked, others = photos[:args.bank_size], photos[args.bank_size:args.bank_size + 50]
+    banked, others = photos[: args.bank_size], photos[args.bank_size : args.bank_size + 50]
     home = tempfile.mkdtemp(prefix="tripline-load-")
     base = ["--home", home] + (["--db", args.db] if args.db else [])
     env = {**os.environ, "TRIPLINE_HOME": home}
@@ -150,9 +159,25 @@ def main() -> None:
     store.close()
     hashes = hashed[:50] + [hash_bytes(p.read_bytes()) for p in others[:50]]
     port = _free_port()
-    server = subprocess.Popen([sys.executable, "-c", SERVE, *base, "--host", "127.0.0.1", "--port", str(port),
-                               "--workers", str(args.workers), "--log-level", "warning", "--rate", "1000000"],
-                              env=env)
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            SERVE,
+            *base,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            str(args.workers),
+            "--log-level",
+            "warning",
+            "--rate",
+            "1000000",
+        ],
+        env=env,
+    )
     try:
         for _ in range(200):
             try:
@@ -170,25 +195,37 @@ def main() -> None:
         drive(port, lookups[:500], 8, 1)
         res_lookup = drive(port, lookups, args.connections, args.client_procs)
         datas = [p.read_bytes() for p in (banked[:25] + others[:25])]
-        scans = [_request("POST", "/v1/scan", key, datas[i % len(datas)], "application/octet-stream")
-                 for i in range(args.scans)]
+        scans = [
+            _request("POST", "/v1/scan", key, datas[i % len(datas)], "application/octet-stream")
+            for i in range(args.scans)
+        ]
         res_scan = drive(port, scans, min(16, args.connections), 1)
     finally:
         server.terminate()
         server.wait(10)
-    out = {"machine": {"cpus": os.cpu_count()}, "server_workers": args.workers, "bank_entries_pdq": len(banked),
-           "db": "sqlite" if not args.db else args.db.split(":")[0],
-           "lookup": res_lookup, "scan": res_scan, "lookup_target_rps": 2000,
-           "lookup_target_met": res_lookup["rps"] >= 2000}
+    out = {
+        "machine": {"cpus": os.cpu_count()},
+        "server_workers": args.workers,
+        "bank_entries_pdq": len(banked),
+        "db": "sqlite" if not args.db else args.db.split(":")[0],
+        "lookup": res_lookup,
+        "scan": res_scan,
+        "lookup_target_rps": 2000,
+        "lookup_target_met": res_lookup["rps"] >= 2000,
+    }
     if args.json:
         print(json.dumps(out))
     else:
         for name in ("lookup", "scan"):
             r = out[name]
-            print(f"/v1/{name}: {r['requests']} requests in {r['seconds']} s = {r['rps']} req/s; "
-                  f"p50 {r['p50_ms']} ms, p99 {r['p99_ms']} ms; errors {r['errors']} {r['error_codes']}")
-        print(f"target /v1/lookup >= 2000 req/s: {'met' if out['lookup_target_met'] else 'NOT met'} "
-              f"({out['machine']['cpus']} CPUs, {args.workers} server workers)")
+            print(
+                f"/v1/{name}: {r['requests']} requests in {r['seconds']} s = {r['rps']} req/s; "
+                f"p50 {r['p50_ms']} ms, p99 {r['p99_ms']} ms; errors {r['errors']} {r['error_codes']}"
+            )
+        print(
+            f"target /v1/lookup >= 2000 req/s: {'met' if out['lookup_target_met'] else 'NOT met'} "
+            f"({out['machine']['cpus']} CPUs, {args.workers} server workers)"
+        )
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ sample clip is a query.
   te         python-threatexchange VPDQIndex (faiss)
 Both must agree on which banked videos match each query.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -57,11 +58,17 @@ def bench_hashing(paths: list[Path], shared: Path) -> dict[str, list[Frame]]:
         n_every += len(got)
         want = expected(shared, p.stem)
         ok = len(got) == len(want) == len(ref)
-        far = sum(1 for (_, q, h), g in zip(want, got) if q >= 50 and g.quality >= 50 and hamming(h, g.pdq) >= 31)
+        far = sum(
+            1
+            for (_, q, h), g in zip(want, got, strict=False)
+            if q >= 50 and g.quality >= 50 and hamming(h, g.pdq) >= 31
+        )
         bad += (not ok) + far
         print(f"  {p.stem:34s} frames {len(got):4d}/{len(want):4d}  frames at distance >= 31: {far}")
     print(f"  conformance: {'PASS' if bad == 0 else 'FAIL'} ({len(paths)} clips, {n_every} frames)")
-    print(f"  every frame  tripline {n_every / t_trip:7.1f} fps   vpdq in-process {n_every / t_ref:7.1f} fps   ratio {t_ref / t_trip:.2f}")
+    print(
+        f"  every frame  tripline {n_every / t_trip:7.1f} fps   vpdq in-process {n_every / t_ref:7.1f} fps   ratio {t_ref / t_trip:.2f}"
+    )
 
     hashes: dict[str, list[Frame]] = {}
     t_trip = t_te = 0.0
@@ -120,8 +127,10 @@ def bench_matching(hashes: dict[str, list[Frame]], bank_frames: int, seed: int =
         store.close()
     names = {signal_id(f): n for f, n in bank}
     trip = [sorted(names[m.value] for m in ms) for ms in found]
-    print(f"  tripline  bank add {t_add:6.2f} s  matcher load {t_load:5.2f} s  "
-          f"match {t_match * 1000:7.1f} ms for {len(queries)} queries ({t_match * 1000 / len(queries):.2f} ms/query)")
+    print(
+        f"  tripline  bank add {t_add:6.2f} s  matcher load {t_load:5.2f} s  "
+        f"match {t_match * 1000:7.1f} ms for {len(queries)} queries ({t_match * 1000 / len(queries):.2f} ms/query)"
+    )
 
     try:
         from threatexchange.extensions.vpdq.vpdq_index import VPDQIndex
@@ -134,10 +143,12 @@ def bench_matching(hashes: dict[str, list[Frame]], bank_frames: int, seed: int =
     t0 = time.perf_counter()
     te = [sorted(m.metadata for m in index.query(to_te_signal(fs))) for fs in hashes.values()]
     t_te = time.perf_counter() - t0
-    print(f"  te/faiss  build {t_build:6.2f} s  match {t_te * 1000:7.1f} ms ({t_te * 1000 / len(queries):.2f} ms/query)"
-          f"   ratio {t_te / t_match:.2f}")
+    print(
+        f"  te/faiss  build {t_build:6.2f} s  match {t_te * 1000:7.1f} ms ({t_te * 1000 / len(queries):.2f} ms/query)"
+        f"   ratio {t_te / t_match:.2f}"
+    )
     print(f"  same matches as python-threatexchange: {trip == te}")
-    for n, ms in zip(hashes, trip):
+    for n, ms in zip(hashes, trip, strict=True):
         print(f"    {n:34s} -> {', '.join(ms) or '-'}")
 
 

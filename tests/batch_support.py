@@ -1,5 +1,6 @@
 """Shared set-up for the backfill tests: a small upload folder, a bank of
 some of its photos, and a comparison of records with timing fields removed."""
+
 from __future__ import annotations
 
 import io
@@ -9,8 +10,8 @@ import zipfile
 from pathlib import Path
 
 from PIL import Image
-from shared_data import photos
 
+from shared_data import photos
 from tripline.batch import read_records
 
 TIMING = ("scanned_at",)

@@ -7,6 +7,7 @@ afterwards.  If that server is unreachable the PostgreSQL tests are skipped,
 except under CI (env CI set), where silently skipping the production backend
 would hide failures, so they fail instead.
 """
+
 from __future__ import annotations
 
 import os

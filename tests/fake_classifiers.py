@@ -10,6 +10,7 @@ The fake answers every POST with the vendor's documented success shape
     fake.fail("garbage")     # 200 with a body that is not JSON
     fake.fail("400")         # HTTP 400 (not retried)
 """
+
 from __future__ import annotations
 
 import json
@@ -27,13 +28,42 @@ def vendor_answer(vendor: str, score: float, n: int = 1) -> dict:
         prio = ["VERY_LOW", "LOW", "MEDIUM", "HIGH", "VERY_HIGH"][min(4, int(score * 4.999))]
         return {"reviewPriorities": [prio] * n, "modelVersion": "fake-cs-1"}
     if vendor == "hive":
-        return {"id": "t1", "code": 200, "status": [{"status": {"code": "0", "message": "SUCCESS"}, "response": {
-            "input": {"model": "ai_generated_image_detection", "model_version": 3},
-            "output": [{"time": 0, "classes": [{"class": "ai_generated", "score": score},
-                                               {"class": "not_ai_generated", "score": 1 - score}]}]}}]}
+        return {
+            "id": "t1",
+            "code": 200,
+            "status": [
+                {
+                    "status": {"code": "0", "message": "SUCCESS"},
+                    "response": {
+                        "input": {"model": "ai_generated_image_detection", "model_version": 3},
+                        "output": [
+                            {
+                                "time": 0,
+                                "classes": [
+                                    {"class": "ai_generated", "score": score},
+                                    {"class": "not_ai_generated", "score": 1 - score},
+                                ],
+                            }
+                        ],
+                    },
+                }
+            ],
+        }
     if vendor == "safer":
-        return {"output": [{"file": {"fileType": "image", "reasons": [], "classifierPrediction": {
-            "csam_classifier": {"pornography": 0.0, "csam": score, "other": 1 - score}}}, "hashes": []}]}
+        return {
+            "output": [
+                {
+                    "file": {
+                        "fileType": "image",
+                        "reasons": [],
+                        "classifierPrediction": {
+                            "csam_classifier": {"pornography": 0.0, "csam": score, "other": 1 - score}
+                        },
+                    },
+                    "hashes": [],
+                }
+            ]
+        }
     return {"labels": {"photo_abuse": score}, "model": "inhouse-7"}
 
 
@@ -68,7 +98,11 @@ class FakeVendor:
                 n = 1
                 if fake.vendor == "google-content-safety":
                     n = len(json.loads(body)["images"])
-                out = b"not json" if fault == "garbage" else json.dumps(vendor_answer(fake.vendor, fake.score, n)).encode()
+                out = (
+                    b"not json"
+                    if fault == "garbage"
+                    else json.dumps(vendor_answer(fake.vendor, fake.score, n)).encode()
+                )
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(out)))
@@ -88,7 +122,11 @@ class FakeVendor:
         req = self.requests[i]
         head = f"Content-Type: {req['headers']['Content-Type']}\r\n\r\n".encode()
         msg = BytesParser(policy=HTTP).parsebytes(head + req["body"])
-        return next(p.get_payload(decode=True) for p in msg.iter_parts() if p.get_param("name", header="content-disposition") == "media")
+        return next(
+            p.get_payload(decode=True)
+            for p in msg.iter_parts()
+            if p.get_param("name", header="content-disposition") == "media"
+        )
 
     def close(self) -> None:
         self.server.shutdown()
@@ -103,12 +141,17 @@ def brightness_model(path, size: int = 16, labels: int = 1, input_shape=None) ->
 
     shape = input_shape or ["N", 3, size, size]
     x = helper.make_tensor_value_info("x", TensorProto.FLOAT, shape)
-    nodes = [helper.make_node("ReduceMean", ["x"], ["m"], axes=[1, 2, 3], keepdims=0),
-             helper.make_node("Unsqueeze", ["m", "ax"], ["b"])]
+    nodes = [
+        helper.make_node("ReduceMean", ["x"], ["m"], axes=[1, 2, 3], keepdims=0),
+        helper.make_node("Unsqueeze", ["m", "ax"], ["b"]),
+    ]
     inits = [helper.make_tensor("ax", TensorProto.INT64, [1], [1])]
     out_name = "b"
     if labels == 2:
-        nodes += [helper.make_node("Sub", ["one", "b"], ["inv"]), helper.make_node("Concat", ["b", "inv"], ["y"], axis=1)]
+        nodes += [
+            helper.make_node("Sub", ["one", "b"], ["inv"]),
+            helper.make_node("Concat", ["b", "inv"], ["y"], axis=1),
+        ]
         inits.append(helper.make_tensor("one", TensorProto.FLOAT, [1], [1.0]))
         out_name = "y"
     y = helper.make_tensor_value_info(out_name, TensorProto.FLOAT, ["N", labels])
@@ -134,4 +177,5 @@ labels = ["brightness"]
 
 def gray(value: int, size=(40, 30)):
     from PIL import Image
+
     return Image.fromarray(np.full((size[1], size[0], 3), value, np.uint8), "RGB")

@@ -16,6 +16,7 @@ Faults are queued per endpoint and consumed one per call::
     server.fail("finish", "drop_after")     # process, then close without answering
     server.fail("submit", "code3000")       # any documented code
 """
+
 from __future__ import annotations
 
 import base64
@@ -34,23 +35,34 @@ from lxml import etree
 
 from tripline.report.xsd import schema_errors
 
-DESCRIPTIONS = {0: "Success", 1000: "Server error", 2000: "Authentication required", 3000: "Not authorized",
-                4100: "Validation failed", 4110: "Malformed XML submittal", 5001: "Report does not exist",
-                5002: "File does not exist", 5101: "Report already retracted", 5102: "Report already finished"}
+DESCRIPTIONS = {
+    0: "Success",
+    1000: "Server error",
+    2000: "Authentication required",
+    3000: "Not authorized",
+    4100: "Validation failed",
+    4110: "Malformed XML submittal",
+    5001: "Report does not exist",
+    5002: "File does not exist",
+    5101: "Report already retracted",
+    5102: "Report already finished",
+}
 
 
 @dataclass
 class FakeReport:
     report_id: str
     xml: bytes
-    files: dict = field(default_factory=dict)      # fileId -> {"name", "data", "md5", "details"}
+    files: dict = field(default_factory=dict)  # fileId -> {"name", "data", "md5", "details"}
     finished: bool = False
     retracted: bool = False
 
 
 def _resp(code: int, **extra) -> bytes:
-    parts = [f"<responseCode>{code}</responseCode>",
-             f"<responseDescription>{'' if code == 0 else DESCRIPTIONS.get(code, 'Error')}</responseDescription>"]
+    parts = [
+        f"<responseCode>{code}</responseCode>",
+        f"<responseDescription>{'' if code == 0 else DESCRIPTIONS.get(code, 'Error')}</responseDescription>",
+    ]
     for k in ("reportId", "fileId", "hash"):
         if k in extra:
             parts.append(f"<{k}>{extra[k]}</{k}>")
@@ -216,8 +228,10 @@ class FakeCyberTipline(_LoopbackServer):
         if ep == "finish":
             rep.finished = True
             files = "".join(f"<fileId>{f}</fileId>" for f in rep.files)
-            return 200, (f'<?xml version="1.0" encoding="UTF-8"?>\n<reportDoneResponse><responseCode>0</responseCode>'
-                         f"<reportId>{rid}</reportId><files>{files}</files></reportDoneResponse>").encode()
+            return 200, (
+                f'<?xml version="1.0" encoding="UTF-8"?>\n<reportDoneResponse><responseCode>0</responseCode>'
+                f"<reportId>{rid}</reportId><files>{files}</files></reportDoneResponse>"
+            ).encode()
         if ep == "retract":
             rep.retracted = True
             return 200, _resp(0, reportId=rid)

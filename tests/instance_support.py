@@ -1,5 +1,6 @@
 """A `tripline serve` process on 127.0.0.1 for multi-instance tests and
 bench/bank_sync_bench.py: its own state folder, one shared database."""
+
 from __future__ import annotations
 
 import json
@@ -38,9 +39,27 @@ class Instance:
         self.home.parent.mkdir(parents=True, exist_ok=True)
         self.log = open(self.home.with_suffix(".log"), "ab")  # noqa: SIM115
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "tripline.cli", "serve", "--home", str(self.home), "--db", self.db,
-             "--host", "127.0.0.1", "--port", str(self.port), "--log-level", "warning", "--insecure-cookies"],
-            stdout=self.log, stderr=subprocess.STDOUT, env=env)
+            [
+                sys.executable,
+                "-m",
+                "tripline.cli",
+                "serve",
+                "--home",
+                str(self.home),
+                "--db",
+                self.db,
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--log-level",
+                "warning",
+                "--insecure-cookies",
+            ],
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            env=env,
+        )
 
     def wait_ready(self, timeout: float = 120) -> None:
         """Until /readyz answers 200 and this instance's cache has applied
@@ -97,7 +116,9 @@ def wait_agree(instances, value, expected: bool, limit: float) -> float:
         if not pending:
             break
         if time.monotonic() - t0 > limit:
-            raise AssertionError(f"{[(i.url, i.slot_seq()) for i in pending]} still {'miss' if expected else 'match'} "
-                                 f"{value} after {limit} s")
+            raise AssertionError(
+                f"{[(i.url, i.slot_seq()) for i in pending]} still {'miss' if expected else 'match'} "
+                f"{value} after {limit} s"
+            )
         time.sleep(0.02)
     return time.monotonic() - t0

@@ -1,5 +1,6 @@
 """Fixtures for the service, review and browser tests: an app over a fresh
 store (SQLite or PostgreSQL), one API key and one user per role, benign photos."""
+
 from __future__ import annotations
 
 import io
@@ -8,8 +9,8 @@ from pathlib import Path
 
 import pytest
 from PIL import Image
-from shared_data import photos
 
+from shared_data import photos
 from tripline.service.config import ServiceConfig
 from tripline.service.roles import ROLES
 
@@ -65,8 +66,9 @@ def login(env: Env, role: str):
     c = TestClient(env.client.app, base_url="https://testserver")
     page = c.get("/login")
     token = page.text.split('name="login_token" value="')[1].split('"')[0]
-    r = c.post("/login", data={"username": f"u-{role}", "password": PASSWORD, "login_token": token},
-               follow_redirects=False)
+    r = c.post(
+        "/login", data={"username": f"u-{role}", "password": PASSWORD, "login_token": token}, follow_redirects=False
+    )
     assert r.status_code == 303, r.text
     csrf = env.svc.accounts.session_principal(c.cookies.get("tripline_session")).csrf
     return c, csrf

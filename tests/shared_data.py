@@ -1,4 +1,5 @@
 """Locate ../shared (read-only benign fixtures and corpus) for tests."""
+
 from __future__ import annotations
 
 import io

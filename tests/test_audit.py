@@ -1,4 +1,5 @@
 """Hash-chained audit log: append, verify, and detection of edits and deletions."""
+
 from __future__ import annotations
 
 import pytest
@@ -42,6 +43,7 @@ def test_edit_detected(log):
 
 def test_edit_with_rehash_breaks_next_link(log):
     from tripline.audit import entry_hash
+
     _fill(log)
     with log.engine.begin() as conn:
         row = conn.execute(audit.select().where(audit.c.seq == 2)).first()

@@ -1,4 +1,5 @@
 """`tripline audit verify|export`, `tripline user add`, `tripline apikey create|list|revoke`."""
+
 from __future__ import annotations
 
 import json
@@ -24,10 +25,15 @@ def _app():
 def test_cli_admin_and_audit(sqlite_url, tmp_path):
     app = _app()
     base = ["--db", sqlite_url, "--home", str(tmp_path)]
-    r = runner.invoke(app, ["user", "add", "alice", "--roles", "reviewer,child-safety-reviewer", *base,
-                            "--password-stdin"], input="a long enough password\n")
+    r = runner.invoke(
+        app,
+        ["user", "add", "alice", "--roles", "reviewer,child-safety-reviewer", *base, "--password-stdin"],
+        input="a long enough password\n",
+    )
     assert r.exit_code == 0, r.output
-    r = runner.invoke(app, ["user", "add", "bob", "--roles", "wizard", *base, "--password-stdin"], input="x" * 20 + "\n")
+    r = runner.invoke(
+        app, ["user", "add", "bob", "--roles", "wizard", *base, "--password-stdin"], input="x" * 20 + "\n"
+    )
     assert r.exit_code != 0
     r = runner.invoke(app, ["apikey", "create", "ingest", "--roles", "integration", *base])
     assert r.exit_code == 0 and r.output.strip().startswith("tl_")

@@ -1,5 +1,6 @@
 """The bank change log (store) and the per-process index caches that apply it
 (tripline.banks.indexes), on SQLite and PostgreSQL. docs/consistency.md."""
+
 import json
 import shutil
 import threading
@@ -48,7 +49,7 @@ def test_every_bank_change_is_logged_in_order(store, tmp_path):
     banks = Banks(store, tmp_path / "index")
     banks.create("b")
     banks.add("b", [("pdq", p[0], None), ("pdq", p[1], None), ("md5", "a" * 32, None)])
-    banks.add("b", [("pdq", p[0], None)])                      # a duplicate changes nothing
+    banks.add("b", [("pdq", p[0], None)])  # a duplicate changes nothing
     banks.set_enabled("b", "pdq", [p[0]], False)
     banks.set_enabled("b", "pdq", [p[0]], True)
     banks.remove("b", "pdq", [p[1], "f" * 64])
@@ -57,8 +58,16 @@ def test_every_bank_change_is_logged_in_order(store, tmp_path):
     banks.add("b", [("pdq", rand_pdq(rng)[0], None)], regions={}, keypoints={})
     banks.delete("b")
     assert ops(store) == [
-        ("create", None, 0), ("add", "md5", 1), ("add", "pdq", 2), ("disable", "pdq", 1), ("enable", "pdq", 1),
-        ("remove", "pdq", 1), ("update", None, 0), ("disable", None, 0), ("add", "pdq", 1), ("delete", None, 0),
+        ("create", None, 0),
+        ("add", "md5", 1),
+        ("add", "pdq", 2),
+        ("disable", "pdq", 1),
+        ("enable", "pdq", 1),
+        ("remove", "pdq", 1),
+        ("update", None, 0),
+        ("disable", None, 0),
+        ("add", "pdq", 1),
+        ("delete", None, 0),
     ]
     seqs = [c.seq for c in store.changes_after(0)]
     assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs)
@@ -101,7 +110,7 @@ def test_postgres_change_seqs_become_visible_in_commit_order(pg_url):
         t.start()
         time.sleep(0.5)
         assert t.is_alive(), "the second writer must wait for the first to commit"
-        assert store.last_change_seq() == base     # nothing in flight is visible
+        assert store.last_change_seq() == base  # nothing in flight is visible
         tx.commit()
         first.close()
         t.join(10)
@@ -131,7 +140,7 @@ def test_two_caches_on_one_folder_never_share_a_lock(store, tmp_path):
 
 
 def _regions(rng, n):
-    return [(code, h) for code, h in zip(range(1, n + 1), rand_pdq(rng, n))]
+    return [(code, h) for code, h in zip(range(1, n + 1), rand_pdq(rng, n), strict=True)]
 
 
 def test_deleting_the_cache_loses_nothing(store, tmp_path):
@@ -161,11 +170,14 @@ def test_replaying_changes_is_harmless(store, tmp_path):
     """A crash after applying changes but before recording the seq replays
     them: the result is the same, keypoint records are not duplicated."""
     from tripline.keypoints import Keypoints
+
     rng = np.random.default_rng(4)
     banks = Banks(store, tmp_path / "index")
     banks.create("b")
     p = rand_pdq(rng, 4)
-    kp = Keypoints(rng.uniform(0, 100, (20, 2)).astype(np.float32), rng.integers(0, 256, (20, 32), dtype=np.uint8), (100, 100))
+    kp = Keypoints(
+        rng.uniform(0, 100, (20, 2)).astype(np.float32), rng.integers(0, 256, (20, 32), dtype=np.uint8), (100, 100)
+    )
     banks.add("b", [("pdq", v, None) for v in p], keypoints={p[0]: kp, p[1]: kp})
     banks.remove("b", "pdq", [p[2]])
     state = (sorted(banks.index("b").export()[0].tolist()), len(banks.keypoints_reader("b")))
@@ -188,13 +200,13 @@ def test_a_restart_applies_only_what_it_missed_and_a_corrupt_index_is_rebuilt(st
     banks.add("b", [("pdq", p[0], None)])
     assert hits(banks, p[0]) == 1
     banks.close()
-    store.add_entries("b", [("pdq", p[1], None)])     # while it is down
+    store.add_entries("b", [("pdq", p[1], None)])  # while it is down
     builds = []
     real = cache_mod.build_pdq
     monkeypatch.setattr(cache_mod, "build_pdq", lambda *a: builds.append(a[0]) or real(*a))
     again = Banks(store, tmp_path / "index")
     assert hits(again, p[0]) == 1 and hits(again, p[1]) == 1
-    assert builds == []                                # deltas, no rebuild
+    assert builds == []  # deltas, no rebuild
     folder = again.cache.slot / f"{again.get('b').id}-b"
     again.close()
     (folder / "MANIFEST.json").write_text("{not json")
@@ -240,6 +252,7 @@ def test_a_service_applies_changes_made_elsewhere_within_two_seconds(db_url, tmp
     """The service's in-memory MD5/SHA-256 mirror and PDQ index follow
     changes made by another process (here: another Banks on the database)."""
     from service_support import make_env
+
     env = make_env(db_url, tmp_path)
     store = Store(db_url)
     other = Banks(store, tmp_path / "cli")

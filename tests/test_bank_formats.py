@@ -60,7 +60,16 @@ def test_unknown_format_and_type():
 
 hexes = st.text(alphabet="0123456789abcdef", min_size=64, max_size=64)
 entries = st.lists(
-    st.tuples(st.sampled_from(["pdq", "sha256"]), hexes, st.one_of(st.none(), st.text(st.characters(blacklist_categories=("Cc", "Cs", "Zl", "Zp")), min_size=1).filter(lambda s: s.strip() == s and s))),
+    st.tuples(
+        st.sampled_from(["pdq", "sha256"]),
+        hexes,
+        st.one_of(
+            st.none(),
+            st.text(st.characters(blacklist_categories=("Cc", "Cs", "Zl", "Zp")), min_size=1).filter(
+                lambda s: s.strip() == s and s
+            ),
+        ),
+    ),
     max_size=20,
 )
 

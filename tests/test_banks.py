@@ -1,13 +1,14 @@
 """Bank semantics through the Banks API and the CLI contracts."""
+
 import json
 
 import numpy as np
 from typer.testing import CliRunner
 
+from shared_data import photos, shared
 from tripline.cli import _register, app
 from tripline.hashing import hash_bytes
 from tripline.index import codes_to_hex, hex_to_codes
-from shared_data import photos, shared
 
 _register()
 runner = CliRunner()
@@ -88,8 +89,9 @@ def test_rotated_query_matches_through_its_dihedral_variant(banks):
     rotated = hash_bytes((folder / "bridge-2-rotate-90.jpg").read_bytes())
     m = banks.matcher(["b"])
     try:
-        (found,) = m.match([{"pdq": rotated.pdq, "pdq_quality": rotated.pdq_quality,
-                             "pdq_dihedral": list(rotated.pdq_dihedral)}])
+        (found,) = m.match(
+            [{"pdq": rotated.pdq, "pdq_quality": rotated.pdq_quality, "pdq_dihedral": list(rotated.pdq_dihedral)}]
+        )
     finally:
         m.close()
     assert len(found) == 1 and found[0].variant != "original"

@@ -1,6 +1,7 @@
 """Backfills on the local engine: same records as `tripline scan`, every
 source kind (folders, archives, manifests, fsspec), the Parquet + database
 sinks, re-matching without decoding, and resuming after a kill."""
+
 from __future__ import annotations
 
 import json
@@ -12,10 +13,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from PIL import Image
-from batch_support import cli_app, make_bank, make_uploads, scan_records, sink_records
-from shared_data import photos
 from typer.testing import CliRunner
 
+from batch_support import cli_app, make_bank, make_uploads, scan_records, sink_records
+from shared_data import photos
 from tripline.banks import Banks
 from tripline.batch import BackfillError, plan_scan, run_backfill
 from tripline.scan import ScanOptions
@@ -51,8 +52,20 @@ def test_backfill_cli_gives_the_same_records_as_scan(env, tmp_path):
     expected = scan_records(out)
     assert len(expected) == 8 and sum(r["flagged"] for r in expected.values()) == 3
 
-    res = invoke("backfill", "--source", str(up), "--sink", str(sink), "--workers", "2", "--shard-size", "3",
-                 "--no-provenance", home=home, db=db)
+    res = invoke(
+        "backfill",
+        "--source",
+        str(up),
+        "--sink",
+        str(sink),
+        "--workers",
+        "2",
+        "--shard-size",
+        "3",
+        "--no-provenance",
+        home=home,
+        db=db,
+    )
     assert res.exit_code == 1, res.output
     assert "items/s" in res.output + (res.stderr if hasattr(res, "stderr") else "")
     got = sink_records(str(sink))
@@ -92,8 +105,9 @@ def test_backfill_matches_an_off_centre_crop_as_scan_does(tmp_path):
     res = invoke("scan", str(up), "--out", str(out), "--workers", "0", "--no-provenance", home=home, db=db)
     assert res.exit_code == 1, res.output
     expected = scan_records(out)
-    res = invoke("backfill", "--source", str(up), "--sink", str(sink), "--workers", "0", "--no-provenance",
-                 home=home, db=db)
+    res = invoke(
+        "backfill", "--source", str(up), "--sink", str(sink), "--workers", "0", "--no-provenance", home=home, db=db
+    )
     assert res.exit_code == 1, res.output
     got = sink_records(str(sink))
     assert got == expected
@@ -135,7 +149,9 @@ def test_manifests_and_fsspec_sources(env, tmp_path):
                 for field in ("md5", "sha256", "pdq", "pdq_dihedral", "flagged", "decision", "error"):
                     assert rec.get(field) == want.get(field), (name, key, field)
                 assert [m["value"] for m in rec["matches"]] == [m["value"] for m in want["matches"]]
-        assert all(k.startswith("memory://") and "/bucket/uploads/" in k for k in sink_records("memory://bucket/results"))
+        assert all(
+            k.startswith("memory://") and "/bucket/uploads/" in k for k in sink_records("memory://bucket/results")
+        )
     finally:
         banks.close()
         store.close()
@@ -156,7 +172,7 @@ def test_rematch_joins_stored_hashes_against_new_banks_without_decoding(env, tmp
     newly = [k for k in before if k.endswith("sub/" + photos("bsds500", 3)[2].name)]
     assert len(newly) == 1 and not before[newly[0]]["flagged"]
 
-    make_bank(db, home, [photos("bsds500", 3)[2]], name="new-list")   # a new hash list arrives
+    make_bank(db, home, [photos("bsds500", 3)[2]], name="new-list")  # a new hash list arrives
 
     def no_decode(*a, **k):
         raise AssertionError("rematch decoded media")
@@ -164,6 +180,7 @@ def test_rematch_joins_stored_hashes_against_new_banks_without_decoding(env, tmp
     from tripline import hashing, media
     from tripline.batch import worker
     from tripline.media import decode
+
     monkeypatch.setattr(decode, "decode_image", no_decode)
     monkeypatch.setattr(media, "decode_image", no_decode)
     monkeypatch.setattr(hashing, "hash_bytes", no_decode)
@@ -209,8 +226,9 @@ def test_a_killed_job_resumes_without_redoing_or_double_counting(env, tmp_path):
                 raise _Killed()
 
         with pytest.raises(_Killed):
-            run_backfill([str(up)], str(sink), banks=banks, store=store, options=OPTS, workers=0, shard_size=2,
-                         on_item=kill)
+            run_backfill(
+                [str(up)], str(sink), banks=banks, store=store, options=OPTS, workers=0, shard_size=2, on_item=kill
+            )
         ckpt = json.loads((sink / "_checkpoint.json").read_text())
         assert sorted(ckpt["shards"]) == [shards[0]["id"], shards[1]["id"]]
         assert json.loads((sink / "_summary.json").read_text())["status"] == "interrupted"
@@ -220,10 +238,18 @@ def test_a_killed_job_resumes_without_redoing_or_double_counting(env, tmp_path):
         (sink / "_checkpoint.json").write_text(json.dumps(ckpt))
 
         seen: list[str] = []
-        res = run_backfill([str(up)], str(sink), banks=banks, store=store, options=OPTS, workers=0, shard_size=2,
-                           on_item=lambda r: seen.append(r["key"]))
+        res = run_backfill(
+            [str(up)],
+            str(sink),
+            banks=banks,
+            store=store,
+            options=OPTS,
+            workers=0,
+            shard_size=2,
+            on_item=lambda r: seen.append(r["key"]),
+        )
         assert res.summary["shards"] == {"total": 4, "done": 4, "resumed": 1}
-        assert not any(k.startswith(tuple(shards[0]["units"])) for k in seen)   # finished shard not redone
+        assert not any(k.startswith(tuple(shards[0]["units"])) for k in seen)  # finished shard not redone
         got = sink_records(str(sink))
         assert len(got) == res.summary["counts"]["items"] == 8
         assert res.summary["counts"]["flagged"] == 3
@@ -252,8 +278,9 @@ def test_local_worker_crash_is_retried(env, tmp_path, monkeypatch):
     monkeypatch.setenv("TRIPLINE_TEST_MARKER", str(tmp_path / "marker"))
     store, banks = open_banks(home, db)
     try:
-        res = run_backfill([str(up)], str(tmp_path / "sink"), banks=banks, options=OPTS, workers=2, shard_size=2,
-                           on_item=crash_once)
+        res = run_backfill(
+            [str(up)], str(tmp_path / "sink"), banks=banks, options=OPTS, workers=2, shard_size=2, on_item=crash_once
+        )
     finally:
         banks.close()
         store.close()

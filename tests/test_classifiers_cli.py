@@ -1,5 +1,6 @@
 """`tripline classifier credential ...`, the named-secret store, and
 `tripline policy check` opening every configured classifier."""
+
 from __future__ import annotations
 
 import json
@@ -13,7 +14,6 @@ from typer.testing import CliRunner
 
 sys.path.insert(0, str(Path(__file__).parent))
 from fake_classifiers import BRIGHT_POLICY, FakeVendor, brightness_model  # noqa: E402
-
 from tripline.cli import classifier_cmd, policy_cmd  # noqa: E402
 from tripline.store import Store  # noqa: E402
 from tripline.store.secrets import SecretStore, secrets_t  # noqa: E402
@@ -54,8 +54,9 @@ def test_credential_set_list_never_prints_the_secret(run, env, tmp_path):
     try:
         with store.engine.connect() as conn:
             row = conn.execute(select(secrets_t)).one()
-        assert SECRET not in row.ciphertext                      # encrypted at rest
+        assert SECRET not in row.ciphertext  # encrypted at rest
         from tripline.vault import key_provider_from_env
+
         assert SecretStore(store.engine, key_provider_from_env()).get("hive-prod") == {"api_key": SECRET}
     finally:
         store.close()
@@ -71,7 +72,7 @@ def test_secret_is_bound_to_its_name(env):
         s = SecretStore(store.engine, keys)
         s.set("a", kind="hive", secret={"api_key": "1"})
         s.set("b", kind="hive", secret={"api_key": "2"})
-        with store.engine.begin() as conn:   # an attacker with DB access swaps the ciphertexts
+        with store.engine.begin() as conn:  # an attacker with DB access swaps the ciphertexts
             ca = conn.execute(select(secrets_t.c.ciphertext).where(secrets_t.c.name == "a")).scalar()
             conn.execute(secrets_t.update().where(secrets_t.c.name == "b").values(ciphertext=ca))
         with pytest.raises(Exception, match="cannot unwrap"):
@@ -101,8 +102,10 @@ def test_policy_check_finds_a_missing_credential(run, env, tmp_path):
     fake = FakeVendor("hive")
     try:
         p = tmp_path / "p.toml"
-        p.write_text(f'[policy]\nname = "c"\nversion = "1"\n[classifiers.hive]\ntype = "hive"\n'
-                     f'credential = "hive-prod"\nurl = "{fake.url}"\nallow_private = true\n')
+        p.write_text(
+            f'[policy]\nname = "c"\nversion = "1"\n[classifiers.hive]\ntype = "hive"\n'
+            f'credential = "hive-prod"\nurl = "{fake.url}"\nallow_private = true\n'
+        )
         r = run("policy", "check", p)
         assert r.exit_code == 2 and "no stored credential named 'hive-prod'" in r.output
         f = tmp_path / "k"
@@ -111,7 +114,7 @@ def test_policy_check_finds_a_missing_credential(run, env, tmp_path):
         r = run("policy", "check", p)
         assert r.exit_code == 0, r.output
         assert "classifier hive: hive" in r.output
-        assert fake.requests == []                   # checking never calls the vendor
+        assert fake.requests == []  # checking never calls the vendor
     finally:
         fake.close()
 
@@ -121,14 +124,25 @@ def test_scan_names_a_classifier_that_cannot_open_before_scanning(env, tmp_path)
 
     app = typer.Typer()
     scan_cmd.register(app)
-    brightness_model(tmp_path / "bright.onnx", input_shape=["N", 3, 8, 8])    # policy says size 16
+    brightness_model(tmp_path / "bright.onnx", input_shape=["N", 3, 8, 8])  # policy says size 16
     (tmp_path / "p.toml").write_text(POLICY)
     (tmp_path / "in").mkdir()
     (tmp_path / "in" / "a.png").write_bytes(b"")
-    r = CliRunner().invoke(app, ["scan", str(tmp_path / "in"), "--out", str(tmp_path / "out"),
-                                 "--policy", str(tmp_path / "p.toml"), "--workers", "0"])
+    r = CliRunner().invoke(
+        app,
+        [
+            "scan",
+            str(tmp_path / "in"),
+            "--out",
+            str(tmp_path / "out"),
+            "--policy",
+            str(tmp_path / "p.toml"),
+            "--workers",
+            "0",
+        ],
+    )
     assert r.exit_code == 2 and "classifier 'bright'" in r.output
-    assert not (tmp_path / "out" / "run.json").exists()          # the run never started
+    assert not (tmp_path / "out" / "run.json").exists()  # the run never started
 
 
 def test_envelope_roundtrip_and_binding():
@@ -138,8 +152,8 @@ def test_envelope_roundtrip_and_binding():
 
     keys = StaticKeyProvider(b"e" * 32)
     blob = seal(keys, b'{"api_key": "x"}', b"aad-1")
-    assert set(blob) == {"wrapped_key", "nonce", "ct"}        # the stored form report credentials already use
+    assert set(blob) == {"wrapped_key", "nonce", "ct"}  # the stored form report credentials already use
     assert open_sealed(keys, blob, b"aad-1", keys.key_id) == b'{"api_key": "x"}'
     with pytest.raises((InvalidTag, Exception)):
         open_sealed(keys, blob, b"aad-2", keys.key_id)
-    assert seal(keys, b"same", b"a")["ct"] != seal(keys, b"same", b"a")["ct"]   # fresh key and nonce each time
+    assert seal(keys, b"same", b"a")["ct"] != seal(keys, b"same", b"a")["ct"]  # fresh key and nonce each time

@@ -1,6 +1,7 @@
 """Remote classifiers against loopback fakes of each vendor's documented
 shapes: scores, errors, 429s, timeouts, the circuit breaker, budgets, URL
 checks. Nothing here talks to anything but 127.0.0.1."""
+
 from __future__ import annotations
 
 import base64
@@ -13,7 +14,6 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 from fake_classifiers import FakeVendor  # noqa: E402
-
 from tripline.classifiers import ClassifierConfigError, ClassifierInput, ClassifierSpec, Scores  # noqa: E402
 from tripline.classifiers.guards import CircuitBreaker, DailyBudget, RateLimiter  # noqa: E402
 from tripline.classifiers.registry import open_classifier  # noqa: E402
@@ -41,8 +41,17 @@ def runtime(store):
 
 
 def spec(kind: str, url: str, **kw) -> ClassifierSpec:
-    base = dict(name=f"{kind}-t", type=kind, url=url, credential="cred", allow_private=True, timeout=0.3,
-                retries=2, breaker_failures=3, breaker_reset_seconds=0.2)
+    base = dict(
+        name=f"{kind}-t",
+        type=kind,
+        url=url,
+        credential="cred",
+        allow_private=True,
+        timeout=0.3,
+        retries=2,
+        breaker_failures=3,
+        breaker_reset_seconds=0.2,
+    )
     base.update(kw)
     return ClassifierSpec(**base)
 
@@ -68,7 +77,7 @@ def test_vendor_shapes_roundtrip(vendor, runtime):
     assert all(isinstance(o, Scores) for o in out), out
     req = vendor.requests[-1]
     if vendor.vendor == "google-content-safety":
-        assert len(vendor.requests) == 1                       # one batched call
+        assert len(vendor.requests) == 1  # one batched call
         assert "key=k-123" in req["path"]
         body = json.loads(req["body"])
         assert [base64.b64decode(b) for b in body["images"]] == [i.data for i in inputs(3)]
@@ -97,8 +106,16 @@ def test_429_and_500_are_retried_with_backoff(vendor, runtime):
 
 
 @pytest.mark.parametrize("vendor", ["http"], indirect=True)
-@pytest.mark.parametrize("fault, code", [("timeout", "timeout"), ("429", "rate_limited"), ("500", "http_error"),
-                                         ("garbage", "bad_response"), ("400", "http_error")])
+@pytest.mark.parametrize(
+    "fault, code",
+    [
+        ("timeout", "timeout"),
+        ("429", "rate_limited"),
+        ("500", "http_error"),
+        ("garbage", "bad_response"),
+        ("400", "http_error"),
+    ],
+)
 def test_errors_are_per_item_and_named(vendor, runtime, fault, code):
     clf = open_classifier(spec("http", vendor.url, retries=1), runtime)
     vendor.fail(*[fault] * 2)
@@ -118,10 +135,11 @@ def test_breaker_opens_and_closes(vendor, runtime):
         assert [clf.classify(inputs(1))[0].code for _ in range(2)] == ["http_error", "http_error"]
         sent = len(vendor.requests)
         assert clf.classify(inputs(1))[0].code == "circuit_open"
-        assert len(vendor.requests) == sent                     # open: nothing sent
+        assert len(vendor.requests) == sent  # open: nothing sent
         import time
+
         time.sleep(0.35)
-        assert isinstance(clf.classify(inputs(1))[0], Scores)   # half-open trial succeeds: closed
+        assert isinstance(clf.classify(inputs(1))[0], Scores)  # half-open trial succeeds: closed
         assert clf.breaker.state == "closed"
         assert isinstance(clf.classify(inputs(1))[0], Scores)
     finally:
@@ -134,7 +152,7 @@ def test_breaker_half_open_failure_reopens():
     b.failure()
     assert b.state == "open" and not b.allow()
     now[0] = 11
-    assert b.allow() and not b.allow()       # one trial at a time
+    assert b.allow() and not b.allow()  # one trial at a time
     b.failure()
     assert b.state == "open"
 
@@ -174,7 +192,7 @@ def test_budget_holds_across_processes_and_instances(store):
     for th in threads:
         th.join()
     assert sum(granted) == 25 and a.used() == 25
-    assert DailyBudget(store.engine, t, "hive", 25, day=lambda: "2026-12-03").take(1)   # a new day
+    assert DailyBudget(store.engine, t, "hive", 25, day=lambda: "2026-12-03").take(1)  # a new day
 
 
 def test_private_addresses_are_refused_unless_allowed(runtime):
@@ -192,15 +210,18 @@ def test_missing_credential_is_a_configuration_error(runtime):
         open_classifier(spec("hive", "http://127.0.0.1:9/x", credential="nope"), runtime)
 
 
-@pytest.mark.parametrize("vendor, body", [
-    ("google-content-safety", {"reviewPriorities": ["HIGH"]}),                 # one answer for two images
-    ("google-content-safety", {"reviewPriorities": ["SEVERE", "LOW"]}),        # unknown priority
-    ("hive", {"status": [{"response": {"output": []}}]}),
-    ("hive", {"status": [{"response": {"output": [{"classes": [{"class": "x", "score": "high"}]}]}}]}),
-    ("safer", {"output": [{"file": {"classifierPrediction": None}}]}),
-    ("http", {"labels": {}}),
-    ("http", ["not", "an", "object"]),
-])
+@pytest.mark.parametrize(
+    "vendor, body",
+    [
+        ("google-content-safety", {"reviewPriorities": ["HIGH"]}),  # one answer for two images
+        ("google-content-safety", {"reviewPriorities": ["SEVERE", "LOW"]}),  # unknown priority
+        ("hive", {"status": [{"response": {"output": []}}]}),
+        ("hive", {"status": [{"response": {"output": [{"classes": [{"class": "x", "score": "high"}]}]}}]}),
+        ("safer", {"output": [{"file": {"classifierPrediction": None}}]}),
+        ("http", {"labels": {}}),
+        ("http", ["not", "an", "object"]),
+    ],
+)
 def test_malformed_answers_are_bad_response(vendor, body):
     from tripline.classifiers.base import ClassifierError
     from tripline.classifiers.vendors import VENDORS

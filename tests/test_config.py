@@ -1,4 +1,5 @@
 """The settings table: one definition, a TOML file, TRIPLINE_* overrides, `tripline config check`."""
+
 from __future__ import annotations
 
 import os
@@ -30,6 +31,7 @@ def clean_settings(monkeypatch):
 
 def _cli(args):
     from tripline.cli import _register, app
+
     if not any(g.name == "config" for g in app.registered_groups):
         _register()
     return runner.invoke(app, args)
@@ -49,8 +51,9 @@ def test_every_setting_has_its_own_variable_and_key():
 
 def test_file_then_environment_then_option(tmp_path, monkeypatch):
     f = tmp_path / "t.toml"
-    f.write_text('home = "/srv/t"\n[service]\nworkers = 3\ntrusted_origins = ["https://a"]\n'
-                 '[rate_limits]\nper_second = 50\n')
+    f.write_text(
+        'home = "/srv/t"\n[service]\nworkers = 3\ntrusted_origins = ["https://a"]\n[rate_limits]\nper_second = 50\n'
+    )
     config.load(f)
     assert config.get("service.workers") == 3 and config.get("rate_limits.per_second") == 50.0
     monkeypatch.setenv("TRIPLINE_WORKERS", "5")
@@ -72,12 +75,15 @@ def test_file_values_reach_worker_processes_through_the_environment(tmp_path):
     assert "TRIPLINE_SECRET" not in os.environ  # secrets are never exported
 
 
-@pytest.mark.parametrize("body, message", [
-    ("[service]\nworker = 2\n", "unknown key 'service.worker'; did you mean 'service.workers'?"),
-    ("[service]\nworkers = \"two\"\n", "service.workers: expected an integer"),
-    ("[url_fetch]\nallow = 1\n", "url_fetch.allow: expected true or false"),
-    ("[service\n", "not valid TOML"),
-])
+@pytest.mark.parametrize(
+    "body, message",
+    [
+        ("[service]\nworker = 2\n", "unknown key 'service.worker'; did you mean 'service.workers'?"),
+        ('[service]\nworkers = "two"\n', "service.workers: expected an integer"),
+        ("[url_fetch]\nallow = 1\n", "url_fetch.allow: expected true or false"),
+        ("[service\n", "not valid TOML"),
+    ],
+)
 def test_config_check_names_the_bad_key(tmp_path, body, message):
     f = tmp_path / "bad.toml"
     f.write_text(body)
@@ -102,7 +108,7 @@ def test_config_check_accepts_a_good_file_and_rejects_a_bad_variable(tmp_path, m
 
 def test_global_config_option_and_show_masks_secrets(tmp_path, monkeypatch):
     f = tmp_path / "t.toml"
-    f.write_text('[service]\nport = 9123\n')
+    f.write_text("[service]\nport = 9123\n")
     monkeypatch.setenv("TRIPLINE_SECRET", "x" * 40)
     r = _cli(["--config", str(f), "config", "show"])
     assert r.exit_code == 0, r.output

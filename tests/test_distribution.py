@@ -1,5 +1,6 @@
 """Distribution leads end to end on a generated, benign platform: the leads
 found must be exactly the planted ones, decoys included."""
+
 from __future__ import annotations
 
 import json
@@ -55,16 +56,18 @@ def precision_recall(found: set[str], truth: set[str]) -> tuple[float, float]:
 
 def test_leads_are_exactly_the_planted_ones(platform, loaded):
     analysis = analyze(loaded)
-    found = {l.account_id for l in analysis.leads}
+    found = {lead.account_id for lead in analysis.leads}
     precision, recall = precision_recall(found, platform.planted_leads)
-    print(f"\nsynthetic platform: {len(platform.accounts)} accounts, {len(platform.posts)} posts, "
-          f"{len(platform.planted_leads)} planted leads; precision {precision:.3f} recall {recall:.3f}")
+    print(
+        f"\nsynthetic platform: {len(platform.accounts)} accounts, {len(platform.posts)} posts, "
+        f"{len(platform.planted_leads)} planted leads; precision {precision:.3f} recall {recall:.3f}"
+    )
     assert found == platform.planted_leads
     # every kind of decoy is present and none became a lead
     roles = {r for r in platform.roles.values()}
     assert {"creator", "flagged", "ordinary", "helper"} <= roles
-    assert analysis.stats["accounts_with_media_hits"] > len(found)        # flagged decoys exist
-    assert analysis.stats["accounts_with_destinations"] > len(found)      # paywall decoys exist
+    assert analysis.stats["accounts_with_media_hits"] > len(found)  # flagged decoys exist
+    assert analysis.stats["accounts_with_destinations"] > len(found)  # paywall decoys exist
 
 
 def test_clusters_are_the_planted_rings(platform, loaded):
@@ -83,12 +86,23 @@ def test_evidence_explains_each_lead(platform, loaded):
         kinds = {e["kind"] for e in lead.evidence}
         assert {"media_hit", "destination"} <= kinds
         assert 0.4 <= lead.score < 1
-        assert all(d["category"] in {"subscription", "payment", "messaging_invite", "file_locker"} for d in lead.destinations)
-    disguised = [e for l in analysis.leads for e in l.evidence if e["kind"] == "destination" and (e["obfuscated"] or e["decoded_from"])]
+        assert all(
+            d["category"] in {"subscription", "payment", "messaging_invite", "file_locker"} for d in lead.destinations
+        )
+    disguised = [
+        e
+        for lead in analysis.leads
+        for e in lead.evidence
+        if e["kind"] == "destination" and (e["obfuscated"] or e["decoded_from"])
+    ]
     assert disguised, "the planted leads use disguised and wrapped links"
-    assert any(e["kind"] == "hashtag" for l in analysis.leads for e in l.evidence)
-    assert {e["keyword"] for l in analysis.leads for e in l.evidence if e["kind"] == "keyword"} >= {"uncensored", "full_set", "menu"}
-    hit_kinds = {e["hit"] for l in analysis.leads for e in l.evidence if e["kind"] == "media_hit"}
+    assert any(e["kind"] == "hashtag" for lead in analysis.leads for e in lead.evidence)
+    assert {e["keyword"] for lead in analysis.leads for e in lead.evidence if e["kind"] == "keyword"} >= {
+        "uncensored",
+        "full_set",
+        "menu",
+    }
+    hit_kinds = {e["hit"] for lead in analysis.leads for e in lead.evidence if e["kind"] == "media_hit"}
     assert hit_kinds == {"hash_match", "policy"}
 
 
@@ -105,7 +119,7 @@ MEDIA_HIT_CASES = [
     ({"matches": [{"bank_kind": "match", "suppressed": False, "bank": "b"}]}, "hash_match"),
     ({"matches": [{"bank_kind": "match", "suppressed": True, "bank": "b"}]}, None),
     ({"matches": [{"bank_kind": "allow", "suppressed": False, "bank": "b"}]}, None),
-    ({"provenance": {"synthetic": "declared"}}, None),                       # synthetic alone is not a hit
+    ({"provenance": {"synthetic": "declared"}}, None),  # synthetic alone is not a hit
     ({"decision": {"action": "review", "fired": [{"rule": "r", "reason": "prompt text"}]}}, "policy"),
     ({"decision": {"action": "block", "fired": []}}, "policy"),
     # the policy's decision wins over the raw match
@@ -122,21 +136,28 @@ def test_media_hit_semantics(record, kind):
 
 def test_ingest_reports_bad_records_and_keeps_the_rest(tmp_path):
     f = tmp_path / "in.jsonl"
-    f.write_text("\n".join([
-        json.dumps({"type": "account", "id": "a1", "handle": "h", "bio": "ko-fi[.]com/h", "links": []}),
-        "{not json",
-        json.dumps({"type": "post", "id": "p1"}),                                  # no account_id
-        json.dumps({"type": "post", "id": "p2", "account_id": "a1", "media": [42]}),
-        json.dumps({"id": "p3", "account_id": "a1", "text": "hi #Tag", "hashtags": ["#Art"], "media": ["x/y.png"]}),
-        "",
-    ]) + "\n")
+    f.write_text(
+        "\n".join(
+            [
+                json.dumps({"type": "account", "id": "a1", "handle": "h", "bio": "ko-fi[.]com/h", "links": []}),
+                "{not json",
+                json.dumps({"type": "post", "id": "p1"}),  # no account_id
+                json.dumps({"type": "post", "id": "p2", "account_id": "a1", "media": [42]}),
+                json.dumps(
+                    {"id": "p3", "account_id": "a1", "text": "hi #Tag", "hashtags": ["#Art"], "media": ["x/y.png"]}
+                ),
+                "",
+            ]
+        )
+        + "\n"
+    )
     with DistributionRepository(tmp_path / "d.sqlite") as repo:
         r = ingest_jsonl(repo, f)
         assert (r.accounts, r.posts) == (1, 1)
         assert [e["line"] for e in r.errors] == [2, 3, 4]
-        (post, _), = list(repo.posts())
+        ((post, _),) = list(repo.posts())
         assert post.hashtags == ["art"] and post.media[0]["value"] == str(tmp_path / "x" / "y.png")
-        (_acct, extracted), = list(repo.accounts())
+        ((_acct, extracted),) = list(repo.accounts())
         assert extracted == [{"url": "ko-fi.com/h", "obfuscated": True, "where": "text"}]
         # re-ingesting is an update, not a duplicate
         ingest_jsonl(repo, f)
@@ -147,16 +168,20 @@ def test_media_found_by_path_or_hash(tmp_path):
     img = tmp_path / "m.bin"
     img.write_bytes(b"synthetic bytes")
     import hashlib
+
     sha = hashlib.sha256(b"synthetic bytes").hexdigest()
     hit = {"matches": [{"bank_kind": "match", "suppressed": False, "bank": "b", "signal_type": "sha256"}]}
     with DistributionRepository() as repo:
-        ingest_records(repo, [
-            {"type": "account", "id": "a", "handle": "a", "links": ["https://discord.gg/x"]},
-            {"type": "post", "id": "p", "account_id": "a", "media": [str(img)]},
-        ])
+        ingest_records(
+            repo,
+            [
+                {"type": "account", "id": "a", "handle": "a", "links": ["https://discord.gg/x"]},
+                {"type": "post", "id": "p", "account_id": "a", "media": [str(img)]},
+            ],
+        )
         # recorded under another path (say, scanned on another machine): found through its content hash
         repo.put_media_records([{"key": "/elsewhere/m.bin", "sha256": sha, **hit}])
-        assert [l.account_id for l in analyze(repo).leads] == ["a"]
+        assert [lead.account_id for lead in analyze(repo).leads] == ["a"]
 
 
 def test_export_only_verified_unless_asked(platform, loaded):
@@ -168,7 +193,7 @@ def test_export_only_verified_unless_asked(platform, loaded):
     loaded.set_lead_state(leads[1], "rejected", by="tester")
     analysis = analyze(loaded)
     doc = signal_packets(analysis, source_platform="ExampleArt")
-    assert [l["lead_id"] for l in doc["leads"]] == [leads[0]]
+    assert [lead["lead_id"] for lead in doc["leads"]] == [leads[0]]
     # Verifying a lead confirms the account and its links, not its media.
     assert doc["signals"] and all(s["human_verified"] == (s["type"] != "hash") for s in doc["signals"])
     assert all(s["lead_human_verified"] for s in doc["signals"] if s["type"] == "hash")
@@ -177,8 +202,8 @@ def test_export_only_verified_unless_asked(platform, loaded):
         assert {"type", "value", "reason", "confidence", "human_verified", "source_platform", "created"} <= set(s)
         assert s["source_platform"] == "ExampleArt" and 0 < s["confidence"] <= 1
     everything = signal_packets(analysis, source_platform="ExampleArt", include_unverified=True)
-    exported = {l["lead_id"] for l in everything["leads"]}
-    assert exported == platform.planted_leads - {leads[1]}            # rejected never goes out
+    exported = {lead["lead_id"] for lead in everything["leads"]}
+    assert exported == platform.planted_leads - {leads[1]}  # rejected never goes out
     assert any(not s["human_verified"] for s in everything["signals"])
     # a ring's shared invite is one signal naming every lead that used it
     shared = [s for s in everything["signals"] if s["type"] == "url" and "t.me/+ring" in s["value"]]
@@ -222,21 +247,24 @@ def test_cli_ingest_list_verify_export(platform, tmp_path):
     runner = CliRunner()
     data, results = platform.write(tmp_path / "p")
     db = str(tmp_path / "d.sqlite")
-    r = runner.invoke(app, ["ingest", str(data), "--results", str(results), "--data", db, "--platform", "ExampleArt", "--json"])
+    r = runner.invoke(
+        app, ["ingest", str(data), "--results", str(results), "--data", db, "--platform", "ExampleArt", "--json"]
+    )
     assert r.exit_code == 0, r.output
     assert json.loads(r.output)["posts"] == len(platform.posts)
     r = runner.invoke(app, ["leads", "--json", "--data", db])
     assert r.exit_code == 0, r.output
     listed = json.loads(r.output)
-    assert {l["lead_id"] for l in listed["leads"]} == platform.planted_leads
+    assert {lead["lead_id"] for lead in listed["leads"]} == platform.planted_leads
     assert len(listed["clusters"]) == len(platform.rings)
     r = runner.invoke(app, ["leads", "--data", db])
     assert r.exit_code == 0 and "evidence" in r.output
     lead = min(platform.planted_leads)
     home = ["--home", str(tmp_path / "home")]
-    from tripline.service.auth import Accounts
     from tripline.audit import AuditLog
+    from tripline.service.auth import Accounts
     from tripline.store import Store
+
     st = Store(f"sqlite:///{tmp_path / 'home' / 'tripline.db'}")
     Accounts(st.engine, AuditLog(st.engine)).add_user("tester", "a long enough password", ["reviewer"])
     st.close()
@@ -247,7 +275,7 @@ def test_cli_ingest_list_verify_export(platform, tmp_path):
     assert r.exit_code == 0, r.output
     doc = json.loads(out.read_text())
     assert doc["format"] == "tripline.signals" and doc["source_platform"] == "ExampleArt"
-    assert [l["lead_id"] for l in doc["leads"]] == [lead]
+    assert [entry["lead_id"] for entry in doc["leads"]] == [lead]
     r = runner.invoke(app, ["leads", "export", "--xml", "--data", db])
     assert r.exit_code == 0 and "<associatedAccount type=" in r.output
     bad = tmp_path / "bad.jsonl"
@@ -261,7 +289,6 @@ def test_posts_media_go_through_the_normal_scan(tmp_path, sqlite_url):
     import shutil
 
     from shared_data import photos
-
     from tripline.cli import bank_cmd
 
     app = typer.Typer()
@@ -271,37 +298,53 @@ def test_posts_media_go_through_the_normal_scan(tmp_path, sqlite_url):
     home = str(tmp_path / "home")
     banked, clean = photos("kodak24", 1)[0], photos("bsds500", 1)[0]
     assert runner.invoke(app, ["bank", "create", "known", "--home", home, "--db", sqlite_url]).exit_code == 0
-    assert runner.invoke(app, ["bank", "add", "known", "--image", str(banked), "--home", home, "--db", sqlite_url]).exit_code == 0
+    assert (
+        runner.invoke(
+            app, ["bank", "add", "known", "--image", str(banked), "--home", home, "--db", sqlite_url]
+        ).exit_code
+        == 0
+    )
     up = tmp_path / "uploads"
     up.mkdir()
     shutil.copy(banked, up / "teaser.png")
     shutil.copy(clean, up / "landscape.jpg")
-    (up / "platform.jsonl").write_text("\n".join(json.dumps(r) for r in [
-        {"type": "account", "id": "a1", "handle": "one", "bio": "tiers: patreon[.]com/one"},
-        {"type": "account", "id": "a2", "handle": "two", "bio": "tiers: patreon[.]com/two"},
-        {"type": "post", "id": "p1", "account_id": "a1", "media": ["teaser.png"]},
-        {"type": "post", "id": "p2", "account_id": "a2", "media": ["landscape.jpg"]},
-    ]) + "\n")
+    (up / "platform.jsonl").write_text(
+        "\n".join(
+            json.dumps(r)
+            for r in [
+                {"type": "account", "id": "a1", "handle": "one", "bio": "tiers: patreon[.]com/one"},
+                {"type": "account", "id": "a2", "handle": "two", "bio": "tiers: patreon[.]com/two"},
+                {"type": "post", "id": "p1", "account_id": "a1", "media": ["teaser.png"]},
+                {"type": "post", "id": "p2", "account_id": "a2", "media": ["landscape.jpg"]},
+            ]
+        )
+        + "\n"
+    )
     db = str(tmp_path / "d.sqlite")
     assert runner.invoke(app, ["ingest", str(up / "platform.jsonl"), "--data", db]).exit_code == 0
-    r = runner.invoke(app, ["leads", "scan-media", "--out", str(tmp_path / "scan"), "--data", db,
-                            "--home", home, "--db", sqlite_url])
+    r = runner.invoke(
+        app, ["leads", "scan-media", "--out", str(tmp_path / "scan"), "--data", db, "--home", home, "--db", sqlite_url]
+    )
     assert r.exit_code == 0, r.output
     r = runner.invoke(app, ["leads", "--json", "--data", db])
     leads = json.loads(r.output)["leads"]
-    assert [l["lead_id"] for l in leads] == ["a1"]
+    assert [lead["lead_id"] for lead in leads] == ["a1"]
     import hashlib
-    hit, = [e for e in leads[0]["evidence"] if e["kind"] == "media_hit"]
+
+    (hit,) = [e for e in leads[0]["evidence"] if e["kind"] == "media_hit"]
     assert hit["banks"] == ["known"] and hit["sha256"] == hashlib.sha256((up / "teaser.png").read_bytes()).hexdigest()
 
 
 def test_policy_decides_media_in_each_posts_context(platform, loaded):
     policy_mod = pytest.importorskip("tripline.policy")
     analysis = analyze(loaded, policy=policy_mod.default_policy())
-    found = {l.account_id for l in analysis.leads}
+    found = {lead.account_id for lead in analysis.leads}
     # The generated "prompt-text" hits are pre-made decisions with no prompt
     # for a real policy to read; every lead with a bank match must remain.
-    with_bank_match = {l.account_id for l in analyze(loaded).leads
-                       if any(e["kind"] == "media_hit" and e["hit"] == "hash_match" for e in l.evidence)}
+    with_bank_match = {
+        lead.account_id
+        for lead in analyze(loaded).leads
+        if any(e["kind"] == "media_hit" and e["hit"] == "hash_match" for e in lead.evidence)
+    }
     assert with_bank_match <= found <= platform.planted_leads
-    assert all(e["hit"] == "policy" for l in analysis.leads for e in l.evidence if e["kind"] == "media_hit")
+    assert all(e["hit"] == "policy" for lead in analysis.leads for e in lead.evidence if e["kind"] == "media_hit")

@@ -3,8 +3,8 @@ import hashlib
 
 import pytest
 
-from tripline.hashing import DIHEDRAL_VARIANTS, hamming, hash_bytes
 from shared_data import shared
+from tripline.hashing import DIHEDRAL_VARIANTS, hamming, hash_bytes
 
 # python-threatexchange feeds CMYK as raw CMYK and palette images as indices;
 # shared/README.md documents both rows as reference bugs, not targets.
@@ -91,10 +91,14 @@ def test_exact_dihedral_equals_hashing_the_turned_pixels(size):
 
     im = Image.open(shared("corpus", "photos", "kodak24", "kodim05.png")).convert("L").resize(size)
     turned = {  # pdqhash's variant order, as pixel operations
-        "original": im, "rotate90": im.transpose(Image.Transpose.ROTATE_90),
-        "rotate180": im.transpose(Image.Transpose.ROTATE_180), "rotate270": im.transpose(Image.Transpose.ROTATE_270),
-        "flip_x": ImageOps.flip(im), "flip_y": ImageOps.mirror(im),
-        "flip_plus1": im.transpose(Image.Transpose.TRANSPOSE), "flip_minus1": im.transpose(Image.Transpose.TRANSVERSE),
+        "original": im,
+        "rotate90": im.transpose(Image.Transpose.ROTATE_90),
+        "rotate180": im.transpose(Image.Transpose.ROTATE_180),
+        "rotate270": im.transpose(Image.Transpose.ROTATE_270),
+        "flip_x": ImageOps.flip(im),
+        "flip_y": ImageOps.mirror(im),
+        "flip_plus1": im.transpose(Image.Transpose.TRANSPOSE),
+        "flip_minus1": im.transpose(Image.Transpose.TRANSVERSE),
     }
     exact = pdq_hash(im, dihedral=True, exact_dihedral=True).dihedral
     fast = pdq_hash(im, dihedral=True).dihedral

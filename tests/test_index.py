@@ -21,8 +21,7 @@ from tripline.index import (
     store,
 )
 
-SETTINGS = settings(max_examples=60, deadline=None,
-                    suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 def flip(code: np.ndarray, k: int, rng) -> np.ndarray:
@@ -34,10 +33,11 @@ def flip(code: np.ndarray, k: int, rng) -> np.ndarray:
 
 def assert_same(got, want):
     assert len(got) == len(want)
-    for i, ((gi, gd), (wi, wd)) in enumerate(zip(got, want)):
+    for i, ((gi, gd), (wi, wd)) in enumerate(zip(got, want, strict=True)):
         assert gi.dtype == np.int64 and gd.dtype == np.int32
         assert np.array_equal(gi, wi) and np.array_equal(gd, wd), (
-            f"query {i}: got {list(zip(gi, gd))} want {list(zip(wi, wd))}")
+            f"query {i}: got {list(zip(gi, gd, strict=True))} want {list(zip(wi, wd, strict=True))}"
+        )
 
 
 def naive(codes, ids, queries, r):
@@ -45,14 +45,16 @@ def naive(codes, ids, queries, r):
     out = []
     for q in queries:
         qi = int.from_bytes(q.tobytes(), "big")
-        hits = sorted(((qi ^ int.from_bytes(c.tobytes(), "big")).bit_count(), int(i))
-                      for c, i in zip(codes, ids))
+        hits = sorted(
+            ((qi ^ int.from_bytes(c.tobytes(), "big")).bit_count(), int(i)) for c, i in zip(codes, ids, strict=True)
+        )
         hits = [(d, i) for d, i in hits if d <= r]
         out.append((np.array([i for _, i in hits], np.int64), np.array([d for d, _ in hits], np.int32)))
     return out
 
 
 # ---- helpers ------------------------------------------------------------------
+
 
 def test_hex_round_trip_and_byte_order():
     h = "f" * 2 + "0" * 60 + "0a"
@@ -106,6 +108,7 @@ def test_radii_cover_threshold():
 
 # ---- agreement with brute force -------------------------------------------------
 
+
 def make_case(seed: int, n: int, kind: str, r: int):
     """A db and queries aimed at the edges: equal hashes, complements, exact-r neighbours."""
     rng = np.random.default_rng(seed)
@@ -117,7 +120,7 @@ def make_case(seed: int, n: int, kind: str, r: int):
     else:  # "sparse": low-weight codes, near-zero halves, heavy duplicates
         codes = np.stack([flip(np.zeros(32, np.uint8), int(k), rng) for k in rng.integers(0, 40, n)])
         codes[: n // 4] = codes[0]
-        codes[n // 4: n // 3] = 0xFF
+        codes[n // 4 : n // 3] = 0xFF
     ids = rng.choice(10 * n + 10, size=n, replace=False).astype(np.int64) - 5 * n
     base = codes[rng.integers(0, n, 6)]
     q = [base[0], ~base[1], np.zeros(32, np.uint8), np.full(32, 0xFF, np.uint8)]
@@ -127,9 +130,12 @@ def make_case(seed: int, n: int, kind: str, r: int):
 
 
 @SETTINGS
-@given(seed=st.integers(0, 2**32 - 1), n=st.integers(1, 150),
-       kind=st.sampled_from(["random", "cluster", "sparse"]),
-       r=st.one_of(st.integers(0, 48), st.integers(0, 256), st.sampled_from([31, 32, 40, 255, 256])))
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    n=st.integers(1, 150),
+    kind=st.sampled_from(["random", "cluster", "sparse"]),
+    r=st.one_of(st.integers(0, 48), st.integers(0, 256), st.sampled_from([31, 32, 40, 255, 256])),
+)
 def test_search_equals_brute_force(seed, n, kind, r):
     codes, ids, q = make_case(seed, n, kind, r)
     want = brute_force_search(codes, ids, q, r)
@@ -137,7 +143,7 @@ def test_search_equals_brute_force(seed, n, kind, r):
         idx = PDQIndex.build(Path(d) / "i", ids, codes)
         assert_same(idx.search(q, r, parallel=False), want)
         assert_same(idx.search(q, r, parallel=True), want)
-        assert_same([idx.search(q[i:i + 1], r)[0] for i in range(len(q))], want)
+        assert_same([idx.search(q[i : i + 1], r)[0] for i in range(len(q))], want)
         idx.close()
 
 
@@ -175,8 +181,10 @@ def test_larger_clustered_db_all_thresholds(tmp_path):
     for i in range(40, 4000):  # families of near-duplicates around 40 centres
         codes[i] = flip(centres[i % 40], int(rng.integers(0, 45)), rng)
     ids = rng.permutation(n).astype(np.int64)
-    q = np.stack([flip(centres[i % 40], int(rng.integers(0, 45)), rng) for i in range(24)]
-                 + [rng.integers(0, 256, 32, dtype=np.uint8) for _ in range(8)])
+    q = np.stack(
+        [flip(centres[i % 40], int(rng.integers(0, 45)), rng) for i in range(24)]
+        + [rng.integers(0, 256, 32, dtype=np.uint8) for _ in range(8)]
+    )
     idx = PDQIndex.build(tmp_path / "i", ids, codes)
     for r in list(range(0, 49, 3)) + [31, 32, 40, 70]:
         assert_same(idx.search(q, r), brute_force_search(codes, ids, q, r))
@@ -193,12 +201,13 @@ def test_empty_index_and_empty_queries(tmp_path):
 
 # ---- updates -------------------------------------------------------------------
 
+
 class Model:
     def __init__(self):
         self.d: dict[int, np.ndarray] = {}
 
     def add(self, ids, codes):
-        for i, c in zip(ids, codes):
+        for i, c in zip(ids, codes, strict=True):
             self.d[int(i)] = c.copy()
 
     def remove(self, ids):
@@ -220,9 +229,14 @@ def check(idx, model, q, r):
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(seed=st.integers(0, 2**32 - 1),
-       ops=st.lists(st.sampled_from(["add", "replace", "remove", "remove_unknown", "compact",
-                                     "reopen", "big_add"]), min_size=1, max_size=14))
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    ops=st.lists(
+        st.sampled_from(["add", "replace", "remove", "remove_unknown", "compact", "reopen", "big_add"]),
+        min_size=1,
+        max_size=14,
+    ),
+)
 def test_updates_match_model(seed, ops):
     rng = np.random.default_rng(seed)
     pool = rng.integers(0, 256, (40, 32), dtype=np.uint8)  # codes drawn near these
@@ -230,8 +244,7 @@ def test_updates_match_model(seed, ops):
     q = np.vstack([pool[:6], rng.integers(0, 256, (2, 32), dtype=np.uint8)])
 
     def fresh(k):
-        return np.stack([flip(pool[int(rng.integers(0, 40))], int(rng.integers(0, 40)), rng)
-                         for _ in range(k)])
+        return np.stack([flip(pool[int(rng.integers(0, 40))], int(rng.integers(0, 40)), rng) for _ in range(k)])
 
     with tempfile.TemporaryDirectory() as d:
         path = Path(d) / "i"
@@ -280,7 +293,7 @@ def test_auto_compaction_and_stats(tmp_path):
     idx = PDQIndex.open(tmp_path / "i", compact_threshold=20)
     codes = rng.integers(0, 256, (50, 32), dtype=np.uint8)
     for i in range(0, 20, 2):
-        idx.add(np.arange(i, i + 2), codes[i:i + 2])
+        idx.add(np.arange(i, i + 2), codes[i : i + 2])
     s = idx.stats()
     assert s["generation"] == 0 and s["pending"] == 20 and s["size"] == 20
     assert s["last_update"].endswith("Z")
@@ -352,6 +365,7 @@ def test_open_is_fast_and_memory_mapped(tmp_path):
     codes = rng.integers(0, 256, (50000, 32), dtype=np.uint8)
     PDQIndex.build(tmp_path / "i", np.arange(50000), codes).close()
     import time
+
     t = time.perf_counter()
     idx = PDQIndex.open(tmp_path / "i", readonly=True)
     assert time.perf_counter() - t < 0.5

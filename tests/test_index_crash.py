@@ -22,19 +22,17 @@ def gen_ops(seed):
         x = rng.random()
         if x < 0.55:
             k = int(rng.integers(1, 12))
-            yield ("add", rng.integers(0, 4000, k).astype(np.int64),
-                   rng.integers(0, 256, (k, 32), dtype=np.uint8))
+            yield ("add", rng.integers(0, 4000, k).astype(np.int64), rng.integers(0, 256, (k, 32), dtype=np.uint8))
         elif x < 0.85:
             yield ("remove", rng.integers(0, 4000, int(rng.integers(1, 30))).astype(np.int64))
         elif x < 0.93:
             yield ("compact",)
         else:  # past compact_threshold: logged, then the base is rewritten
             k = int(rng.integers(60, 200))
-            yield ("add", rng.integers(0, 4000, k).astype(np.int64),
-                   rng.integers(0, 256, (k, 32), dtype=np.uint8))
+            yield ("add", rng.integers(0, 4000, k).astype(np.int64), rng.integers(0, 256, (k, 32), dtype=np.uint8))
 
 
-CHILD = r'''
+CHILD = r"""
 import importlib.util, sys
 import numpy as np
 spec = importlib.util.spec_from_file_location("crash_ops", sys.argv[1])
@@ -56,12 +54,12 @@ for i, op in enumerate(ops.gen_ops(seed)):
     else:
         idx.compact()
     print("done", i, flush=True)
-'''
+"""
 
 
 def apply(state: dict, op) -> None:
     if op[0] == "add":
-        for i, c in zip(op[1], op[2]):
+        for i, c in zip(op[1], op[2], strict=True):
             state[int(i)] = c.tobytes()
     elif op[0] == "remove":
         for i in op[1]:
@@ -70,7 +68,7 @@ def apply(state: dict, op) -> None:
 
 def as_dict(idx) -> dict:
     ids, codes = idx.export()
-    return {int(i): c.tobytes() for i, c in zip(ids, codes)}
+    return {int(i): c.tobytes() for i, c in zip(ids, codes, strict=True)}
 
 
 @pytest.mark.parametrize("round_", range(6))
@@ -80,11 +78,15 @@ def test_kill_minus_9_leaves_before_or_after(tmp_path, round_):
     init_ids = np.arange(0, 4000, 2, dtype=np.int64)
     init_codes = rng.integers(0, 256, (len(init_ids), 32), dtype=np.uint8)
     PDQIndex.build(path, init_ids, init_codes).close()
-    state0 = {int(i): c.tobytes() for i, c in zip(init_ids, init_codes)}
+    state0 = {int(i): c.tobytes() for i, c in zip(init_ids, init_codes, strict=True)}
 
     seed = 1000 + round_
-    proc = subprocess.Popen([sys.executable, "-c", CHILD, __file__, str(path), str(seed)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", CHILD, __file__, str(path), str(seed)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert proc.stdout.readline().strip() == "ready", proc.stderr.read()
         time.sleep(float(rng.uniform(0.05, 0.8)))

@@ -3,6 +3,7 @@ keypoints survive off-centre crops and blurred frames that defeat every PDQ
 variant, the inverted file proposes the right banked image, RANSAC confirms
 it and rejects unrelated photos, and scan results say how the copy lies on
 the banked image."""
+
 import io
 import json
 
@@ -11,9 +12,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image, ImageFilter
-from shared_data import encode, photos, shared
 from typer.testing import CliRunner
 
+from shared_data import encode, photos, shared
 from tripline.banks import Banks
 from tripline.banks import keypoints as bank_keypoints
 from tripline.banks.keypoints import RECORD, KeypointIndex
@@ -94,14 +95,19 @@ def test_unrelated_photos_are_not_confirmed():
             v = verify(query, other)
             assert v.confirmed == (i == j), (i, j, v)
             if i != j:
-                assert v.inliers < MIN_INLIERS // 2   # a wide margin, not a near miss
+                assert v.inliers < MIN_INLIERS // 2  # a wide margin, not a near miss
 
 
 def test_two_photos_of_one_subject_are_not_a_copy():
     # The same tiger photographed twice: its face agrees on ~20 points, but
     # tilted by ~9 degrees, which no crop, frame or resize does.
-    a, b = (Image.open(p).convert("RGB") for p in (shared("corpus", "photos", "bsds500", "108041.jpg"),
-                                                    shared("corpus", "photos", "bsds500", "108082.jpg")))
+    a, b = (
+        Image.open(p).convert("RGB")
+        for p in (
+            shared("corpus", "photos", "bsds500", "108041.jpg"),
+            shared("corpus", "photos", "bsds500", "108082.jpg"),
+        )
+    )
     # The strongest points, not the spread ones a bank keeps: the face then
     # supplies enough inliers that only the tilt rule can reject the pair.
     v = verify(extract(jpeg(a, 75)), extract(b).top(BANK_FEATURES))
@@ -122,12 +128,12 @@ def test_words_are_the_first_descriptor_bits_one_table_each():
     d = np.random.default_rng(3).integers(0, 256, size=(50, 32), dtype=np.uint8)
     w = words(d)
     assert w.shape == (50, WORD_TABLES) and w.dtype == np.int64
-    assert ((w >> WORD_BITS) == np.arange(WORD_TABLES)).all()          # tables never collide
+    assert ((w >> WORD_BITS) == np.arange(WORD_TABLES)).all()  # tables never collide
     changed = d.copy()
-    changed[:, 20:] ^= 0xFF                                              # bits no word reads
+    changed[:, 20:] ^= 0xFF  # bits no word reads
     assert np.array_equal(words(changed), w)
     changed = d.copy()
-    changed[:, 5] ^= 0x01                                                # a bit of table 1's word
+    changed[:, 5] ^= 0x01  # a bit of table 1's word
     diff = words(changed) != w
     assert diff[:, 1].all() and not diff[:, [0, 2, 3]].any()
 
@@ -142,7 +148,7 @@ def test_words_shared_by_many_banked_images_are_dropped():
         banked.append((i, Keypoints(rng.random((64, 2), dtype=np.float32) * 300, desc, (320, 240))))
     index = KeypointIndex.of(banked)
     query = Keypoints(np.zeros((2, 2), np.float32), np.concatenate([common, banked[7][1].descriptors[5:6]]), (320, 240))
-    assert index.touched(query) == WORD_TABLES   # only the rare descriptor's postings are read
+    assert index.touched(query) == WORD_TABLES  # only the rare descriptor's postings are read
     assert index.postings() == 40 * 63 * WORD_TABLES
 
 
@@ -150,7 +156,7 @@ def test_records_round_trip_and_a_torn_tail_is_cut(tmp_path):
     folder = tmp_path / "b.keypoints"
     kps = [extract(im) for im in KODAK[:3]]
     bank_keypoints.append(folder, [(10, kps[0]), (11, kps[1])])
-    with open(folder / "records.bin", "ab") as fh:       # a crash in the middle of an append
+    with open(folder / "records.bin", "ab") as fh:  # a crash in the middle of an append
         fh.write(b"\x01" * (RECORD.itemsize // 2))
     bank_keypoints.append(folder, [(12, kps[2])])
     assert bank_keypoints.count(folder) == 3
@@ -172,7 +178,7 @@ def test_inverted_file_is_kept_beside_the_records_and_rebuilt_when_they_grow(tmp
     first = KeypointIndex.open(folder)
     [cache] = folder.glob("inverted-3-*.npy")
     reopened = KeypointIndex.open(folder)
-    assert isinstance(reopened._postings, np.memmap)              # reused, not rebuilt
+    assert isinstance(reopened._postings, np.memmap)  # reused, not rebuilt
     assert reopened.candidates(query) == first.candidates(query) and reopened.candidates(query)[0][0] == 1
 
     bank_keypoints.append(folder, [(3, extract(KODAK[3]))])
@@ -181,7 +187,7 @@ def test_inverted_file_is_kept_beside_the_records_and_rebuilt_when_they_grow(tmp
     assert grown.postings() > first.postings()
 
     [cache] = folder.glob("inverted-4-*.npy")
-    cache.write_bytes(b"not an array")                          # torn or foreign: rebuilt
+    cache.write_bytes(b"not an array")  # torn or foreign: rebuilt
     again = KeypointIndex.open(folder)
     assert not isinstance(again._postings, np.memmap) and again.postings() == grown.postings()
     for index in (first, reopened, grown, again):
@@ -210,8 +216,13 @@ def _bank(banks: Banks, images: list[Image.Image]) -> list[int]:
 
 def _item(im: Image.Image) -> dict:
     rec = hash_bytes(encode(im, quality=85), robust=True, keypoints=True)
-    return {"pdq": rec.pdq, "pdq_quality": rec.pdq_quality, "pdq_dihedral": list(rec.pdq_dihedral),
-            "pdq_variants": list(rec.pdq_variants), "keypoints": rec.keypoints}
+    return {
+        "pdq": rec.pdq,
+        "pdq_quality": rec.pdq_quality,
+        "pdq_dihedral": list(rec.pdq_dihedral),
+        "pdq_variants": list(rec.pdq_variants),
+        "keypoints": rec.keypoints,
+    }
 
 
 def _match(banks, items):
@@ -232,7 +243,7 @@ def test_matcher_finds_cropped_copies_and_explains_them(banks):
     assert m.normalisation == "keypoints" and m.bank_hash == "keypoints" and m.distance > 31
     assert m.geometry["inliers"] >= MIN_INLIERS and m.geometry["coverage"] == pytest.approx(0.81, abs=0.03)
     assert "local keypoints" in m.explanation and "81%" in m.explanation and "cropped" in m.explanation
-    assert json.dumps(m.to_dict())          # records stay plain JSON
+    assert json.dumps(m.to_dict())  # records stay plain JSON
     assert unrelated == []
     # A plain PDQ match is not tried again by the keypoint stage.
     assert [(x.entry_id, x.normalisation) for x in plain] == [(ids[1], None)]
@@ -264,8 +275,9 @@ def test_scan_flags_an_off_centre_crop_and_writes_no_keypoints(tmp_path, sqlite_
     assert runner.invoke(app, ["bank", "create", "known", *common]).exit_code == 0
     add = runner.invoke(app, ["bank", "add", "known", "--image", str(banked), *common])
     assert add.exit_code == 0, add.output
-    res = runner.invoke(app, ["scan", str(up), "--out", str(tmp_path / "out"), "--workers", "0",
-                              "--no-provenance", *common])
+    res = runner.invoke(
+        app, ["scan", str(up), "--out", str(tmp_path / "out"), "--workers", "0", "--no-provenance", *common]
+    )
     assert res.exit_code == 1, res.output
     lines = (tmp_path / "out" / "results.jsonl").read_text().splitlines()
     recs = {r["key"].rsplit("/", 1)[-1]: r for r in map(json.loads, lines)}

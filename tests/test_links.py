@@ -1,5 +1,6 @@
 """Link extraction, canonicalisation, redirect decoding, URL lists and the
 destination registry. All offline: nothing here may touch the network."""
+
 from __future__ import annotations
 
 import json
@@ -28,6 +29,7 @@ from tripline.links.registry import RegistryError
 def no_network(monkeypatch):
     def refuse(*a, **k):
         raise AssertionError("tripline.links must never open a connection")
+
     monkeypatch.setattr(socket, "create_connection", refuse)
     monkeypatch.setattr(socket.socket, "connect", refuse)
     monkeypatch.setattr(socket, "getaddrinfo", refuse)
@@ -79,7 +81,7 @@ def test_extraction_table(text, expected):
 
 
 def test_disguised_links_are_flagged_as_obfuscated():
-    flags = {l.url: l.obfuscated for l in extract("a example[.]com b https://plain.example.org")}
+    flags = {link.url: link.obfuscated for link in extract("a example[.]com b https://plain.example.org")}
     assert flags == {"example.com": True, "https://plain.example.org": False}
 
 
@@ -91,10 +93,14 @@ CANONICAL_CASES = [
     ("http://host/asdf%25%32%35asd", "http://host/asdf%25asd"),
     ("http://host/%%%25%32%35asd%%", "http://host/%25%25%25asd%25%25"),
     ("http://www.google.com/", "http://www.google.com/"),
-    ("http://%31%36%38%2e%31%38%38%2e%39%39%2e%32%36/%2E%73%65%63%75%72%65/%77%77%77%2E%65%62%61%79%2E%63%6F%6D/",
-     "http://168.188.99.26/.secure/www.ebay.com/"),
-    ("http://host%23.com/%257Ea%2521b%2540c%2523d%2524e%25f%255E00%252611%252A22%252833%252944_55%252B",
-     "http://host%23.com/~a!b@c%23d$e%25f^00&11*22(33)44_55+"),
+    (
+        "http://%31%36%38%2e%31%38%38%2e%39%39%2e%32%36/%2E%73%65%63%75%72%65/%77%77%77%2E%65%62%61%79%2E%63%6F%6D/",
+        "http://168.188.99.26/.secure/www.ebay.com/",
+    ),
+    (
+        "http://host%23.com/%257Ea%2521b%2540c%2523d%2524e%25f%255E00%252611%252A22%252833%252944_55%252B",
+        "http://host%23.com/~a!b@c%23d$e%25f^00&11*22(33)44_55+",
+    ),
     ("http://3279880203/blah", "http://195.127.0.11/blah"),
     ("http://www.google.com/blah/..", "http://www.google.com/"),
     ("www.google.com/", "http://www.google.com/"),
@@ -143,21 +149,51 @@ def test_canonical_table(raw, expected):
     assert canonicalize(raw) == expected
 
 
-_PIECES = list("abcAB01.:/?#%@[]\\-_~ +&=\t") + ["%2", "%25", "%2F", "%2E", "..", "ü", "ｅ", "．", "\x01", "0x", "077", "08", "ff", "xn--"]
+_PIECES = list("abcAB01.:/?#%@[]\\-_~ +&=\t") + [
+    "%2",
+    "%25",
+    "%2F",
+    "%2E",
+    "..",
+    "ü",
+    "ｅ",
+    "．",
+    "\x01",
+    "0x",
+    "077",
+    "08",
+    "ff",
+    "xn--",
+]
 _url_text = st.lists(st.sampled_from(_PIECES), max_size=30).map("".join)
 
 
 @settings(max_examples=600, deadline=None)
-@given(st.one_of(_url_text, st.builds(lambda s, t: s + t, st.sampled_from(["http://", "https://", "HTTP://", ""]), _url_text)))
+@given(
+    st.one_of(
+        _url_text, st.builds(lambda s, t: s + t, st.sampled_from(["http://", "https://", "HTTP://", ""]), _url_text)
+    )
+)
 def test_canonicalize_is_idempotent(raw):
     once = canonicalize(raw)
     assert canonicalize(once) == once
 
 
-@pytest.mark.parametrize("text", ["a." * 50000, "a dot " * 20000, "http://" + "a/" * 50000, "[.]" * 30000,
-                                  "p a " * 20000 + ". c o m", "а." * 30000, "%25" * 30000])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "a." * 50000,
+        "a dot " * 20000,
+        "http://" + "a/" * 50000,
+        "[.]" * 30000,
+        "p a " * 20000 + ". c o m",
+        "а." * 30000,
+        "%25" * 30000,
+    ],
+)
 def test_pathological_input_stays_linear(text):
     import time
+
     t0 = time.perf_counter()
     for url in extract_links(text):
         canonicalize(url)
@@ -175,8 +211,15 @@ def test_canonicalize_never_raises_and_extract_never_raises(text):
 
 def test_safe_browsing_expressions():
     assert url_expressions("http://a.b.c/1/2.html?param=1") == [
-        "a.b.c/1/2.html?param=1", "a.b.c/1/2.html", "a.b.c/", "a.b.c/1/",
-        "b.c/1/2.html?param=1", "b.c/1/2.html", "b.c/", "b.c/1/"]
+        "a.b.c/1/2.html?param=1",
+        "a.b.c/1/2.html",
+        "a.b.c/",
+        "a.b.c/1/",
+        "b.c/1/2.html?param=1",
+        "b.c/1/2.html",
+        "b.c/",
+        "b.c/1/",
+    ]
     hosts = {e.split("/", 1)[0] for e in url_expressions("http://a.b.c.d.e.f.g/1.html")}
     assert hosts == {"a.b.c.d.e.f.g", "c.d.e.f.g", "d.e.f.g", "e.f.g", "f.g"}
     assert {e.split("/", 1)[0] for e in url_expressions("http://1.2.3.4/1/")} == {"1.2.3.4"}
@@ -185,14 +228,20 @@ def test_safe_browsing_expressions():
 # --- redirect wrappers ---
 REDIRECT_CASES = [
     ("https://www.google.com/url?q=https%3A%2F%2Fko-fi.com%2Fabc&sa=D", "https://ko-fi.com/abc"),
-    ("https://l.facebook.com/l.php?u=https%3A%2F%2Fpatreon.com%2Fx%3Fa%3D1%26b%3D2&h=AT0", "https://patreon.com/x?a=1&b=2"),
+    (
+        "https://l.facebook.com/l.php?u=https%3A%2F%2Fpatreon.com%2Fx%3Fa%3D1%26b%3D2&h=AT0",
+        "https://patreon.com/x?a=1&b=2",
+    ),
     ("https://l.instagram.com/?u=https%3A%2F%2Flinktr.ee%2Fy&e=AT", "https://linktr.ee/y"),
     ("https://www.youtube.com/redirect?event=video&q=https%3A%2F%2Fdiscord.gg%2Fabc", "https://discord.gg/abc"),
     ("https://href.li/?https://mega.nz/folder/x", "https://mega.nz/folder/x"),
     ("https://www.deviantart.com/users/outgoing?https://ko-fi.com/z", "https://ko-fi.com/z"),
     # nested wrappers peel all the way
-    ("https://www.google.com/url?q=" + "https%3A%2F%2Fl.facebook.com%2Fl.php%3Fu%3Dhttps%253A%252F%252Ft.me%252F%252Babc",
-     "https://t.me/+abc"),
+    (
+        "https://www.google.com/url?q="
+        + "https%3A%2F%2Fl.facebook.com%2Fl.php%3Fu%3Dhttps%253A%252F%252Ft.me%252F%252Babc",
+        "https://t.me/+abc",
+    ),
     # not wrappers: unchanged
     ("https://www.google.com/search?q=https://x.example", "https://www.google.com/search?q=https://x.example"),
     ("https://bit.ly/3abc", "https://bit.ly/3abc"),
@@ -209,13 +258,18 @@ def test_redirect_table(raw, expected):
 
 # --- URL lists ---
 def test_url_list_kinds():
-    lists = (UrlLists()
-             .add("ex", "exact", ["HTTPS://Example.com:443/a/./b"])
-             .add("hs", "host_suffix", ["files.example"])
-             .add("pp", "path_prefix", ["t.me/+"])
-             .add("hh", "hash", [sha256_hex("shop.example/tiers/")]))
-    kinds = lambda u: sorted((m["list"], m["kind"]) for m in lists.match(u))
-    assert kinds("http://example.com/a/b") == [("ex", "exact")]          # scheme-insensitive
+    lists = (
+        UrlLists()
+        .add("ex", "exact", ["HTTPS://Example.com:443/a/./b"])
+        .add("hs", "host_suffix", ["files.example"])
+        .add("pp", "path_prefix", ["t.me/+"])
+        .add("hh", "hash", [sha256_hex("shop.example/tiers/")])
+    )
+
+    def kinds(u):
+        return sorted((m["list"], m["kind"]) for m in lists.match(u))
+
+    assert kinds("http://example.com/a/b") == [("ex", "exact")]  # scheme-insensitive
     assert kinds("http://example.com/a/b/c") == []
     assert kinds("https://cdn.files.example/x") == [("hs", "host_suffix")]
     assert kinds("https://notfiles.example/x") == []
@@ -232,7 +286,9 @@ def test_hashed_list_full_url_and_hash_prefix(tmp_path):
     assert lists.match("HTTPS://DEST.example:443/room/7") == [{"list": "hotline", "kind": "hash"}]
     assert lists.match("http://x.other.example/any") == [{"list": "hotline", "kind": "hash"}]
     assert full in url_hashes(url)
-    (tmp_path / "l.json").write_text(json.dumps({"name": "j", "entries": [{"kind": "host_suffix", "value": "a.example"}]}))
+    (tmp_path / "l.json").write_text(
+        json.dumps({"name": "j", "entries": [{"kind": "host_suffix", "value": "a.example"}]})
+    )
     assert UrlLists().load(tmp_path / "l.json").match("http://b.a.example/") == [{"list": "j", "kind": "host_suffix"}]
     with pytest.raises(UrlListError):
         UrlLists().add("x", "hash", ["not-hex"])
@@ -241,19 +297,22 @@ def test_hashed_list_full_url_and_hash_prefix(tmp_path):
 
 
 # --- destination registry ---
-@pytest.mark.parametrize("url,category,platform,account,group", [
-    ("https://www.patreon.com/someone", "subscription", "Patreon", "someone", None),
-    ("ko-fi.com/someone", "payment", "Ko-fi", "someone", None),
-    ("https://t.me/+AbCd", "messaging_invite", "Telegram", None, "AbCd"),
-    ("https://t.me/joinchat/XyZ", "messaging_invite", "Telegram", None, "XyZ"),
-    ("https://t.me/publicchannel", "messaging", "Telegram", "publicchannel", None),
-    ("https://discord.gg/abc", "messaging_invite", "Discord", None, "abc"),
-    ("https://discord.com/invite/abc", "messaging_invite", "Discord", None, "abc"),
-    ("https://mega.nz/folder/x", "file_locker", "MEGA", None, None),
-    ("https://linktr.ee/someone", "link_in_bio", "Linktree", "someone", None),
-    ("https://someone.gumroad.com/l/x", "subscription", "Gumroad", "someone", None),
-    ("https://bit.ly/3x", "shortener", "Bitly", None, None),
-])
+@pytest.mark.parametrize(
+    "url,category,platform,account,group",
+    [
+        ("https://www.patreon.com/someone", "subscription", "Patreon", "someone", None),
+        ("ko-fi.com/someone", "payment", "Ko-fi", "someone", None),
+        ("https://t.me/+AbCd", "messaging_invite", "Telegram", None, "AbCd"),
+        ("https://t.me/joinchat/XyZ", "messaging_invite", "Telegram", None, "XyZ"),
+        ("https://t.me/publicchannel", "messaging", "Telegram", "publicchannel", None),
+        ("https://discord.gg/abc", "messaging_invite", "Discord", None, "abc"),
+        ("https://discord.com/invite/abc", "messaging_invite", "Discord", None, "abc"),
+        ("https://mega.nz/folder/x", "file_locker", "MEGA", None, None),
+        ("https://linktr.ee/someone", "link_in_bio", "Linktree", "someone", None),
+        ("https://someone.gumroad.com/l/x", "subscription", "Gumroad", "someone", None),
+        ("https://bit.ly/3x", "shortener", "Bitly", None, None),
+    ],
+)
 def test_registry_classifies(url, category, platform, account, group):
     c = DestinationRegistry.load().classify(url)
     assert (c.category, c.platform, c.account, c.group) == (category, platform, account, group)
@@ -265,12 +324,14 @@ def test_registry_is_an_operator_extendable_data_file(tmp_path):
     assert {"subscription", "payment", "messaging_invite", "file_locker", "link_in_bio"} <= set(reg.categories)
     assert reg.lead_categories() == {"subscription", "payment", "messaging_invite", "file_locker"}
     extra = tmp_path / "mine.toml"
-    extra.write_text('[categories.crowdfunding]\nlead_destination = true\nweight = 0.1\n\n'
-                     '[[destination]]\nhost = "unknown.example"\ncategory = "crowdfunding"\nplatform = "Unknown"\n\n'
-                     '[[destination]]\nhost = "linktr.ee"\ncategory = "payment"\n')
+    extra.write_text(
+        "[categories.crowdfunding]\nlead_destination = true\nweight = 0.1\n\n"
+        '[[destination]]\nhost = "unknown.example"\ncategory = "crowdfunding"\nplatform = "Unknown"\n\n'
+        '[[destination]]\nhost = "linktr.ee"\ncategory = "payment"\n'
+    )
     reg2 = DestinationRegistry.load(extra)
     assert reg2.classify("https://sub.unknown.example/x").category == "crowdfunding"
-    assert reg2.classify("https://linktr.ee/x").category == "payment"     # later files win
+    assert reg2.classify("https://linktr.ee/x").category == "payment"  # later files win
     bad = tmp_path / "bad.toml"
     bad.write_text('[[destination]]\nhost = "x.example"\ncategory = "nope"\n')
     with pytest.raises(RegistryError):
@@ -286,11 +347,17 @@ def test_link_findings_contract_shape():
     assert all(required <= set(f) for f in findings)
     by_host = {f["host"]: f for f in findings}
     assert by_host["patreon.com"]["category"] == "subscription" and by_host["patreon.com"]["obfuscated"]
-    assert by_host["t.me"] == {**by_host["t.me"], "category": "messaging_invite", "canonical": "https://t.me/+grp",
-                               "list_matches": [{"list": "hotline", "kind": "path_prefix"}],
-                               "decoded_from": "https://www.google.com/url?q=https://t.me/+grp"}
+    assert by_host["t.me"] == {
+        **by_host["t.me"],
+        "category": "messaging_invite",
+        "canonical": "https://t.me/+grp",
+        "list_matches": [{"list": "hotline", "kind": "path_prefix"}],
+        "decoded_from": "https://www.google.com/url?q=https://t.me/+grp",
+    }
     assert by_host["example.org"]["category"] is None and by_host["example.org"]["list_matches"] == []
     json.dumps(findings)  # plain data, for the policy's context
     # a list of URLs works as well as free text
-    assert [f["canonical"] for f in link_findings(["HTTPS://Ko-Fi.com/a", "discord[.]gg/b"], None, DestinationRegistry.load())] == [
-        "https://ko-fi.com/a", "http://discord.gg/b"]
+    assert [
+        f["canonical"]
+        for f in link_findings(["HTTPS://Ko-Fi.com/a", "discord[.]gg/b"], None, DestinationRegistry.load())
+    ] == ["https://ko-fi.com/a", "http://discord.gg/b"]

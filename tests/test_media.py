@@ -5,9 +5,9 @@ import zlib
 import pytest
 from PIL import Image
 
+from shared_data import encode, shared
 from tripline.media import Limits, decode_image, sniff
 from tripline.model import ErrorCode, ItemError
-from shared_data import encode, shared
 
 
 def _img(w=64, h=48):
@@ -19,9 +19,14 @@ def _img(w=64, h=48):
 @pytest.mark.parametrize(
     "fmt,kw,expected",
     [
-        ("JPEG", {}, "image/jpeg"), ("PNG", {}, "image/png"), ("GIF", {}, "image/gif"),
-        ("WEBP", {}, "image/webp"), ("BMP", {}, "image/bmp"), ("TIFF", {}, "image/tiff"),
-        ("AVIF", {}, "image/avif"), ("HEIF", {}, "image/heic"),
+        ("JPEG", {}, "image/jpeg"),
+        ("PNG", {}, "image/png"),
+        ("GIF", {}, "image/gif"),
+        ("WEBP", {}, "image/webp"),
+        ("BMP", {}, "image/bmp"),
+        ("TIFF", {}, "image/tiff"),
+        ("AVIF", {}, "image/avif"),
+        ("HEIF", {}, "image/heic"),
     ],
 )
 def test_every_supported_format_is_sniffed_and_decoded(fmt, kw, expected):
@@ -69,8 +74,11 @@ def test_truncated_jpeg():
 def _png_header_only(w, h):
     def chunk(kind, body):
         return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
     ihdr = struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\x00" * 64)) + chunk(b"IEND", b"")
+    return (
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\x00" * 64)) + chunk(b"IEND", b"")
+    )
 
 
 def test_decompression_bomb_is_refused_from_the_header():

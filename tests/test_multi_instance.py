@@ -3,6 +3,7 @@ PostgreSQL database, with bank changes from the CLI and the API while they
 serve (docs/consistency.md): every instance agrees with the database within
 2 s of each change, no lookup answers 5xx, no CLI change fails; and an
 instance killed (-9) while applying a large delta converges on restart."""
+
 from __future__ import annotations
 
 import signal
@@ -15,7 +16,6 @@ import pytest
 from typer.testing import CliRunner
 
 from instance_support import Instance, wait_agree
-
 from tripline.cli import _register, app
 from tripline.index import codes_to_hex
 
@@ -34,8 +34,10 @@ def cli(db: str, home: Path, *args: str) -> str:
 def deployment(pg_url, tmp_path):
     cli_home = tmp_path / "cli"
     cli(pg_url, cli_home, "bank", "create", "b")
-    out = runner.invoke(app, ["apikey", "create", "svc", "--roles", "integration,policy-manager", "--db", pg_url,
-                              "--home", str(cli_home)])
+    out = runner.invoke(
+        app,
+        ["apikey", "create", "svc", "--roles", "integration,policy-manager", "--db", pg_url, "--home", str(cli_home)],
+    )
     assert out.exit_code == 0, out.output
     key = out.output.strip().splitlines()[-1]
     started: list[Instance] = []
@@ -84,17 +86,19 @@ def test_two_instances_and_the_cli_agree_with_the_database(deployment):
             else:
                 value = ("pdq", codes_to_hex(rng.integers(0, 256, (1, 32), dtype=np.uint8))[0])
             via = instances[step % 2] if rng.random() < 0.35 else None
-            if via is None:   # the CLI, in its own state folder, while both serve
+            if via is None:  # the CLI, in its own state folder, while both serve
                 out = cli(db, cli_home, "bank", "remove" if remove else "add", "b", value[1], "--type", value[0])
                 assert ("removed 1 of 1" if remove else "added 1") in out, out
             else:
                 path = "/v1/banks/b/signals" + ("/remove" if remove else "")
                 r = via.http.post(path, json={"signals": [{"signal_type": value[0], "value": value[1]}]})
                 assert r.status_code == 200, r.text
-                assert r.json() == ({"removed": 1} if remove else {"added": 1, "duplicates": 0, "by_type": {value[0]: 1}}), r.text
+                assert r.json() == (
+                    {"removed": 1} if remove else {"added": 1, "duplicates": 0, "by_type": {value[0]: 1}}
+                ), r.text
             (gone if remove else present).append(value)
             delays.append(wait_agree(instances, value, not remove, STALENESS))
-            if step % 50 == 49:   # every instance agrees with the database on everything
+            if step % 50 == 49:  # every instance agrees with the database on everything
                 for inst in instances:
                     assert inst.lookup(present) == [True] * len(present)
                     assert inst.lookup(gone[-200:]) == [False] * len(gone[-200:])
@@ -103,12 +107,15 @@ def test_two_instances_and_the_cli_agree_with_the_database(deployment):
         t.join(10)
     assert errors == []
     delays.sort()
-    print(f"change visible on both instances: p50 {delays[len(delays) // 2]:.3f} s, "
-          f"p99 {delays[int(len(delays) * 0.99) - 1]:.3f} s, max {delays[-1]:.3f} s")
+    print(
+        f"change visible on both instances: p50 {delays[len(delays) // 2]:.3f} s, "
+        f"p99 {delays[int(len(delays) * 0.99) - 1]:.3f} s, max {delays[-1]:.3f} s"
+    )
 
 
 def test_an_instance_killed_while_applying_a_large_delta_converges(deployment):
     from tripline.store import Store
+
     db, _cli_home, start = deployment
     inst = start("a")
     inst.wait_ready()
@@ -135,7 +142,7 @@ def test_an_instance_killed_while_applying_a_large_delta_converges(deployment):
     inst.log.close()
     inst.start()
     inst.wait_ready(timeout=180)
-    assert not (inst.home / "index" / "slot-1").exists()   # the slot was reused, not a new instance
+    assert not (inst.home / "index" / "slot-1").exists()  # the slot was reused, not a new instance
     sample = [("pdq", v) for v in big[100:100_000:997]]
     assert inst.lookup(sample) == [True] * len(sample)
     assert inst.lookup([("pdq", v) for v in big[:100]]) == [False] * 100

@@ -1,5 +1,6 @@
 """Operator lifecycle: probes, `tripline db upgrade|current`, serve's start-up
 checks, `tripline user ...`, and backup/restore of database + vault + keys."""
+
 from __future__ import annotations
 
 import shutil
@@ -37,6 +38,7 @@ def _app():
 
 
 # -- probes ---------------------------------------------------------------------
+
 
 def test_probes_answer_without_credentials_and_reveal_only_status(sqlite_url, tmp_path):
     env = make_env(sqlite_url, tmp_path)
@@ -90,6 +92,7 @@ def test_readyz_fails_when_the_schema_falls_behind(db_url, tmp_path):
 
 
 # -- db upgrade / current / serve refuses ----------------------------------------
+
 
 def test_db_current_and_upgrade(db_url, tmp_path):
     base = ["--db", db_url, "--home", str(tmp_path)]
@@ -208,13 +211,20 @@ def test_user_lifecycle_ends_sessions_and_is_audited(db_url, tmp_path):
 
         log = AuditLog(store.engine)
         entries = [(e["actor"], e["action"]) for e in log.entries() if e["target"] == "user:alice"]
-        assert [a for _, a in entries] == ["user.add", "user.disable", "user.enable", "user.set_roles",
-                                           "user.reset_password", "user.remove"]
+        assert [a for _, a in entries] == [
+            "user.add",
+            "user.disable",
+            "user.enable",
+            "user.set_roles",
+            "user.reset_password",
+            "user.remove",
+        ]
         assert ("cli:ops-bob", "user.disable") in entries
         assert log.verify().ok
 
 
 # -- backup and restore ----------------------------------------------------------------
+
 
 def _populate(url, home):
     from tripline.vault import FileKeyProvider, Vault, write_key_file
@@ -280,10 +290,16 @@ def test_backup_and_restore_postgresql(pg_url, pg_admin_engine, tmp_path):
         subprocess.run(["pg_restore", *conn_args, "--no-owner", "-d", restored, str(dump)], check=True, timeout=120)
         dst.mkdir()
         _copy_files(src, dst)
-        _verify_restored(u.set(database=restored).render_as_string(hide_password=False), dst,
-                         dst / "keys" / "vault.key", sha, data)
+        _verify_restored(
+            u.set(database=restored).render_as_string(hide_password=False), dst, dst / "keys" / "vault.key", sha, data
+        )
     finally:
         with pg_admin_engine.connect() as conn:
-            conn.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :n "
-                              "AND pid <> pg_backend_pid()"), {"n": restored})
+            conn.execute(
+                text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :n "
+                    "AND pid <> pg_backend_pid()"
+                ),
+                {"n": restored},
+            )
             conn.execute(text(f'DROP DATABASE IF EXISTS "{restored}"'))

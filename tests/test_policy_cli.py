@@ -1,6 +1,7 @@
 """`tripline policy check|explain` and `tripline check-prompt`, with golden
 files pinning the explain output. Regenerate the golden files after an
 intended change with TRIPLINE_UPDATE_GOLDEN=1."""
+
 from __future__ import annotations
 
 import json
@@ -8,9 +9,9 @@ import os
 
 import pytest
 import typer
-from test_policy_helpers import GOLDEN, PLACEHOLDER_POLICY
 from typer.testing import CliRunner
 
+from test_policy_helpers import GOLDEN, PLACEHOLDER_POLICY
 from tripline.cli import policy_cmd
 
 UPDATE = os.environ.get("TRIPLINE_UPDATE_GOLDEN") == "1"
@@ -24,6 +25,7 @@ def run():
 
     def invoke(*args, input=None):
         return runner.invoke(app, [str(a) for a in args], input=input)
+
     return invoke
 
 
@@ -78,8 +80,11 @@ def test_policy_check(run, tmp_path):
     summary = json.loads(run("policy", "check", PLACEHOLDER_POLICY, "--json").output)
     assert summary["lexicons"] == {"a": 2, "b": 2} and "trusted-close" in summary["rules"]
     bad = tmp_path / "bad.toml"
-    bad.write_text(PLACEHOLDER_POLICY.read_text().replace("distance <= 10", "distanse <= 10")
-                   .replace('file = "placeholder_b.txt"', 'terms = ["bravo"]'))
+    bad.write_text(
+        PLACEHOLDER_POLICY.read_text()
+        .replace("distance <= 10", "distanse <= 10")
+        .replace('file = "placeholder_b.txt"', 'terms = ["bravo"]')
+    )
     out = run("policy", "check", bad)
     assert out.exit_code == 2
     assert "rule 'trusted-close': when: unknown field 'distanse' for signal match" in out.output
@@ -109,6 +114,6 @@ def test_explain_checks_a_stored_decision_reproduces(run, tmp_path):
     item.write_text(json.dumps(rec))
     same = run("policy", "explain", item, "--policy", PLACEHOLDER_POLICY)
     assert same.output.endswith("note: the stored decision is reproduced exactly\n")
-    other = run("policy", "explain", item)                    # the default policy decides differently
+    other = run("policy", "explain", item)  # the default policy decides differently
     assert "note: the stored decision differs: block P0 +report by policy placeholder 1" in other.output
     assert json.loads(run("policy", "explain", item, "--json").output)["stored_decision_reproduced"] is False

@@ -1,9 +1,10 @@
 """Decisions: the rule language on a placeholder policy, and the defaults."""
+
 from __future__ import annotations
 
 import pytest
-from test_policy_helpers import PLACEHOLDER_POLICY, match, provenance, record
 
+from test_policy_helpers import PLACEHOLDER_POLICY, match, provenance, record
 from tripline.policy import (
     check_prompt,
     decide,
@@ -77,7 +78,7 @@ def test_escalate_raises_but_never_creates_a_priority(pol):
     model = {"name": "m", "hash": "0123456789ABCDEF0011", "kind": "lora", "weight": 0.7}
     base = record(matches=[match("bank-z", distance=0)], prov=provenance("declared", models=[model]))
     d = decide(pol, base)
-    assert (d.action, d.priority) == ("review", "P1")          # P2 raised by one
+    assert (d.action, d.priority) == ("review", "P1")  # P2 raised by one
     assert d.fired[-1].because[-1] == "priority raised by 1: P2 -> P1"
     alone = decide(pol, record(prov=provenance("declared", models=[model])))
     assert (alone.action, alone.priority) == ("allow", None)
@@ -109,7 +110,7 @@ def test_default_verified_bank_blocks_and_queues_p0(default):
 def test_default_unverified_match_is_high_priority_review_photographs_first(default):
     photo = decide(default, record(matches=[match("own", distance=5)], prov=provenance("none")))
     synth = decide(default, record(matches=[match("own", distance=5)], prov=provenance("declared")))
-    unknown = decide(default, record(matches=[match("own", distance=5)]))       # provenance not read
+    unknown = decide(default, record(matches=[match("own", distance=5)]))  # provenance not read
     assert (photo.action, photo.priority, photo.report_queue) == ("review", "P0", False)
     assert (synth.action, synth.priority) == ("review", "P1")
     assert unknown.priority == "P0"
@@ -130,16 +131,18 @@ def test_default_prompt_co_occurrence_on_synthetic_is_review_p1(default):
 
 def test_default_watchlisted_model_raises_priority(default):
     import dataclasses
+
     pol = dataclasses.replace(default)
     from importlib import resources
 
     from tripline.policy import load_policy_bytes
+
     text = resources.files("tripline.policy").joinpath("default_policy.toml").read_text()
     text = text.replace("watchlist_model_hashes = []", 'watchlist_model_hashes = ["ab12cd34ef' + "0" * 54 + '"]')
     pol = load_policy_bytes(text.encode())
-    model = {"name": "x", "hash": "AB12CD34EF", "kind": "checkpoint", "weight": None}    # AutoV2 prefix
+    model = {"name": "x", "hash": "AB12CD34EF", "kind": "checkpoint", "weight": None}  # AutoV2 prefix
     alone = decide(pol, record(prov=provenance("declared", models=[model])))
-    assert (alone.action, alone.priority) == ("review", "P1")                  # P2 raised to P1
+    assert (alone.action, alone.priority) == ("review", "P1")  # P2 raised to P1
     both = decide(pol, record(prov=provenance("declared", prompt="kid, nsfw", models=[model])))
     assert both.priority == "P0"
     assert check_prompt("a lighthouse", policy=pol, models=[model]).verdict == "deny"
@@ -155,8 +158,17 @@ def test_default_post_text_photographs_outrank_synthetic(default):
 
 
 def test_default_link_signals(default):
-    ctx = {"links": [{"url": "https://x.example/a", "canonical": "https://x.example/a", "host": "x.example",
-                      "category": "file_locker", "list_matches": [{"list": "ops-list", "kind": "block"}]}]}
+    ctx = {
+        "links": [
+            {
+                "url": "https://x.example/a",
+                "canonical": "https://x.example/a",
+                "host": "x.example",
+                "category": "file_locker",
+                "list_matches": [{"list": "ops-list", "kind": "block"}],
+            }
+        ]
+    }
     d = decide(default, record(), ctx)
     assert (d.action, d.priority, _fired(d)) == ("review", "P2", ["link-list-match"])
 
@@ -173,12 +185,19 @@ def test_default_pack_flags_the_co_occurrence_of_ordinary_words_not_either_alone
 def test_grouping_for_summaries(pol):
     from tripline.policy import decision_counts, group_by_decision
 
-    recs = [record("a"), record("b", matches=[match("bank-a", distance=1)]), record("c", matches=[match("bank-z")]),
-            record("d")]
+    recs = [
+        record("a"),
+        record("b", matches=[match("bank-a", distance=1)]),
+        record("c", matches=[match("bank-z")]),
+        record("d"),
+    ]
     for r in recs:
         r["decision"] = decide(pol, r).to_dict()
     assert [(label, [r["key"] for r in rs]) for label, rs in group_by_decision(recs)] == [
-        ("block P0 +report", ["b"]), ("review P2", ["c"]), ("allow", ["a", "d"])]
+        ("block P0 +report", ["b"]),
+        ("review P2", ["c"]),
+        ("allow", ["a", "d"]),
+    ]
     counts = decision_counts(recs)
     assert counts["by_decision"] == {"block P0 +report": 1, "review P2": 1, "allow": 2}
     assert counts["report_queue"] == 1 and counts["by_rule"] == {"any-far": 1, "trusted-close": 1}

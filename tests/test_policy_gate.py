@@ -1,12 +1,13 @@
 """The prompt gate and the helper that banks a generator's own outputs."""
+
 from __future__ import annotations
 
 import io
 
 import pytest
 from PIL import Image
-from test_policy_helpers import PLACEHOLDER_POLICY
 
+from test_policy_helpers import PLACEHOLDER_POLICY
 from tripline.policy import check_prompt, load_policy
 from tripline.policy.gate import prompt_models
 from tripline.policy.generated import bank_outputs, output_entries
@@ -24,7 +25,8 @@ def test_verdicts_and_fired_rules(pol):
     pair = check_prompt("(4lph4:1.3), [b.r.a.v.o]", policy=pol)
     assert (pair.verdict, [f.rule for f in pair.fired]) == ("deny", ["pair"])
     assert pair.to_dict()["fired"][0]["because"] == [
-        "text(rule='ab', source='prompt', terms=['alpha', 'bravo']) satisfies source == \"prompt\" and rule == \"ab\""]
+        "text(rule='ab', source='prompt', terms=['alpha', 'bravo']) satisfies source == \"prompt\" and rule == \"ab\""
+    ]
 
 
 def test_negative_prompt_never_pairs_with_the_prompt(pol):
@@ -36,7 +38,8 @@ def test_lora_tags_and_supplied_models_feed_the_watchlist(pol):
     assert prompt_models("x <lora:Bad_LoRA:0.7> <lyco:other> <embedding:neg>") == [
         {"name": "bad_lora", "hash": None, "kind": "lora", "weight": 0.7},
         {"name": "other", "hash": None, "kind": "lora", "weight": None},
-        {"name": "neg", "hash": None, "kind": "embedding", "weight": None}]
+        {"name": "neg", "hash": None, "kind": "embedding", "weight": None},
+    ]
     assert check_prompt("a lighthouse <lora:bad_lora:0.7>", policy=pol).verdict == "deny"
     models = [{"name": "base", "hash": "0123456789ABCDEF" + "0" * 48, "kind": "checkpoint"}]
     assert check_prompt("a lighthouse", policy=pol, models=models).verdict == "deny"

@@ -1,16 +1,19 @@
 """Policy files are validated at load time, with errors that say where."""
+
 from __future__ import annotations
 
 import pytest
-from test_policy_helpers import PLACEHOLDER_POLICY
 
+from test_policy_helpers import PLACEHOLDER_POLICY
 from tripline.policy import PolicyError, default_policy, load_policy, load_policy_bytes
 
-HEAD = '[policy]\nname = "t"\nversion = "1"\n[sets]\nbanks = ["a"]\n[lexicons.a]\nterms = ["alpha"]\n' \
-       '[lexicons.b]\nterms = ["bravo"]\n[text_rules.ab]\nnear = ["a", "b"]\nwithin = 2\n'
+HEAD = (
+    '[policy]\nname = "t"\nversion = "1"\n[sets]\nbanks = ["a"]\n[lexicons.a]\nterms = ["alpha"]\n'
+    '[lexicons.b]\nterms = ["bravo"]\n[text_rules.ab]\nnear = ["a", "b"]\nwithin = 2\n'
+)
 
 
-def _rule(when='match(distance <= 3)', **extra):
+def _rule(when="match(distance <= 3)", **extra):
     body = {"name": '"r"', "when": f"'{when}'", "action": '"review"', "priority": '"P1"', "reason": '"why"'}
     body.update({k: v for k, v in extra.items()})
     lines = [f"{k} = {v}" for k, v in body.items() if v is not None]
@@ -30,20 +33,23 @@ def test_default_and_placeholder_policies_load():
     assert load_policy(PLACEHOLDER_POLICY).rules
 
 
-@pytest.mark.parametrize("when, message", [
-    ("matchx(distance <= 3)", "unknown signal 'matchx'"),
-    ("match(distanc <= 3)", "unknown field 'distanc' for signal match"),
-    ("match(bank <= 3)", "<= needs a number field; match.bank is str"),
-    ('match(distance == "3")', "match.distance is int; '3' is not a number"),
-    ("match(distance <= 1.5)", "is not an integer"),
-    ('provenance(synthetic == "maybe")', "provenance.synthetic is never 'maybe'"),
-    ('text(rule == "nope")', "text.rule is never 'nope'; known values: ab"),
-    ("match(bank in nowhere)", "unknown set 'nowhere'"),
-    ("match(bank)", "match.bank is str, not bool"),
-    ("match(suppressed", "expected ')'"),
-    ("match and", "expected a signal name"),
-    ('match(bank = "a")', "unexpected character '='"),
-])
+@pytest.mark.parametrize(
+    "when, message",
+    [
+        ("matchx(distance <= 3)", "unknown signal 'matchx'"),
+        ("match(distanc <= 3)", "unknown field 'distanc' for signal match"),
+        ("match(bank <= 3)", "<= needs a number field; match.bank is str"),
+        ('match(distance == "3")', "match.distance is int; '3' is not a number"),
+        ("match(distance <= 1.5)", "is not an integer"),
+        ('provenance(synthetic == "maybe")', "provenance.synthetic is never 'maybe'"),
+        ('text(rule == "nope")', "text.rule is never 'nope'; known values: ab"),
+        ("match(bank in nowhere)", "unknown set 'nowhere'"),
+        ("match(bank)", "match.bank is str, not bool"),
+        ("match(suppressed", "expected ')'"),
+        ("match and", "expected a signal name"),
+        ('match(bank = "a")', "unexpected character '='"),
+    ],
+)
 def test_bad_conditions_fail_at_load_with_location(when, message):
     err = _error(_rule(when))
     assert message in str(err)
@@ -51,17 +57,20 @@ def test_bad_conditions_fail_at_load_with_location(when, message):
     assert str(err).startswith("p.toml: rule 'r': when: ")
 
 
-@pytest.mark.parametrize("extra, message", [
-    ({"action": '"delete"'}, "unknown action 'delete'"),
-    ({"priority": None}, "review needs priority"),
-    ({"priority": '"P7"'}, "review needs priority = one of P0, P1, P2, P3, got 'P7'"),
-    ({"action": '"allow"'}, "allow rules take no priority"),
-    ({"action": '"escalate"', "priority": None, "by": "9"}, "by must be between 1 and 3"),
-    ({"action": '"allow"', "priority": None, "report": "true"}, "only block and review rules can queue a report"),
-    ({"reason": None}, "reason is required"),
-    ({"colour": '"red"'}, "unknown key(s) 'colour'"),
-    ({"report": '"yes"'}, "must be bool"),
-])
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        ({"action": '"delete"'}, "unknown action 'delete'"),
+        ({"priority": None}, "review needs priority"),
+        ({"priority": '"P7"'}, "review needs priority = one of P0, P1, P2, P3, got 'P7'"),
+        ({"action": '"allow"'}, "allow rules take no priority"),
+        ({"action": '"escalate"', "priority": None, "by": "9"}, "by must be between 1 and 3"),
+        ({"action": '"allow"', "priority": None, "report": "true"}, "only block and review rules can queue a report"),
+        ({"reason": None}, "reason is required"),
+        ({"colour": '"red"'}, "unknown key(s) 'colour'"),
+        ({"report": '"yes"'}, "must be bool"),
+    ],
+)
 def test_bad_rule_fields(extra, message):
     assert message in str(_error(_rule(**extra)))
 

@@ -1,4 +1,5 @@
 """`tripline provenance` command."""
+
 from __future__ import annotations
 
 import json
@@ -33,9 +34,23 @@ def test_json_lines_and_per_file_errors(tmp_path):
     lines = [json.loads(x) for x in res.output.strip().splitlines()]
     assert [x["path"] for x in lines] == [str(good), str(empty), str(missing), str(garbage)]
     assert lines[0]["prompt"] == "a teapot" and lines[0]["synthetic"] == "declared"
-    assert set(lines[0]) >= {"generator", "prompt", "negative_prompt", "models", "seed", "sampler", "steps", "size",
-                             "c2pa", "iptc_digital_source_type", "tc260_label", "watermarks", "evidence",
-                             "synthetic", "errors"}
+    assert set(lines[0]) >= {
+        "generator",
+        "prompt",
+        "negative_prompt",
+        "models",
+        "seed",
+        "sampler",
+        "steps",
+        "size",
+        "c2pa",
+        "iptc_digital_source_type",
+        "tc260_label",
+        "watermarks",
+        "evidence",
+        "synthetic",
+        "errors",
+    }
     assert lines[1]["error"]["code"] == "empty"
     assert lines[2]["error"]["code"] == "read_error"
     assert lines[3]["error"]["code"] == "unsupported_type"

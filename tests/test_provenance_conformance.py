@@ -1,4 +1,5 @@
 """Conformance on the real files in ../shared/fixtures/provenance."""
+
 from __future__ import annotations
 
 import json
@@ -94,9 +95,9 @@ def _c2pa_test_root_pem(data: bytes) -> str:
 
     i = 0
     while (i := data.find(b"\x30\x82", i)) >= 0:
-        length = int.from_bytes(data[i + 2:i + 4], "big")
+        length = int.from_bytes(data[i + 2 : i + 4], "big")
         try:
-            cert = x509.load_der_x509_certificate(data[i:i + 4 + length])
+            cert = x509.load_der_x509_certificate(data[i : i + 4 + length])
         except ValueError:
             cert = None
         if cert is not None and "C2PA Test Root CA" in cert.subject.rfc4514_string():
@@ -140,12 +141,15 @@ def test_watermark_fixtures_off_when_disabled():
     assert read_provenance(data, options=ProvenanceOptions(watermarks=False)).to_dict()["watermarks"] == []
 
 
-@pytest.mark.parametrize("name,code", [
-    ("empty_file.png", "empty"),
-    ("empty_image.jpg", None),
-    ("empty_image.png", None),
-    ("text_after_idat.png", None),
-])
+@pytest.mark.parametrize(
+    "name,code",
+    [
+        ("empty_file.png", "empty"),
+        ("empty_image.jpg", None),
+        ("empty_image.png", None),
+        ("text_after_idat.png", None),
+    ],
+)
 def test_malformed(name, code):
     data = shared_path("fixtures", "provenance", "malformed", name).read_bytes()
     rec = read_provenance(data)

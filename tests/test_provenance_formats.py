@@ -1,5 +1,6 @@
 """Every supported format, from fixtures written here from the format's
 definition (benign prompts only)."""
+
 from __future__ import annotations
 
 import base64
@@ -11,8 +12,18 @@ import pytest
 from PIL import Image
 
 from test_provenance_support import (
-    dwtdct_embed, exif_bytes, image, jpeg, png, shared_path, stealth_embed, to_png_bytes,
-    uc_ascii, uc_unicode, webp, xmp_packet,
+    dwtdct_embed,
+    exif_bytes,
+    image,
+    jpeg,
+    png,
+    shared_path,
+    stealth_embed,
+    to_png_bytes,
+    uc_ascii,
+    uc_unicode,
+    webp,
+    xmp_packet,
 )
 from tripline.provenance import ProvenanceOptions, read_provenance
 
@@ -43,7 +54,12 @@ def _check_a1111(d, tool="AUTOMATIC1111"):
     assert d["seed"] == 1234567890 and d["steps"] == 28 and d["sampler"] == "DPM++ 2M Karras"
     assert d["size"] == {"width": 768, "height": 512}
     models = {m["kind"]: m for m in d["models"]}
-    assert models["checkpoint"] == {"name": "v1-5-pruned-emaonly", "hash": "6ce0161689", "kind": "checkpoint", "weight": None}
+    assert models["checkpoint"] == {
+        "name": "v1-5-pruned-emaonly",
+        "hash": "6ce0161689",
+        "kind": "checkpoint",
+        "weight": None,
+    }
     assert models["lora"] == {"name": "watercolor_v2", "hash": "8f2a1b3c4d5e", "kind": "lora", "weight": 0.8}
     assert models["vae"]["hash"] == "735e4c3a44"
     assert d["synthetic"] == "declared"
@@ -87,8 +103,9 @@ def test_a1111_prompt_only_no_negative():
 
 @pytest.mark.parametrize("mode,compressed", [("alpha", False), ("alpha", True), ("rgb", False), ("rgb", True)])
 def test_stealth_png(mode, compressed):
-    img = stealth_embed(image((96, 96), "RGBA" if mode == "alpha" else "RGB"), A1111.encode(), mode=mode,
-                        compressed=compressed)
+    img = stealth_embed(
+        image((96, 96), "RGBA" if mode == "alpha" else "RGB"), A1111.encode(), mode=mode, compressed=compressed
+    )
     _, d = rec(to_png_bytes(img))
     _check_a1111(d)
     assert "stealth" in d["evidence"][0]["detail"]
@@ -117,15 +134,35 @@ def test_stealth_length_over_cap_is_contained():
 
 COMFY_PROMPT = {
     "1": {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": "sd_xl_base_1.0.safetensors"}},
-    "2": {"class_type": "LoraLoader", "inputs": {"lora_name": "teapot_style.safetensors", "strength_model": 0.7,
-                                                 "strength_clip": 0.7, "model": ["1", 0], "clip": ["1", 1]}},
+    "2": {
+        "class_type": "LoraLoader",
+        "inputs": {
+            "lora_name": "teapot_style.safetensors",
+            "strength_model": 0.7,
+            "strength_clip": 0.7,
+            "model": ["1", 0],
+            "clip": ["1", 1],
+        },
+    },
     "3": {"class_type": "PrimitiveNode", "inputs": {"value": "a porcelain teapot on a wooden table"}},
     "4": {"class_type": "CLIPTextEncode", "inputs": {"text": ["3", 0], "clip": ["2", 1]}},
     "5": {"class_type": "CLIPTextEncode", "inputs": {"text": "ugly, blurry", "clip": ["2", 1]}},
     "6": {"class_type": "EmptyLatentImage", "inputs": {"width": 1024, "height": 768, "batch_size": 1}},
-    "7": {"class_type": "KSampler", "inputs": {"seed": 42, "steps": 25, "cfg": 7.0, "sampler_name": "euler",
-                                               "scheduler": "normal", "denoise": 1.0, "model": ["2", 0],
-                                               "positive": ["4", 0], "negative": ["5", 0], "latent_image": ["6", 0]}},
+    "7": {
+        "class_type": "KSampler",
+        "inputs": {
+            "seed": 42,
+            "steps": 25,
+            "cfg": 7.0,
+            "sampler_name": "euler",
+            "scheduler": "normal",
+            "denoise": 1.0,
+            "model": ["2", 0],
+            "positive": ["4", 0],
+            "negative": ["5", 0],
+            "latent_image": ["6", 0],
+        },
+    },
     "8": {"class_type": "CLIPTextEncode", "inputs": {"text": "an unused decoy prompt", "clip": ["1", 1]}},
 }
 
@@ -143,23 +180,39 @@ def test_comfyui_follows_links():
 
 
 def test_comfyui_cycle_and_dangling_links():
-    g = {"1": {"class_type": "KSampler", "inputs": {"seed": 1, "model": ["2", 0], "positive": ["2", 0],
-                                                    "negative": ["99", 0]}},
-         "2": {"class_type": "Weird", "inputs": {"a": ["1", 0], "model": ["1", 0]}}}
+    g = {
+        "1": {
+            "class_type": "KSampler",
+            "inputs": {"seed": 1, "model": ["2", 0], "positive": ["2", 0], "negative": ["99", 0]},
+        },
+        "2": {"class_type": "Weird", "inputs": {"a": ["1", 0], "model": ["1", 0]}},
+    }
     _, d = rec(png({"prompt": json.dumps(g)}))
     assert d["seed"] == 1 and d["errors"] == []
 
 
 def test_comfyui_workflow_only():
-    wf = {"nodes": [{"type": "CheckpointLoaderSimple", "widgets_values": ["dreamshaper_8.safetensors"]},
-                    {"type": "CLIPTextEncode", "widgets_values": ["a lighthouse at dusk"]},
-                    {"type": "KSampler", "widgets_values": [7, "fixed", 20, 8, "euler", "normal", 1]}]}
+    wf = {
+        "nodes": [
+            {"type": "CheckpointLoaderSimple", "widgets_values": ["dreamshaper_8.safetensors"]},
+            {"type": "CLIPTextEncode", "widgets_values": ["a lighthouse at dusk"]},
+            {"type": "KSampler", "widgets_values": [7, "fixed", 20, 8, "euler", "normal", 1]},
+        ]
+    }
     _, d = rec(png({"workflow": json.dumps(wf)}))
     assert d["prompt"] == "a lighthouse at dusk" and d["models"][0]["name"] == "dreamshaper_8.safetensors"
 
 
-NAI_COMMENT = {"prompt": "a cat sleeping in the sun", "steps": 28, "height": 64, "width": 64, "scale": 5.0,
-               "seed": 987654321, "sampler": "k_euler_ancestral", "uc": "lowres"}
+NAI_COMMENT = {
+    "prompt": "a cat sleeping in the sun",
+    "steps": 28,
+    "height": 64,
+    "width": 64,
+    "scale": 5.0,
+    "seed": 987654321,
+    "sampler": "k_euler_ancestral",
+    "uc": "lowres",
+}
 
 
 def _nai_signed(img: Image.Image, comment: dict):
@@ -168,8 +221,9 @@ def _nai_signed(img: Image.Image, comment: dict):
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
     key = Ed25519PrivateKey.generate()
-    pub = base64.b64encode(key.public_key().public_bytes(serialization.Encoding.Raw,
-                                                         serialization.PublicFormat.Raw)).decode()
+    pub = base64.b64encode(
+        key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    ).decode()
     arr = np.asarray(img)
     sig = key.sign(arr[:, :, :3].tobytes() + json.dumps(comment).encode())
     signed = dict(comment, signed_hash=base64.b64encode(sig).decode())
@@ -177,8 +231,13 @@ def _nai_signed(img: Image.Image, comment: dict):
 
 
 def _nai_texts(comment):
-    return {"Title": "NovelAI generated image", "Description": comment["prompt"], "Software": "NovelAI",
-            "Source": "NovelAI Diffusion V4.5 4BDE2A90", "Comment": json.dumps(comment)}
+    return {
+        "Title": "NovelAI generated image",
+        "Description": comment["prompt"],
+        "Software": "NovelAI",
+        "Source": "NovelAI Diffusion V4.5 4BDE2A90",
+        "Comment": json.dumps(comment),
+    }
 
 
 def test_novelai_png_chunks_and_signature():
@@ -189,7 +248,12 @@ def test_novelai_png_chunks_and_signature():
     _, d = rec(data, opts)
     assert d["generator"]["tool"] == "NovelAI"
     assert d["prompt"] == "a cat sleeping in the sun" and d["negative_prompt"] == "lowres"
-    assert d["models"][0] == {"name": "NovelAI Diffusion V4.5", "hash": "4BDE2A90", "kind": "checkpoint", "weight": None}
+    assert d["models"][0] == {
+        "name": "NovelAI Diffusion V4.5",
+        "hash": "4BDE2A90",
+        "kind": "checkpoint",
+        "weight": None,
+    }
     assert d["seed"] == 987654321
     assert d["synthetic"] == "verified"
     # Against NovelAI's real key the throwaway signature does not verify.
@@ -211,8 +275,12 @@ def test_novelai_signature_breaks_when_pixels_change():
 def test_novelai_stealth_alpha():
     img = image((128, 128), "RGBA", seed=4)
     signed, pub = _nai_signed(img, NAI_COMMENT)  # signature covers RGB only, so alpha LSBs may change
-    meta = {"Description": NAI_COMMENT["prompt"], "Software": "NovelAI", "Source": "NovelAI Diffusion V4.5 4BDE2A90",
-            "Comment": json.dumps(signed)}
+    meta = {
+        "Description": NAI_COMMENT["prompt"],
+        "Software": "NovelAI",
+        "Source": "NovelAI Diffusion V4.5 4BDE2A90",
+        "Comment": json.dumps(signed),
+    }
     img2 = stealth_embed(img, json.dumps(meta).encode(), mode="alpha", compressed=True)
     _, d = rec(to_png_bytes(img2), ProvenanceOptions(watermarks=False, novelai_public_keys=(pub,)))
     assert d["generator"]["tool"] == "NovelAI" and d["prompt"] == "a cat sleeping in the sun"
@@ -222,8 +290,9 @@ def test_novelai_stealth_alpha():
 def test_novelai_webp_exif():
     img = image((64, 64), "RGBA", seed=5)
     signed, pub = _nai_signed(img, NAI_COMMENT)
-    ex = exif_bytes(user_comment=uc_ascii(json.dumps(signed)), Software="NovelAI",
-                    ImageDescription=NAI_COMMENT["prompt"])
+    ex = exif_bytes(
+        user_comment=uc_ascii(json.dumps(signed)), Software="NovelAI", ImageDescription=NAI_COMMENT["prompt"]
+    )
     buf = io.BytesIO()
     img.save(buf, "WEBP", lossless=True, exact=True, exif=ex)
     _, d = rec(buf.getvalue(), ProvenanceOptions(watermarks=False, novelai_public_keys=(pub,)))
@@ -232,11 +301,19 @@ def test_novelai_webp_exif():
 
 
 def test_invokeai_v3():
-    meta = {"positive_prompt": "a red barn in a snowy field", "negative_prompt": "people", "width": 768,
-            "height": 512, "seed": 77, "steps": 30, "scheduler": "dpmpp_2m", "app_version": "5.4.2",
-            "model": {"key": "k1", "hash": "blake3:abcd", "name": "juggernautXL", "base": "sdxl", "type": "main"},
-            "loras": [{"model": {"key": "k2", "name": "snowy", "hash": "blake3:ef01"}, "weight": 0.6}],
-            "vae": {"name": "sdxl-vae-fp16-fix"}}
+    meta = {
+        "positive_prompt": "a red barn in a snowy field",
+        "negative_prompt": "people",
+        "width": 768,
+        "height": 512,
+        "seed": 77,
+        "steps": 30,
+        "scheduler": "dpmpp_2m",
+        "app_version": "5.4.2",
+        "model": {"key": "k1", "hash": "blake3:abcd", "name": "juggernautXL", "base": "sdxl", "type": "main"},
+        "loras": [{"model": {"key": "k2", "name": "snowy", "hash": "blake3:ef01"}, "weight": 0.6}],
+        "vae": {"name": "sdxl-vae-fp16-fix"},
+    }
     _, d = rec(png({"invokeai_metadata": json.dumps(meta)}))
     assert d["generator"] == {"family": "invokeai", "tool": "InvokeAI", "version": "5.4.2"}
     assert d["prompt"] == "a red barn in a snowy field" and d["negative_prompt"] == "people"
@@ -245,13 +322,29 @@ def test_invokeai_v3():
 
 
 def test_invokeai_v2_sd_metadata():
-    meta = {"model": "stable diffusion", "model_weights": "stable-diffusion-1.5", "model_hash": "cc6cb27103",
-            "app_id": "invoke-ai/InvokeAI", "app_version": "2.3.5",
-            "image": {"prompt": [{"prompt": "a teapot on a shelf [blurry, dark]", "weight": 1}], "seed": 11,
-                      "steps": 50, "sampler": "k_lms", "width": 512, "height": 512}}
+    meta = {
+        "model": "stable diffusion",
+        "model_weights": "stable-diffusion-1.5",
+        "model_hash": "cc6cb27103",
+        "app_id": "invoke-ai/InvokeAI",
+        "app_version": "2.3.5",
+        "image": {
+            "prompt": [{"prompt": "a teapot on a shelf [blurry, dark]", "weight": 1}],
+            "seed": 11,
+            "steps": 50,
+            "sampler": "k_lms",
+            "width": 512,
+            "height": 512,
+        },
+    }
     _, d = rec(png({"sd-metadata": json.dumps(meta)}))
     assert d["prompt"] == "a teapot on a shelf" and d["negative_prompt"] == "blurry, dark"
-    assert d["models"][0] == {"name": "stable-diffusion-1.5", "hash": "cc6cb27103", "kind": "checkpoint", "weight": None}
+    assert d["models"][0] == {
+        "name": "stable-diffusion-1.5",
+        "hash": "cc6cb27103",
+        "kind": "checkpoint",
+        "weight": None,
+    }
     assert d["seed"] == 11
 
 
@@ -261,18 +354,35 @@ def test_invokeai_v1_dream():
     assert d["seed"] == 3357757885 and d["steps"] == 50 and d["sampler"] == "k_lms"
 
 
-FOOOCUS = {"prompt": "a cozy cabin by a lake", "negative_prompt": "dark", "styles": "['Fooocus V2']",
-           "performance": "Speed", "resolution": "(1152, 896)", "guidance_scale": 4, "sharpness": 2,
-           "base_model": "juggernautXL_v8Rundiffusion", "base_model_hash": "aeb7e9e689", "refiner_model": "None",
-           "loras": [["sd_xl_offset_example-lora_1.0.safetensors", 0.1, "4852686128"]], "seed": "12345",
-           "sampler": "dpmpp_2m_sde_gpu", "steps": 30, "version": "Fooocus v2.5.5", "metadata_scheme": "fooocus"}
+FOOOCUS = {
+    "prompt": "a cozy cabin by a lake",
+    "negative_prompt": "dark",
+    "styles": "['Fooocus V2']",
+    "performance": "Speed",
+    "resolution": "(1152, 896)",
+    "guidance_scale": 4,
+    "sharpness": 2,
+    "base_model": "juggernautXL_v8Rundiffusion",
+    "base_model_hash": "aeb7e9e689",
+    "refiner_model": "None",
+    "loras": [["sd_xl_offset_example-lora_1.0.safetensors", 0.1, "4852686128"]],
+    "seed": "12345",
+    "sampler": "dpmpp_2m_sde_gpu",
+    "steps": 30,
+    "version": "Fooocus v2.5.5",
+    "metadata_scheme": "fooocus",
+}
 
 
 def test_fooocus_png_json():
     _, d = rec(png({"parameters": json.dumps(FOOOCUS), "fooocus_scheme": "fooocus"}))
     assert d["generator"]["tool"] == "Fooocus" and d["prompt"] == "a cozy cabin by a lake"
-    assert {"name": "sd_xl_offset_example-lora_1.0.safetensors", "hash": "4852686128", "kind": "lora",
-            "weight": 0.1} in d["models"]
+    assert {
+        "name": "sd_xl_offset_example-lora_1.0.safetensors",
+        "hash": "4852686128",
+        "kind": "lora",
+        "weight": 0.1,
+    } in d["models"]
     assert d["size"] == {"width": 1152, "height": 896} and d["seed"] == 12345
 
 
@@ -288,16 +398,36 @@ def test_fooocus_a1111_scheme():
     assert d["generator"]["family"] == "fooocus" and d["prompt"].startswith("a watercolor landscape")
 
 
-SWARM = {"sui_image_params": {"prompt": "a field of sunflowers", "negativeprompt": "text", "model": "OfficialStableDiffusion/sd_xl_base_1.0",
-                              "seed": 1701, "steps": 20, "cfgscale": 7, "width": 1024, "height": 1024,
-                              "sampler": "euler", "loras": ["flowers_v1"], "loraweights": ["0.5"],
-                              "swarm_version": "0.9.2.1"},
-         "sui_models": [{"name": "OfficialStableDiffusion/sd_xl_base_1.0.safetensors", "param": "model",
-                         "hash": "0x31e35c80fc4829d14f90153f4c74cd59c90b779f6afe05a74cd6120b893f7e5b"}]}
+SWARM = {
+    "sui_image_params": {
+        "prompt": "a field of sunflowers",
+        "negativeprompt": "text",
+        "model": "OfficialStableDiffusion/sd_xl_base_1.0",
+        "seed": 1701,
+        "steps": 20,
+        "cfgscale": 7,
+        "width": 1024,
+        "height": 1024,
+        "sampler": "euler",
+        "loras": ["flowers_v1"],
+        "loraweights": ["0.5"],
+        "swarm_version": "0.9.2.1",
+    },
+    "sui_models": [
+        {
+            "name": "OfficialStableDiffusion/sd_xl_base_1.0.safetensors",
+            "param": "model",
+            "hash": "0x31e35c80fc4829d14f90153f4c74cd59c90b779f6afe05a74cd6120b893f7e5b",
+        }
+    ],
+}
 
 
 def test_swarmui_png_and_exif():
-    for data in (png({"parameters": json.dumps(SWARM)}), jpeg(exif=exif_bytes(user_comment=uc_unicode(json.dumps(SWARM))))):
+    for data in (
+        png({"parameters": json.dumps(SWARM)}),
+        jpeg(exif=exif_bytes(user_comment=uc_unicode(json.dumps(SWARM)))),
+    ):
         _, d = rec(data)
         assert d["generator"] == {"family": "swarmui", "tool": "SwarmUI", "version": "0.9.2.1"}
         assert d["prompt"] == "a field of sunflowers" and d["seed"] == 1701
@@ -306,11 +436,21 @@ def test_swarmui_png_and_exif():
 
 
 def test_drawthings_xmp():
-    dt = {"c": "a koi pond in a japanese garden", "uc": "people", "seed": 2024, "steps": 20, "size": "512x768",
-          "model": "sd_xl_base_1.0_f16.ckpt", "sampler": "DPM++ 2M Karras", "lora": [{"file": "koi_f16.ckpt", "weight": 0.6}]}
-    body = ("<xmp:CreatorTool>Draw Things</xmp:CreatorTool><exif:UserComment><rdf:Alt><rdf:li xml:lang=\"x-default\">"
-            + json.dumps(dt).replace("&", "&amp;").replace("<", "&lt;").replace('"', "&quot;")
-            + "</rdf:li></rdf:Alt></exif:UserComment>")
+    dt = {
+        "c": "a koi pond in a japanese garden",
+        "uc": "people",
+        "seed": 2024,
+        "steps": 20,
+        "size": "512x768",
+        "model": "sd_xl_base_1.0_f16.ckpt",
+        "sampler": "DPM++ 2M Karras",
+        "lora": [{"file": "koi_f16.ckpt", "weight": 0.6}],
+    }
+    body = (
+        '<xmp:CreatorTool>Draw Things</xmp:CreatorTool><exif:UserComment><rdf:Alt><rdf:li xml:lang="x-default">'
+        + json.dumps(dt).replace("&", "&amp;").replace("<", "&lt;").replace('"', "&quot;")
+        + "</rdf:li></rdf:Alt></exif:UserComment>"
+    )
     xmp = xmp_packet(body, 'xmlns:xmp="http://ns.adobe.com/xap/1.0/" xmlns:exif="http://ns.adobe.com/exif/1.0/"')
     for data in (png(itxt={"XML:com.adobe.xmp": xmp}), jpeg(xmp=xmp)):
         _, d = rec(data)
@@ -328,8 +468,12 @@ def test_midjourney_description():
 
 
 def test_flux_reference_exif():
-    ex = exif_bytes(Software="AI generated;txt2img;flux", Make="Black Forest Labs", Model="flux-schnell",
-                    ImageDescription="a red fox in tall grass")
+    ex = exif_bytes(
+        Software="AI generated;txt2img;flux",
+        Make="Black Forest Labs",
+        Model="flux-schnell",
+        ImageDescription="a red fox in tall grass",
+    )
     for data in (jpeg(exif=ex), png({}, exif=ex)):
         _, d = rec(data)
         assert d["generator"] == {"family": "flux", "tool": "Flux reference", "version": "txt2img"}
@@ -353,14 +497,23 @@ def test_iptc_digital_source_type(form):
 
 def test_iptc_digital_capture_is_not_synthetic():
     uri = "http://cv.iptc.org/newscodes/digitalsourcetype/digitalCapture"
-    xmp = xmp_packet("", f'xmlns:Iptc4xmpExt="http://iptc.org/std/Iptc4xmpExt/2008-02-29/" Iptc4xmpExt:DigitalSourceType="{uri}"')
+    xmp = xmp_packet(
+        "", f'xmlns:Iptc4xmpExt="http://iptc.org/std/Iptc4xmpExt/2008-02-29/" Iptc4xmpExt:DigitalSourceType="{uri}"'
+    )
     _, d = rec(webp(xmp=xmp))
     assert d["iptc_digital_source_type"] == uri and d["synthetic"] == "none"
 
 
 def test_tc260_label():
-    label = {"Label": "1", "ContentProducer": "001191110108MA01KP2T5U00000", "ProduceID": "img-0001",
-             "ReservedCode1": "", "ContentPropagator": "", "PropagateID": "", "ReservedCode2": ""}
+    label = {
+        "Label": "1",
+        "ContentProducer": "001191110108MA01KP2T5U00000",
+        "ProduceID": "img-0001",
+        "ReservedCode1": "",
+        "ContentPropagator": "",
+        "PropagateID": "",
+        "ReservedCode2": "",
+    }
     body = f"<TC260:AIGC>{json.dumps(label).replace('&', '&amp;').replace('<', '&lt;')}</TC260:AIGC>"
     xmp = xmp_packet(body, 'xmlns:TC260="http://www.tc260.org.cn/ns/AIGC/1.0/"')
     _, d = rec(jpeg(xmp=xmp))
@@ -381,12 +534,16 @@ def test_plain_photo_has_nothing():
 
 # -- watermark schemes without a shared fixture: embed them here --------------
 def _base_photo():
-    return np.asarray(Image.open(shared_path("fixtures", "provenance", "watermark",
-                                             "clean_boardwalk_sun_bskwjtamyt.png")).convert("RGB"))
+    return np.asarray(
+        Image.open(shared_path("fixtures", "provenance", "watermark", "clean_boardwalk_sun_bskwjtamyt.png")).convert(
+            "RGB"
+        )
+    )
 
 
-@pytest.mark.parametrize("scheme,order", [("sd2", "bgr"), ("flux", "bgr"), ("invokeai", "bgr"),
-                                          ("sdxl", "bgr"), ("sd1", "rgb")])
+@pytest.mark.parametrize(
+    "scheme,order", [("sd2", "bgr"), ("flux", "bgr"), ("invokeai", "bgr"), ("sdxl", "bgr"), ("sd1", "rgb")]
+)
 def test_watermark_embedded_here(scheme, order):
     from tripline.provenance.watermark import SCHEMES
 
@@ -431,7 +588,9 @@ def test_summarize_for_reports():
 @pytest.mark.parametrize("fmt", ["AVIF", "TIFF"])
 def test_other_containers_xmp(fmt):
     uri = "http://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia"
-    xmp = xmp_packet("", f'xmlns:Iptc4xmpExt="http://iptc.org/std/Iptc4xmpExt/2008-02-29/" Iptc4xmpExt:DigitalSourceType="{uri}"')
+    xmp = xmp_packet(
+        "", f'xmlns:Iptc4xmpExt="http://iptc.org/std/Iptc4xmpExt/2008-02-29/" Iptc4xmpExt:DigitalSourceType="{uri}"'
+    )
     buf = io.BytesIO()
     img = image((64, 64))
     if fmt == "TIFF":
@@ -445,8 +604,12 @@ def test_other_containers_xmp(fmt):
 def test_heif_exif_flux():
     pillow_heif = pytest.importorskip("pillow_heif")
     pillow_heif.register_heif_opener()
-    ex = exif_bytes(Software="AI generated;txt2img;flux", Make="Black Forest Labs", Model="flux-dev",
-                    ImageDescription="a lighthouse on a cliff")
+    ex = exif_bytes(
+        Software="AI generated;txt2img;flux",
+        Make="Black Forest Labs",
+        Model="flux-dev",
+        ImageDescription="a lighthouse on a cliff",
+    )
     buf = io.BytesIO()
     image((64, 64)).save(buf, "HEIF", exif=ex)
     _, d = rec(buf.getvalue())
@@ -455,8 +618,10 @@ def test_heif_exif_flux():
 
 def test_a1111_quoted_hashes_json_as_webui_writes_it():
     hashes = json.dumps({"vae": "735e4c3a44", "lora:teapot": "aa11bb22cc33", "model": "6ce0161689"})
-    text = ("a teapot <lora:teapot:0.5>\nSteps: 20, Sampler: Euler, Seed: 9, Size: 512x512, Model: sd15, "
-            f"Hashes: {json.dumps(hashes)}, Version: v1.9.0")
+    text = (
+        "a teapot <lora:teapot:0.5>\nSteps: 20, Sampler: Euler, Seed: 9, Size: 512x512, Model: sd15, "
+        f"Hashes: {json.dumps(hashes)}, Version: v1.9.0"
+    )
     _, d = rec(png({"parameters": text}))
     models = {m["kind"]: m for m in d["models"]}
     assert models["checkpoint"]["hash"] == "6ce0161689"
@@ -468,14 +633,25 @@ def test_a1111_quoted_hashes_json_as_webui_writes_it():
 def test_comfyui_flux_style_guider_graph():
     g = {
         "1": {"class_type": "UNETLoader", "inputs": {"unet_name": "flux1-dev.safetensors", "weight_dtype": "default"}},
-        "2": {"class_type": "DualCLIPLoader", "inputs": {"clip_name1": "t5xxl_fp16.safetensors", "clip_name2": "clip_l.safetensors"}},
+        "2": {
+            "class_type": "DualCLIPLoader",
+            "inputs": {"clip_name1": "t5xxl_fp16.safetensors", "clip_name2": "clip_l.safetensors"},
+        },
         "3": {"class_type": "Text Concatenate", "inputs": {"text_a": "a misty harbour at dawn", "text_b": ["9", 0]}},
         "9": {"class_type": "String Literal", "inputs": {"string": "small fishing boats"}},
         "4": {"class_type": "CLIPTextEncode", "inputs": {"text": ["3", 0], "clip": ["2", 0]}},
         "5": {"class_type": "BasicGuider", "inputs": {"model": ["1", 0], "conditioning": ["4", 0]}},
         "6": {"class_type": "RandomNoise", "inputs": {"noise_seed": 314159}},
-        "7": {"class_type": "SamplerCustomAdvanced", "inputs": {"noise": ["6", 0], "guider": ["5", 0],
-                                                                "sampler": ["8", 0], "sigmas": ["8", 0], "latent_image": ["8", 0]}},
+        "7": {
+            "class_type": "SamplerCustomAdvanced",
+            "inputs": {
+                "noise": ["6", 0],
+                "guider": ["5", 0],
+                "sampler": ["8", 0],
+                "sigmas": ["8", 0],
+                "latent_image": ["8", 0],
+            },
+        },
         "8": {"class_type": "KSamplerSelect", "inputs": {"sampler_name": "euler"}},
     }
     _, d = rec(png({"prompt": json.dumps(g)}))

@@ -1,4 +1,5 @@
 """Malformed input never crashes: fuzzed containers and parsers, caps."""
+
 from __future__ import annotations
 
 import json
@@ -10,8 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from test_provenance_support import PROV, exif_bytes, image, jpeg, png, uc_unicode, webp
-from tripline.provenance import ProvenanceOptions, read_provenance
-from tripline.provenance import a1111, comfyui
+from tripline.provenance import ProvenanceOptions, a1111, comfyui, read_provenance
 from tripline.provenance.container import decode_user_comment
 from tripline.provenance.util import SourceError, loads
 
@@ -41,15 +41,25 @@ def test_random_bytes(data):
 
 
 @SETTINGS
-@given(st.sampled_from([PNG_SIG, b"\xff\xd8", b"RIFF\x00\x10\x00\x00WEBP", b"II*\x00", b"GIF89a",
-                        b"\x00\x00\x00\x18ftypavif"]), st.binary(max_size=2048))
+@given(
+    st.sampled_from(
+        [PNG_SIG, b"\xff\xd8", b"RIFF\x00\x10\x00\x00WEBP", b"II*\x00", b"GIF89a", b"\x00\x00\x00\x18ftypavif"]
+    ),
+    st.binary(max_size=2048),
+)
 def test_magic_then_garbage(prefix, rest):
     _ok(prefix + rest)
 
 
 @SETTINGS
-@given(st.lists(st.tuples(st.sampled_from([b"tEXt", b"zTXt", b"iTXt", b"eXIf", b"caBX", b"IDAT", b"abcd"]),
-                          st.binary(max_size=300)), max_size=8))
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from([b"tEXt", b"zTXt", b"iTXt", b"eXIf", b"caBX", b"IDAT", b"abcd"]), st.binary(max_size=300)
+        ),
+        max_size=8,
+    )
+)
 def test_png_random_chunks(chunks):
     data = PNG_SIG + IHDR + b"".join(_chunk(t, b) for t, b in chunks) + _chunk(b"IEND", b"")
     _ok(data)
@@ -58,10 +68,13 @@ def test_png_random_chunks(chunks):
 @SETTINGS
 @given(st.text(max_size=2000))
 def test_parameters_text(text):
-    for data in (png({"parameters": text}), png({"prompt": text, "workflow": text}),
-                 png({"invokeai_metadata": text, "sd-metadata": text, "Dream": text}),
-                 png({"Comment": text, "Software": "NovelAI", "Description": text}),
-                 png({"AIGC": text, "Description": text + " Job ID: 1b2c3d4e-0000-4a5b-9c8d-7e6f5a4b3c2d"})):
+    for data in (
+        png({"parameters": text}),
+        png({"prompt": text, "workflow": text}),
+        png({"invokeai_metadata": text, "sd-metadata": text, "Dream": text}),
+        png({"Comment": text, "Software": "NovelAI", "Description": text}),
+        png({"AIGC": text, "Description": text + " Job ID: 1b2c3d4e-0000-4a5b-9c8d-7e6f5a4b3c2d"}),
+    ):
         _ok(data)
     a1111.split_parameters(text)
 
@@ -84,16 +97,28 @@ def test_json_of_wrong_shape(obj):
 
 
 @SETTINGS
-@given(st.dictionaries(st.sampled_from(["1", "2", "3", "4"]),
-                       st.fixed_dictionaries({"class_type": st.sampled_from(["KSampler", "CLIPTextEncode", "LoraLoader", "X"]),
-                                              "inputs": st.dictionaries(
-                                                  st.sampled_from(["seed", "positive", "negative", "model", "text", "clip",
-                                                                   "lora_name", "ckpt_name", "value"]),
-                                                  st.one_of(st.text(max_size=10), st.integers(),
-                                                            st.tuples(st.sampled_from(["1", "2", "3", "4", "9"]),
-                                                                      st.integers(0, 2)).map(list)),
-                                                  max_size=6)}),
-                       max_size=4))
+@given(
+    st.dictionaries(
+        st.sampled_from(["1", "2", "3", "4"]),
+        st.fixed_dictionaries(
+            {
+                "class_type": st.sampled_from(["KSampler", "CLIPTextEncode", "LoraLoader", "X"]),
+                "inputs": st.dictionaries(
+                    st.sampled_from(
+                        ["seed", "positive", "negative", "model", "text", "clip", "lora_name", "ckpt_name", "value"]
+                    ),
+                    st.one_of(
+                        st.text(max_size=10),
+                        st.integers(),
+                        st.tuples(st.sampled_from(["1", "2", "3", "4", "9"]), st.integers(0, 2)).map(list),
+                    ),
+                    max_size=6,
+                ),
+            }
+        ),
+        max_size=4,
+    )
+)
 def test_comfy_graphs(graph):
     comfyui.generation_from_prompt_graph(graph, 1000)
     _ok(png({"prompt": json.dumps(graph)}))
@@ -131,8 +156,10 @@ def test_ztxt_bomb_capped():
 
 def test_chunk_over_cap_skipped():
     big = "x" * 3000
-    rec = _ok(png({"parameters": big + "\nSteps: 1, Seed: 2, Sampler: Euler"}),
-              ProvenanceOptions(watermarks=False, max_chunk_bytes=1000))
+    rec = _ok(
+        png({"parameters": big + "\nSteps: 1, Seed: 2, Sampler: Euler"}),
+        ProvenanceOptions(watermarks=False, max_chunk_bytes=1000),
+    )
     assert rec.to_dict()["generator"] is None and rec.errors
 
 
@@ -167,8 +194,13 @@ def test_wrong_types_in_sources():
 
 @pytest.mark.parametrize("cut", [10, 50, 200, 1000])
 def test_truncated_real_files(cut):
-    for rel in ("generators/AUTOMATIC1111/automatic1111_cropped.png", "generators/AUTOMATIC1111/automatic1111_cropped.jpg",
-                "generators/ComfyUI/night_evening_day_morning_cropped.png", "c2pa/C.jpg", "watermark/sd1_barn_sun_btulbiaoilnxcse.png"):
+    for rel in (
+        "generators/AUTOMATIC1111/automatic1111_cropped.png",
+        "generators/AUTOMATIC1111/automatic1111_cropped.jpg",
+        "generators/ComfyUI/night_evening_day_morning_cropped.png",
+        "c2pa/C.jpg",
+        "watermark/sd1_barn_sun_btulbiaoilnxcse.png",
+    ):
         p = PROV / rel
         if not p.exists():
             pytest.fail(f"shared fixture missing: {p}")
@@ -180,8 +212,11 @@ def test_truncated_real_files(cut):
 @SETTINGS
 @given(st.integers(0, 10_000), st.integers(0, 255))
 def test_bitflips_in_real_files(pos, val):
-    for rel in ("generators/AUTOMATIC1111/automatic1111_stealth.png", "generators/NovelAI/novelai1_cropped.png",
-                "generators/AUTOMATIC1111/automatic1111_cropped.jpg"):
+    for rel in (
+        "generators/AUTOMATIC1111/automatic1111_stealth.png",
+        "generators/NovelAI/novelai1_cropped.png",
+        "generators/AUTOMATIC1111/automatic1111_cropped.jpg",
+    ):
         data = bytearray((PROV / rel).read_bytes())
         data[pos % len(data)] = val
         _ok(bytes(data), ProvenanceOptions(c2pa=False))
@@ -190,30 +225,42 @@ def test_bitflips_in_real_files(pos, val):
 def test_image_corrupt_pixels_contained():
     data = bytearray(png({}, img=image((300, 300))))
     idat = data.find(b"IDAT")
-    data[idat + 20: idat + 60] = b"\x00" * 40
+    data[idat + 20 : idat + 60] = b"\x00" * 40
     _ok(bytes(data), ProvenanceOptions())
 
 
-@pytest.mark.parametrize("payload", [
-    "word " * 400_000,                                   # long line without key/values
-    "a" * 2_000_000,                                     # one huge word
-    ("x:" + "y" * 50) * 20_000,                          # many colons
-    '"' * 1_000_000,                                     # quote storm
-    "<lora:" * 200_000,                                  # unterminated tags
-    "[" * 500_000,
-])
+@pytest.mark.parametrize(
+    "payload",
+    [
+        "word " * 400_000,  # long line without key/values
+        "a" * 2_000_000,  # one huge word
+        ("x:" + "y" * 50) * 20_000,  # many colons
+        '"' * 1_000_000,  # quote storm
+        "<lora:" * 200_000,  # unterminated tags
+        "[" * 500_000,
+    ],
+)
 def test_pathological_text_is_fast(payload):
     import time
 
     # CPU time of this process, not wall time: the guard is against quadratic
     # parsing, and CI shares its two cores with other jobs.
     t = time.process_time()
-    for data in (png({"parameters": payload, "Description": payload, "Dream": payload[:100_000]}),
-                 png(itxt={"XML:com.adobe.xmp": xmp_like(payload)})):
+    for data in (
+        png({"parameters": payload, "Description": payload, "Dream": payload[:100_000]}),
+        png(itxt={"XML:com.adobe.xmp": xmp_like(payload)}),
+    ):
         _ok(data, ProvenanceOptions(watermarks=False))
     assert time.process_time() - t < 10
 
 
 def xmp_like(payload: str) -> str:
-    return ("<x:xmpmeta><rdf:RDF><rdf:Description a:DigitalSourceType=\"" + payload[:1000] + "\">"
-            + "<a:UserComment>" * 50_000 + "<rdf:li>" * 50_000 + payload + "</rdf:Description></rdf:RDF></x:xmpmeta>")
+    return (
+        '<x:xmpmeta><rdf:RDF><rdf:Description a:DigitalSourceType="'
+        + payload[:1000]
+        + '">'
+        + "<a:UserComment>" * 50_000
+        + "<rdf:li>" * 50_000
+        + payload
+        + "</rdf:Description></rdf:RDF></x:xmpmeta>"
+    )

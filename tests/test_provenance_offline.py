@@ -1,4 +1,5 @@
 """C2PA reading is offline: cloud.jpg (remote-only manifest) never touches the network."""
+
 from __future__ import annotations
 
 import json
@@ -58,9 +59,23 @@ def test_cloud_jpg_no_connect_syscall(tmp_path):
     path = shared_path("fixtures", "provenance", "c2pa", "cloud.jpg")
     log = tmp_path / "trace.txt"
     proc = subprocess.run(
-        ["strace", "-f", "-qq", "-e", "trace=connect,sendto,sendmsg", "-o", str(log),
-         sys.executable, "-c", _CHILD, str(path)],
-        capture_output=True, text=True, cwd=REPO, timeout=120,
+        [
+            "strace",
+            "-f",
+            "-qq",
+            "-e",
+            "trace=connect,sendto,sendmsg",
+            "-o",
+            str(log),
+            sys.executable,
+            "-c",
+            _CHILD,
+            str(path),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=120,
     )
     if proc.returncode != 0 and "ptrace" in proc.stderr.lower():
         pytest.skip(f"ptrace not permitted here: {proc.stderr.strip()[:200]}")
@@ -82,9 +97,16 @@ def test_read_provenance_opens_no_files(monkeypatch):
     import builtins
     import io as _io
 
-    datas = [shared_path("fixtures", "provenance", *p).read_bytes() for p in (
-        ("generators", "AUTOMATIC1111", "automatic1111_stealth.png"), ("c2pa", "C.jpg"), ("c2pa", "cloud.jpg"),
-        ("watermark", "sdxl_abbey_sun_asztnlqhlrvirn.png"), ("generators", "ComfyUI", "img2img_cropped.png"))]
+    datas = [
+        shared_path("fixtures", "provenance", *p).read_bytes()
+        for p in (
+            ("generators", "AUTOMATIC1111", "automatic1111_stealth.png"),
+            ("c2pa", "C.jpg"),
+            ("c2pa", "cloud.jpg"),
+            ("watermark", "sdxl_abbey_sun_asztnlqhlrvirn.png"),
+            ("generators", "ComfyUI", "img2img_cropped.png"),
+        )
+    ]
     read_provenance(datas[0])  # warm lazy imports
 
     def no_open(*a, **k):

@@ -1,5 +1,6 @@
 """Helpers for the provenance tests (no tests here): where shared/ is, and
 writers that build small benign fixtures from each format's definition."""
+
 from __future__ import annotations
 
 import gzip
@@ -34,8 +35,14 @@ def image(size=(64, 48), mode="RGB", seed=0) -> Image.Image:
     return Image.fromarray(arr.squeeze() if chans == 1 else arr, mode)
 
 
-def png(texts: dict[str, str] | None = None, *, img: Image.Image | None = None, itxt: dict[str, str] | None = None,
-        ztxt: dict[str, str] | None = None, exif: bytes | None = None) -> bytes:
+def png(
+    texts: dict[str, str] | None = None,
+    *,
+    img: Image.Image | None = None,
+    itxt: dict[str, str] | None = None,
+    ztxt: dict[str, str] | None = None,
+    exif: bytes | None = None,
+) -> bytes:
     info = PngImagePlugin.PngInfo()
     for k, v in (texts or {}).items():
         info.add_text(k, v)
@@ -50,8 +57,7 @@ def png(texts: dict[str, str] | None = None, *, img: Image.Image | None = None, 
 
 
 def exif_bytes(*, user_comment: bytes | None = None, **tags) -> bytes:
-    names = {"ImageDescription": 0x010E, "Make": 0x010F, "Model": 0x0110, "Software": 0x0131,
-             "MakerNote": 0x927C}
+    names = {"ImageDescription": 0x010E, "Make": 0x010F, "Model": 0x0110, "Software": 0x0131, "MakerNote": 0x927C}
     ex = Image.Exif()
     for k, v in tags.items():
         if k == "MakerNote":
@@ -82,8 +88,9 @@ def jpeg(*, exif: bytes | None = None, xmp: str | None = None, img: Image.Image 
     return buf.getvalue()
 
 
-def webp(*, exif: bytes | None = None, xmp: str | None = None, img: Image.Image | None = None,
-         lossless: bool = False) -> bytes:
+def webp(
+    *, exif: bytes | None = None, xmp: str | None = None, img: Image.Image | None = None, lossless: bool = False
+) -> bytes:
     buf = io.BytesIO()
     kw = {}
     if exif:
@@ -105,8 +112,12 @@ def xmp_packet(body: str, ns: str = "") -> str:
 
 # -- stealth pnginfo writer (from the format definition) ----------------------
 def stealth_embed(img: Image.Image, payload: bytes, *, mode: str = "alpha", compressed: bool = False) -> Image.Image:
-    magic = {("alpha", False): b"stealth_pnginfo", ("alpha", True): b"stealth_pngcomp",
-             ("rgb", False): b"stealth_rgbinfo", ("rgb", True): b"stealth_rgbcomp"}[(mode, compressed)]
+    magic = {
+        ("alpha", False): b"stealth_pnginfo",
+        ("alpha", True): b"stealth_pngcomp",
+        ("rgb", False): b"stealth_rgbinfo",
+        ("rgb", True): b"stealth_rgbcomp",
+    }[(mode, compressed)]
     data = gzip.compress(payload) if compressed else payload
     bits = np.unpackbits(np.frombuffer(magic + (len(data) * 8).to_bytes(4, "big") + data, dtype=np.uint8))
     arr = np.array(img.convert("RGBA" if mode == "alpha" else "RGB"))
@@ -139,7 +150,7 @@ def dwtdct_embed(rgb: np.ndarray, bits, *, order: str = "bgr", scale: float = 36
     num = 0
     for i in range(ca.shape[0] // 4):
         for j in range(ca.shape[1] // 4):
-            block = ca[i * 4:(i + 1) * 4, j * 4:(j + 1) * 4]
+            block = ca[i * 4 : (i + 1) * 4, j * 4 : (j + 1) * 4]
             flat = block.reshape(-1)
             pos = int(np.argmax(np.abs(flat[1:]))) + 1
             v = flat[pos]

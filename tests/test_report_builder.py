@@ -1,4 +1,5 @@
 """CyberTipline XML builder: golden files, field coverage, XSD order, honesty."""
+
 from __future__ import annotations
 
 import os
@@ -6,8 +7,8 @@ from pathlib import Path
 
 import pytest
 from lxml import etree
-from report_support import full_reporter, maximal_incident, minimal_incident, reporter
 
+from report_support import full_reporter, maximal_incident, minimal_incident, reporter
 from tripline.report import (
     IncidentError,
     IpCapture,
@@ -109,19 +110,36 @@ def test_field_coverage_minimal():
     inc = minimal_incident()
     rep, fd = build_report(inc, reporter()), build_file_details(inc, 5, "f9")
     # Required and always-stated elements are there ...
-    for xp in ("/report/incidentSummary/incidentType", "/report/incidentSummary/incidentDateTime",
-               "/report/internetDetails/webPageIncident", "/report/reporter/reportingPerson/email"):
+    for xp in (
+        "/report/incidentSummary/incidentType",
+        "/report/incidentSummary/incidentDateTime",
+        "/report/internetDetails/webPageIncident",
+        "/report/reporter/reportingPerson/email",
+    ):
         assert _has(rep, xp), xp
-    for xp in ("/fileDetails/reportId[.='5']", "/fileDetails/fileId[.='f9']", "/fileDetails/fileName",
-               "/fileDetails/fileViewedByEsp[.='false']", "/fileDetails/exifViewedByEsp[.='false']",
-               "/fileDetails/industryClassification[.='B2']"):
+    for xp in (
+        "/fileDetails/reportId[.='5']",
+        "/fileDetails/fileId[.='f9']",
+        "/fileDetails/fileName",
+        "/fileDetails/fileViewedByEsp[.='false']",
+        "/fileDetails/exifViewedByEsp[.='false']",
+        "/fileDetails/industryClassification[.='B2']",
+    ):
         assert _has(fd, xp), xp
     # ... and nothing is made up.
-    for xp in ("/report/personOrUserReported", "/report/incidentSummary/reportAnnotations",
-               "/report/reporter/contactPerson"):
+    for xp in (
+        "/report/personOrUserReported",
+        "/report/incidentSummary/reportAnnotations",
+        "/report/reporter/contactPerson",
+    ):
         assert not _has(rep, xp), xp
-    for xp in ("/fileDetails/fileAnnotations", "/fileDetails/publiclyAvailable", "/fileDetails/originalFileHash",
-               "/fileDetails/ipCaptureEvent", "/fileDetails/details"):
+    for xp in (
+        "/fileDetails/fileAnnotations",
+        "/fileDetails/publiclyAvailable",
+        "/fileDetails/originalFileHash",
+        "/fileDetails/ipCaptureEvent",
+        "/fileDetails/details",
+    ):
         assert not _has(fd, xp), xp
 
 
@@ -141,9 +159,14 @@ def _sequences() -> dict[str, list[str]]:
     return out
 
 
-TYPES = {"reportingPerson": "type:person", "personOrUserReportedPerson": "type:person",
-         "contactPerson": "type:contactPerson", "ipCaptureEvent": "type:ipCaptureEvent",
-         "associatedAccount": "type:associatedAccount", "nameValuePair": "type:nameValue"}
+TYPES = {
+    "reportingPerson": "type:person",
+    "personOrUserReportedPerson": "type:person",
+    "contactPerson": "type:contactPerson",
+    "ipCaptureEvent": "type:ipCaptureEvent",
+    "associatedAccount": "type:associatedAccount",
+    "nameValuePair": "type:nameValue",
+}
 
 
 @pytest.mark.parametrize("which", ["report", "fileDetails"])
@@ -218,15 +241,32 @@ def test_viewed_from_audit_is_never_true_by_default():
 
 
 def test_from_review_item_uses_only_what_the_reviewer_confirmed():
-    item = {"id": 17, "status": "decided", "decided_by": "alice", "decided_at": "2026-11-21T14:00:00+00:00",
+    item = {
+        "id": 17,
+        "status": "decided",
+        "decided_by": "alice",
+        "decided_at": "2026-11-21T14:00:00+00:00",
+        "sha256": "a" * 64,
+        "record": {
+            "path": "in/upload-17.png",
+            "size": 10,
+            "md5": "b" * 32,
             "sha256": "a" * 64,
-            "record": {"path": "in/upload-17.png", "size": 10, "md5": "b" * 32, "sha256": "a" * 64, "pdq": "c" * 64,
-                       "provenance": {"synthetic": "declared"}},
-            "outcome": {"outcome": "confirm", "classification": "A2",
-                        "annotations": {"generativeAi": False, "viral": True}}}
-    inc = from_review_item(item, [{"actor": "alice", "action": "review.reveal", "target": "item:17", "detail": {}}],
-                           publicly_available=False)
-    assert inc.annotations == {"viral": True}       # provenance suggested AI; the reviewer did not confirm
+            "pdq": "c" * 64,
+            "provenance": {"synthetic": "declared"},
+        },
+        "outcome": {
+            "outcome": "confirm",
+            "classification": "A2",
+            "annotations": {"generativeAi": False, "viral": True},
+        },
+    }
+    inc = from_review_item(
+        item,
+        [{"actor": "alice", "action": "review.reveal", "target": "item:17", "detail": {}}],
+        publicly_available=False,
+    )
+    assert inc.annotations == {"viral": True}  # provenance suggested AI; the reviewer did not confirm
     assert inc.viewed == {"file": True, "exif": False}
     fd = etree.fromstring(build_file_details(inc, 1, "f1"))
     assert fd.find("fileAnnotations/generativeAi") is None
@@ -239,6 +279,7 @@ def test_from_review_item_uses_only_what_the_reviewer_confirmed():
 
 def test_round_trip_json():
     from tripline.report import ConfirmedIncident
+
     inc = maximal_incident()
     assert ConfirmedIncident.from_dict(inc.to_dict()) == inc
 

@@ -1,4 +1,5 @@
 """`tripline vault ...` and `tripline report ...` end to end (local operator)."""
+
 from __future__ import annotations
 
 import hashlib
@@ -6,10 +7,10 @@ import json
 
 import pytest
 import typer
-from fake_cybertipline import FakeCyberTipline
-from report_support import FILE_BYTES, maximal_incident
 from typer.testing import CliRunner
 
+from fake_cybertipline import FakeCyberTipline
+from report_support import FILE_BYTES, maximal_incident
 from tripline.cli import report_cmd
 
 
@@ -31,6 +32,7 @@ def cli(tmp_path, sqlite_url, monkeypatch):
         r = runner.invoke(app, [str(a) for a in args])
         assert r.exit_code == code, r.output
         return r.output
+
     return run
 
 
@@ -66,8 +68,17 @@ def test_report_commands_against_the_fake(cli, tmp_path, monkeypatch):
     cli("report", "validate", "--file", bad, code=1)
     with FakeCyberTipline() as fake:
         monkeypatch.setenv("TRIPLINE_REPORT_PASSWORD", fake.password)
-        out = cli("report", "credentials", "ncmec", "--environment", "test", "--username", fake.username,
-                  "--base-url", fake.url)
+        out = cli(
+            "report",
+            "credentials",
+            "ncmec",
+            "--environment",
+            "test",
+            "--username",
+            fake.username,
+            "--base-url",
+            fake.url,
+        )
         assert fake.password not in out
         fake.fail("upload", "http500")
         done = json.loads(cli("report", "submit", sub["id"], "--timeout", "2", "--backoff", "0"))

@@ -3,16 +3,17 @@
 Every test is bounded: client timeout 0.3 s, fake delay 0.6 s, no real sleeps
 between retries. The fake listens on 127.0.0.1 only.
 """
+
 from __future__ import annotations
 
 import os
 from datetime import timedelta
 
 import pytest
-from fake_cybertipline import FakeCyberTipline, FakeNca
-from report_support import FILE_BYTES, maximal_incident, minimal_incident, reporter
 from sqlalchemy import select
 
+from fake_cybertipline import FakeCyberTipline, FakeNca
+from report_support import FILE_BYTES, maximal_incident, minimal_incident, reporter
 from tripline.report import (
     CredentialStore,
     CyberTiplineClient,
@@ -62,8 +63,14 @@ def _prepare(env, incident=None):
 
 def _submit(env, fake, sub, **kw):
     _store, vault, svc = env
-    return svc.submit(sub["id"], _dest(fake, **{k: kw.pop(k) for k in list(kw) if k == "password"}),
-                      principal=REVIEWER, files=vault_files(vault, REVIEWER), sleep=lambda s: None, **kw)
+    return svc.submit(
+        sub["id"],
+        _dest(fake, **{k: kw.pop(k) for k in list(kw) if k == "password"}),
+        principal=REVIEWER,
+        files=vault_files(vault, REVIEWER),
+        sleep=lambda s: None,
+        **kw,
+    )
 
 
 def test_happy_path_files_one_complete_report(env, fake):
@@ -119,9 +126,9 @@ def test_finish_processed_but_answer_lost_counts_via_5102(env, fake):
     fake.fail("finish", "drop_after")
     out = _submit(env, fake, _prepare(env))
     assert out["status"] == "finished"
-    (rep,) = fake.reports.values()          # no second report at all
+    (rep,) = fake.reports.values()  # no second report at all
     assert rep.finished and not rep.retracted and out["remote_id"] == rep.report_id
-    assert fake.calls[-1] == "retract"      # answered 5102 'already finished'
+    assert fake.calls[-1] == "retract"  # answered 5102 'already finished'
 
 
 def test_timeout_on_finish(env, fake):
@@ -164,11 +171,18 @@ def test_crash_after_submit_resumes_by_retracting(env, fake):
     client = CyberTiplineClient(fake.url, fake.username, fake.password, timeout=0.3)
     orphan = client.submit(svc.document(sub["id"], principal=REVIEWER))
     from tripline.report.service import subs_t
+
     with store.engine.begin() as conn:
-        conn.execute(subs_t.update().where(subs_t.c.id == sub["id"])
-                     .values(status="submitting", state={"report_id": orphan, "file_ids": [], "finished": False},
-                             # The killed worker's claim has lapsed (report.service.SUBMIT_LEASE).
-                             updated_at=utcnow() - timedelta(hours=1)))
+        conn.execute(
+            subs_t.update()
+            .where(subs_t.c.id == sub["id"])
+            .values(
+                status="submitting",
+                state={"report_id": orphan, "file_ids": [], "finished": False},
+                # The killed worker's claim has lapsed (report.service.SUBMIT_LEASE).
+                updated_at=utcnow() - timedelta(hours=1),
+            )
+        )
     out = _submit(env, fake, sub)
     assert out["status"] == "finished" and fake.reports[orphan].retracted and len(fake.finished) == 1
 
@@ -178,8 +192,14 @@ def test_backoff_grows(env, fake):
     for _ in range(3):
         fake.fail("submit", "code1000")
     sleeps = []
-    svc.submit(_prepare(env)["id"], _dest(fake), principal=REVIEWER, files=vault_files(vault, REVIEWER),
-               backoff=0.5, sleep=sleeps.append)
+    svc.submit(
+        _prepare(env)["id"],
+        _dest(fake),
+        principal=REVIEWER,
+        files=vault_files(vault, REVIEWER),
+        backoff=0.5,
+        sleep=sleeps.append,
+    )
     assert sleeps == [0.5, 1.0, 2.0]
 
 
@@ -199,8 +219,9 @@ def test_credentials_encrypted_and_never_returned(env):
     admin = Principal("root", ("admin",))
     with pytest.raises(AccessDenied):
         creds.set("ncmec", principal=REVIEWER, environment="test", secret={"username": "u", "password": "p"})
-    shown = creds.set("ncmec", principal=admin, environment="test",
-                      secret={"username": "esp-user", "password": "sekrit-pass-123"})
+    shown = creds.set(
+        "ncmec", principal=admin, environment="test", secret={"username": "esp-user", "password": "sekrit-pass-123"}
+    )
     assert shown["base_url"] == "https://exttest.cybertip.org/ispws"
     assert "sekrit" not in repr(shown) and "esp-user" not in repr(shown)
     with store.engine.connect() as conn:
@@ -231,7 +252,7 @@ def test_nca_destination_behind_the_same_interface(env):
         dest = NcaDestination(nca.url, "nca-token", timeout=0.5)
         out = svc.submit(sub["id"], dest, principal=REVIEWER, files=vault_files(vault, REVIEWER), sleep=lambda s: None)
         assert out["status"] == "finished" and out["attempts"] == 3
-        assert len(nca.reports) == 1                       # idempotent across the lost answer
+        assert len(nca.reports) == 1  # idempotent across the lost answer
         (rep,) = nca.reports.values()
         assert out["remote_id"] == rep["reference"]
         assert rep["payload"]["files"][0]["industryClassification"] == "A1"
@@ -248,24 +269,42 @@ def test_fatal_error_after_submit_retracts_the_open_report(env, fake):
 def _review_row(store, item_id, *, outcome, decided_by="alice", status="decided"):
     from tripline.store.models import utcnow
     from tripline.store.review_models import ReviewItem
+
     with store.engine.begin() as conn:
-        conn.execute(ReviewItem.__table__.insert().values(
-            id=item_id, sha256=None, media_type=None, status=status, queue="child-safety", priority="P0",
-            priority_rank=0, record={}, decision={"action": "review"}, context=None, outcome=outcome,
-            decided_by=decided_by, decided_at=utcnow(), created_at=utcnow()))
+        conn.execute(
+            ReviewItem.__table__.insert().values(
+                id=item_id,
+                sha256=None,
+                media_type=None,
+                status=status,
+                queue="child-safety",
+                priority="P0",
+                priority_rank=0,
+                record={},
+                decision={"action": "review"},
+                context=None,
+                outcome=outcome,
+                decided_by=decided_by,
+                decided_at=utcnow(),
+                created_at=utcnow(),
+            )
+        )
 
 
 def test_build_requires_a_matching_human_confirmation_in_the_review_queue(env):
     store, _vault, _svc = env
-    svc = ReportService(store.engine, reporter())           # require_review=True, the default
+    svc = ReportService(store.engine, reporter())  # require_review=True, the default
     with pytest.raises(IncidentError, match="no human-confirmed"):
-        svc.build(maximal_incident(), principal=REVIEWER)   # no review item 42
+        svc.build(maximal_incident(), principal=REVIEWER)  # no review item 42
     _review_row(store, 42, outcome={"outcome": "dismiss"})
     with pytest.raises(IncidentError, match="no human-confirmed"):
         svc.build(maximal_incident(), principal=REVIEWER)
-    _review_row(store, 43, outcome={"outcome": "confirm", "classification": "A1",
-                                    "annotations": {"generativeAi": False, "viral": True}})
-    with pytest.raises(IncidentError, match="generativeAi"):   # suggested by provenance, not confirmed
+    _review_row(
+        store,
+        43,
+        outcome={"outcome": "confirm", "classification": "A1", "annotations": {"generativeAi": False, "viral": True}},
+    )
+    with pytest.raises(IncidentError, match="generativeAi"):  # suggested by provenance, not confirmed
         svc.build(maximal_incident(item_id="43"), principal=REVIEWER)
     with pytest.raises(IncidentError, match="confirmed by alice"):
         svc.build(maximal_incident(item_id="43", reviewer="mallory"), principal=REVIEWER)

@@ -1,5 +1,6 @@
 # ruff: noqa: F811  (pytest fixtures imported from service_support)
 """Review queue, claims, decisions, media protection and the exposure budget."""
+
 from __future__ import annotations
 
 import io
@@ -8,8 +9,8 @@ from datetime import timedelta
 
 import pytest
 from PIL import Image
-from service_support import edited, env, env_any, login, photo_bytes  # noqa: F401
 
+from service_support import edited, env, env_any, login, photo_bytes  # noqa: F401
 from tripline.review import ClaimConflict
 from tripline.store.models import utcnow
 
@@ -36,9 +37,13 @@ def _policy_item(env, priority, created_delta_min=0):
         from sqlalchemy import update
 
         from tripline.review.queue import items_t
+
         with env.svc.engine.begin() as conn:
-            conn.execute(update(items_t).where(items_t.c.id == item_id)
-                         .values(created_at=utcnow() - timedelta(minutes=created_delta_min)))
+            conn.execute(
+                update(items_t)
+                .where(items_t.c.id == item_id)
+                .values(created_at=utcnow() - timedelta(minutes=created_delta_min))
+            )
     return item_id
 
 
@@ -86,8 +91,15 @@ def test_skip_escalate_reassign(env):
     esc = q.decide(item, "bob", "escalate")
     assert esc["status"] == "escalated" and esc["queue"] == "child-safety" and esc["priority_rank"] == 0
     actions = [e["action"] for e in env.svc.audit.entries() if e["target"] == f"item:{item}"]
-    assert actions == ["review.enqueue", "review.claim", "review.skip", "review.claim", "review.reassign",
-                       "review.claim", "review.decide.escalate"]
+    assert actions == [
+        "review.enqueue",
+        "review.claim",
+        "review.skip",
+        "review.claim",
+        "review.reassign",
+        "review.claim",
+        "review.decide.escalate",
+    ]
 
 
 def test_confirm_needs_classification_and_files_nothing(env):
@@ -115,7 +127,7 @@ def test_console_flow_claim_reveal_decide(env):
     c, csrf = login(env, "child-safety-reviewer")
     queue = c.get("/review")
     assert queue.status_code == 200 and f'data-item="{item}"' in queue.text
-    assert "<img" not in queue.text      # no media in the queue list
+    assert "<img" not in queue.text  # no media in the queue list
     page = c.get(f"/review/items/{item}")
     assert page.status_code == 200
     assert 'class="media protected"' in page.text and 'data-state="blurred"' in page.text
@@ -126,15 +138,15 @@ def test_console_flow_claim_reveal_decide(env):
     assert r.status_code == 303
     page = c.get(f"/review/items/{item}").text
     assert 'id="reveal"' in page and "generativeAi" in page
-    assert "known" in page and "family picnic" in page       # evidence side by side
+    assert "known" in page and "family picnic" in page  # evidence side by side
     blur_url = page.split('id="media" class="media protected" src="')[1].split('"')[0]
     blurred = c.get(blur_url)
     assert blurred.status_code == 200 and blurred.headers["cache-control"].startswith("no-store")
     im = Image.open(io.BytesIO(blurred.content))
-    assert im.mode == "L"                                    # grayscale derivative
+    assert im.mode == "L"  # grayscale derivative
     # Reveal: logged, counted, and only then a raw URL.
     reveals_before = env.svc.audit.count("review.reveal")
-    assert c.post(f"/review/items/{item}/reveal").status_code == 403   # CSRF
+    assert c.post(f"/review/items/{item}/reveal").status_code == 403  # CSRF
     r = c.post(f"/review/items/{item}/reveal", headers={"X-CSRF-Token": csrf})
     assert r.status_code == 200, r.text
     raw_url = r.json()["url"]
@@ -145,6 +157,7 @@ def test_console_flow_claim_reveal_decide(env):
     # Signed URLs are bound to the reviewer: another child-safety reviewer cannot use them.
     env.svc.accounts.add_user("u-cs2", "correct horse battery", ["child-safety-reviewer"])
     from fastapi.testclient import TestClient
+
     c2 = TestClient(env.client.app, base_url="https://testserver")
     tok = c2.get("/login").text.split('name="login_token" value="')[1].split('"')[0]
     c2.post("/login", data={"username": "u-cs2", "password": "correct horse battery", "login_token": tok})
@@ -163,9 +176,18 @@ def test_console_flow_claim_reveal_decide(env):
     again = c.post(f"/review/items/{item}/hide", data={"reveal_id": str(rid), "csrf_token": csrf})
     assert again.status_code == 200 and again.json()["seconds"] is None
     # Decide: confirm with classification and annotations.
-    r = c.post(f"/review/items/{item}/decide", data={"csrf_token": csrf, "outcome": "confirm",
-                                                     "classification": "A2", "generative_ai": "",
-                                                     "tags": "x, y", "note": "checked"}, follow_redirects=False)
+    r = c.post(
+        f"/review/items/{item}/decide",
+        data={
+            "csrf_token": csrf,
+            "outcome": "confirm",
+            "classification": "A2",
+            "generative_ai": "",
+            "tags": "x, y",
+            "note": "checked",
+        },
+        follow_redirects=False,
+    )
     assert r.status_code == 303
     done = env.svc.queue.get(item)
     assert done["status"] == "decided" and done["outcome"]["classification"] == "A2"
@@ -173,14 +195,22 @@ def test_console_flow_claim_reveal_decide(env):
     # Raw URL stops working once the claim is gone.
     assert c.get(raw_url).status_code == 403
     actions = [e["action"] for e in env.svc.audit.entries() if e["target"] == f"item:{item}"]
-    for a in ("review.enqueue", "review.view", "review.claim", "review.reveal", "media.raw_served",
-              "review.hide", "review.decide.confirm"):
+    for a in (
+        "review.enqueue",
+        "review.view",
+        "review.claim",
+        "review.reveal",
+        "media.raw_served",
+        "review.hide",
+        "review.decide.confirm",
+    ):
         assert a in actions
     assert env.svc.audit.verify().ok
 
 
 def test_media_url_expires(env):
     from tripline.service.media import MediaSigner
+
     item = _flag(env)
     c, csrf = login(env, "child-safety-reviewer")
     c.post(f"/review/items/{item}/claim", data={"csrf_token": csrf})
@@ -199,8 +229,11 @@ def test_add_to_bank_decision(env):
     env.svc.accounts.add_user("u-cs-bank", "correct horse battery", ["child-safety-reviewer", "policy-manager"])
     c, csrf = login(env, "cs-bank")
     c.post(f"/review/items/{item2}/claim", data={"csrf_token": csrf})
-    r = c.post(f"/review/items/{item2}/decide", data={"csrf_token": csrf, "outcome": "add_to_bank",
-                                                      "bank": "reviewed"}, follow_redirects=False)
+    r = c.post(
+        f"/review/items/{item2}/decide",
+        data={"csrf_token": csrf, "outcome": "add_to_bank", "bank": "reviewed"},
+        follow_redirects=False,
+    )
     assert r.status_code == 303
     assert env.svc.store.count_entries("reviewed")["pdq"]["enabled"] == 1
     assert any(e["action"] == "bank.add_signals" and e["target"] == "bank:reviewed" for e in env.svc.audit.entries())
@@ -252,13 +285,21 @@ def test_blur_strength_org_floor_and_user_override(env):
     env.svc.set_org_settings({"blur_strength": 30}, actor="test")
     assert env.svc.blur_for(10) == 30 and env.svc.blur_for(50) == 50
     c, csrf = login(env, "admin")
-    r = c.post("/settings/org", data={"csrf_token": csrf, "blur_strength": 40, "reveals": 10, "minutes": 20,
-                                      "break_minutes": 5}, follow_redirects=False)
+    r = c.post(
+        "/settings/org",
+        data={"csrf_token": csrf, "blur_strength": 40, "reveals": 10, "minutes": 20, "break_minutes": 5},
+        follow_redirects=False,
+    )
     assert r.status_code == 303 and env.svc.org_settings()["blur_strength"] == 40
     # Only admins change organisation settings; it is audited.
     rc, rcsrf = login(env, "reviewer")
-    assert rc.post("/settings/org", data={"csrf_token": rcsrf, "blur_strength": 8, "reveals": 1, "minutes": 1,
-                                          "break_minutes": 0}).status_code == 403
+    assert (
+        rc.post(
+            "/settings/org",
+            data={"csrf_token": rcsrf, "blur_strength": 8, "reveals": 1, "minutes": 1, "break_minutes": 0},
+        ).status_code
+        == 403
+    )
     assert env.svc.audit.count("settings.org") == 2
 
 
@@ -276,8 +317,9 @@ def test_item_page_protective_markup(env):
 
 def test_video_item_is_muted_without_autoplay(env):
     decision = {"action": "review", "priority": "P2", "report_queue": False, "fired": [], "policy": {}}
-    item = env.svc.queue.enqueue({"sha256": "a" * 64, "media_type": "video/mp4", "matches": []}, decision, None,
-                                 actor="test")
+    item = env.svc.queue.enqueue(
+        {"sha256": "a" * 64, "media_type": "video/mp4", "matches": []}, decision, None, actor="test"
+    )
     c, _ = login(env, "reviewer")
     page = c.get(f"/review/items/{item}").text
     tag = page.split("<video")[1].split(">")[0]
@@ -286,18 +328,19 @@ def test_video_item_is_muted_without_autoplay(env):
 
 def test_exposure_minutes_count_and_unhidden_reveals(env):
     from tripline.review import Budget, Exposure
+
     ex = Exposure(env.svc.engine)
     item = _policy_item(env, "P2")
     b = Budget(reveals=100, minutes=2, break_minutes=0)
     t0 = utcnow() - timedelta(minutes=5)
     r1 = ex.record_reveal("ann", item, now=t0)
     assert ex.record_hide("ann", r1, now=t0 + timedelta(seconds=90)) == 91
-    ex.record_reveal("ann", item, now=t0)          # never hidden: counts 60 s
+    ex.record_reveal("ann", item, now=t0)  # never hidden: counts 60 s
     st = ex.status("ann", b)
     assert st.seconds == 151 and st.exhausted and not st.on_break
     ex.start_break("ann")
     assert ex.end_break("ann", b)
-    assert ex.status("ann", b).reveals == 0        # a new shift after the break
+    assert ex.status("ann", b).reveals == 0  # a new shift after the break
     # Someone else's reveal cannot be closed.
     r3 = ex.record_reveal("bob", item)
     assert ex.record_hide("ann", r3) is None

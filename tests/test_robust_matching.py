@@ -1,11 +1,12 @@
 """Robust matching end to end: image-built banks get region hashes, uploads'
 normalised variants match through them, the verifier keeps loose candidates
 out, and match records say which normalisation matched."""
+
 import numpy as np
 from PIL import Image
+
 from shared_data import encode
 from test_normalise import banner, padded, picture
-
 from tripline.banks import Banks
 from tripline.hashing import hash_bytes
 from tripline.index import codes_to_hex, hex_to_codes
@@ -32,8 +33,12 @@ def bank_images(banks: Banks, name: str, images: list[Image.Image]) -> list[str]
 
 def query(im: Image.Image) -> dict:
     rec = hash_bytes(encode(im, quality=90), robust=True)
-    return {"pdq": rec.pdq, "pdq_quality": rec.pdq_quality, "pdq_dihedral": list(rec.pdq_dihedral),
-            "pdq_variants": list(rec.pdq_variants)}
+    return {
+        "pdq": rec.pdq,
+        "pdq_quality": rec.pdq_quality,
+        "pdq_dihedral": list(rec.pdq_dihedral),
+        "pdq_variants": list(rec.pdq_variants),
+    }
 
 
 def match(banks, items, names=("b",)):
@@ -56,7 +61,7 @@ def test_edited_copies_match_with_the_normalisation_named(banks):
         "banner_cover_top": banner(im, 0.15, "top", (0, 0, 0), (255, 255, 255)),
     }
     found = match(banks, [query(e) for e in edits.values()])
-    for (norm, _), hits in zip(edits.items(), found):
+    for (norm, _), hits in zip(edits.items(), found, strict=True):
         assert len(hits) == 1, (norm, hits)
         (m,) = hits
         assert m.value == hashes[0] and m.normalisation == norm and m.distance <= 24
@@ -83,7 +88,9 @@ def test_plain_match_is_unchanged_and_not_duplicated(banks):
 def test_unrelated_pictures_do_not_match(banks):
     bank_images(banks, "b", IMAGES)
     others = [picture(480, 360, s) for s in (21, 22)]
-    found = match(banks, [query(padded(others[0], 40, 40, 40, 40, (255, 255, 255))), query(banner(others[1], 0.2, "bottom"))])
+    found = match(
+        banks, [query(padded(others[0], 40, 40, 40, 40, (255, 255, 255))), query(banner(others[1], 0.2, "bottom"))]
+    )
     assert found == [[], []]
 
 
@@ -94,8 +101,12 @@ def test_verifier_rejects_loose_variant_candidates(banks):
     base = hash_bytes(encode(IMAGES[0], quality=95)).pdq
     banks.add("b", [("pdq", base, None)])
     far = flip(base, 128)
-    loose = {"pdq": far, "pdq_quality": 100, "pdq_dihedral": [far],
-             "pdq_variants": [{"normalisation": "border_trim", "pdq": flip(base, 28), "quality": 100}]}
+    loose = {
+        "pdq": far,
+        "pdq_quality": 100,
+        "pdq_dihedral": [far],
+        "pdq_variants": [{"normalisation": "border_trim", "pdq": flip(base, 28), "quality": 100}],
+    }
     close = {**loose, "pdq_variants": [{"normalisation": "border_trim", "pdq": flip(base, 20), "quality": 100}]}
     low_q = {**loose, "pdq_variants": [{"normalisation": "border_trim", "pdq": base, "quality": 10}]}
     plain = {"pdq": flip(base, 28), "pdq_quality": 100, "pdq_dihedral": [flip(base, 28)]}

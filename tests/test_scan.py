@@ -1,4 +1,5 @@
 """End-to-end scans through the CLI, on SQLite and PostgreSQL."""
+
 import io
 import json
 import os
@@ -14,9 +15,9 @@ import pytest
 from PIL import Image, ImageOps
 from typer.testing import CliRunner
 
+from shared_data import photos
 from tripline.cli import _register, app
 from tripline.store import Store
-from shared_data import photos
 
 _register()
 runner = CliRunner()
@@ -64,12 +65,20 @@ def test_scan_flags_edited_copies_and_explains_every_hit(tmp_path, db_url, uploa
     add = cli("bank", "add", "known", *[a for p in banked for a in ("--image", str(p))], home=home, db=db_url)
     assert add.exit_code == 0, add.output
 
-    result = runner.invoke(app, ["scan", str(up), "--out", str(out), "--workers", "0", "--no-provenance",
-                                 "--home", str(home), "--db", db_url])
+    result = runner.invoke(
+        app,
+        ["scan", str(up), "--out", str(out), "--workers", "0", "--no-provenance", "--home", str(home), "--db", db_url],
+    )
     assert result.exit_code == 1, result.output  # matches found
     recs = {_name(k): r for k, r in _records(out).items()}
-    assert set(recs) == {"rotated.jpg", "mirrored.jpg", "copy.png", "broken.jpg", "inner/original.png",
-                         *(p.name for p in clean)}
+    assert set(recs) == {
+        "rotated.jpg",
+        "mirrored.jpg",
+        "copy.png",
+        "broken.jpg",
+        "inner/original.png",
+        *(p.name for p in clean),
+    }
     flagged = {n for n, r in recs.items() if r["flagged"]}
     assert flagged == {"rotated.jpg", "mirrored.jpg", "copy.png", "inner/original.png"}
 
@@ -102,8 +111,22 @@ def test_report_shows_only_blurred_grayscale_thumbnails(tmp_path, sqlite_url, up
     home, out = tmp_path / "home", tmp_path / "out"
     cli("bank", "create", "known", home=home, db=sqlite_url)
     cli("bank", "add", "known", "--image", str(banked[2]), home=home, db=sqlite_url)
-    runner.invoke(app, ["scan", str(up), "--out", str(out), "--workers", "0", "--no-provenance",
-                        "--home", str(home), "--db", sqlite_url])
+    runner.invoke(
+        app,
+        [
+            "scan",
+            str(up),
+            "--out",
+            str(out),
+            "--workers",
+            "0",
+            "--no-provenance",
+            "--home",
+            str(home),
+            "--db",
+            sqlite_url,
+        ],
+    )
     html = (out / "report.html").read_text()
     assert "copy.png" in html and "review P0" in html  # grouped by decision and priority
     assert str(up) not in html.replace(str(up / "copy.png"), "")  # no links to originals
@@ -111,7 +134,7 @@ def test_report_shows_only_blurred_grayscale_thumbnails(tmp_path, sqlite_url, up
     assert len(thumbs) == 1
     with Image.open(thumbs[0]) as t:
         assert t.mode == "L" and max(t.size) <= 96
-    assert "src=\"file:" not in html and "<a " not in html
+    assert 'src="file:' not in html and "<a " not in html
 
 
 def test_allow_list_suppresses_and_says_so(tmp_path, sqlite_url, uploads):
@@ -121,8 +144,22 @@ def test_allow_list_suppresses_and_says_so(tmp_path, sqlite_url, uploads):
     cli("bank", "add", "known", "--image", str(banked[2]), home=home, db=sqlite_url)
     cli("bank", "create", "benign", "--kind", "allow", home=home, db=sqlite_url)
     cli("bank", "add", "benign", "--image", str(banked[2]), home=home, db=sqlite_url)
-    result = runner.invoke(app, ["scan", str(up / "copy.png"), "--out", str(out), "--workers", "0",
-                                 "--no-provenance", "--home", str(home), "--db", sqlite_url])
+    result = runner.invoke(
+        app,
+        [
+            "scan",
+            str(up / "copy.png"),
+            "--out",
+            str(out),
+            "--workers",
+            "0",
+            "--no-provenance",
+            "--home",
+            str(home),
+            "--db",
+            sqlite_url,
+        ],
+    )
     assert result.exit_code == 0, result.output
     (rec,) = _records(out).values()
     assert rec["flagged"] is False
@@ -133,8 +170,21 @@ def test_allow_list_suppresses_and_says_so(tmp_path, sqlite_url, uploads):
 
 def test_exit_code_2_on_errors_without_matches(tmp_path, sqlite_url):
     (tmp_path / "bad.jpg").write_bytes(b"not an image at all")
-    result = runner.invoke(app, ["scan", str(tmp_path / "bad.jpg"), "--out", str(tmp_path / "out"),
-                                 "--workers", "0", "--home", str(tmp_path / "h"), "--db", sqlite_url])
+    result = runner.invoke(
+        app,
+        [
+            "scan",
+            str(tmp_path / "bad.jpg"),
+            "--out",
+            str(tmp_path / "out"),
+            "--workers",
+            "0",
+            "--home",
+            str(tmp_path / "h"),
+            "--db",
+            sqlite_url,
+        ],
+    )
     assert result.exit_code == 2
     (rec,) = _records(tmp_path / "out").values()
     assert rec["error"]["code"] == "unsupported_type"
@@ -148,10 +198,28 @@ def test_parallel_workers_give_the_same_results(tmp_path, sqlite_url, uploads):
     outs = []
     for workers in ("0", "2"):
         out = tmp_path / f"out{workers}"
-        runner.invoke(app, ["scan", str(up), "--out", str(out), "--workers", workers, "--no-provenance",
-                            "--home", str(home), "--db", sqlite_url])
-        outs.append({k: (r.get("pdq"), r["flagged"], len(r["matches"]), (r.get("error") or {}).get("code"))
-                     for k, r in _records(out).items()})
+        runner.invoke(
+            app,
+            [
+                "scan",
+                str(up),
+                "--out",
+                str(out),
+                "--workers",
+                workers,
+                "--no-provenance",
+                "--home",
+                str(home),
+                "--db",
+                sqlite_url,
+            ],
+        )
+        outs.append(
+            {
+                k: (r.get("pdq"), r["flagged"], len(r["matches"]), (r.get("error") or {}).get("code"))
+                for k, r in _records(out).items()
+            }
+        )
     assert outs[0] == outs[1] and len(outs[0]) == 8
 
 
@@ -163,8 +231,21 @@ def test_kill_9_then_resume_loses_nothing_and_repeats_nothing(tmp_path, db_url):
     for p in src:
         shutil.copy(p, up / p.name)
     home, out = tmp_path / "home", tmp_path / "out"
-    cmd = [sys.executable, "-m", "tripline.cli", "scan", str(up), "--out", str(out), "--workers", "1",
-           "--home", str(home), "--db", db_url]
+    cmd = [
+        sys.executable,
+        "-m",
+        "tripline.cli",
+        "scan",
+        str(up),
+        "--out",
+        str(out),
+        "--workers",
+        "1",
+        "--home",
+        str(home),
+        "--db",
+        db_url,
+    ]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     log = out / "results.jsonl"
     deadline = time.monotonic() + 120
@@ -198,8 +279,23 @@ def test_kill_9_then_resume_loses_nothing_and_repeats_nothing(tmp_path, db_url):
 
 def _scan(tmp_path, db, *paths, workers="2", out=None, extra=()):
     out = out or tmp_path / "out"
-    result = runner.invoke(app, ["scan", *map(str, paths), "--out", str(out), "--workers", workers, "--no-provenance",
-                                 *extra, "--home", str(tmp_path / "home"), "--db", db])
+    result = runner.invoke(
+        app,
+        [
+            "scan",
+            *map(str, paths),
+            "--out",
+            str(out),
+            "--workers",
+            workers,
+            "--no-provenance",
+            *extra,
+            "--home",
+            str(tmp_path / "home"),
+            "--db",
+            db,
+        ],
+    )
     return result, out
 
 
@@ -268,13 +364,35 @@ def test_fifo_and_links_are_listed_and_the_scan_finishes(tmp_path, db_url):
     os.mkfifo(up / "pipe.jpg")
     (up / "link.jpg").symlink_to(up / "a.jpg")
     (up / "dangling.jpg").symlink_to(up / "gone.jpg")
-    proc = subprocess.run([sys.executable, "-m", "tripline.cli", "scan", str(up), "--out", str(tmp_path / "out"),
-                           "--workers", "0", "--no-provenance", "--home", str(tmp_path / "home"), "--db", db_url],
-                          capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "tripline.cli",
+            "scan",
+            str(up),
+            "--out",
+            str(tmp_path / "out"),
+            "--workers",
+            "0",
+            "--no-provenance",
+            "--home",
+            str(tmp_path / "home"),
+            "--db",
+            db_url,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     recs = {_name(k): r for k, r in _records(tmp_path / "out").items()}
     assert {n: (r.get("skipped") or {}).get("code") for n, r in recs.items()} == {
-        "a.jpg": None, "pipe.jpg": "skipped_special", "link.jpg": "skipped_link", "dangling.jpg": "skipped_link"}
+        "a.jpg": None,
+        "pipe.jpg": "skipped_special",
+        "link.jpg": "skipped_link",
+        "dangling.jpg": "skipped_link",
+    }
     counts = json.loads((tmp_path / "out" / "summary.json").read_text())["counts"]
     assert counts["skipped"] == 3 and counts["skipped_by_code"] == {"skipped_link": 2, "skipped_special": 1}
     assert counts["errors"] == 0
@@ -295,7 +413,7 @@ def test_flagged_item_with_a_non_utf8_name(tmp_path, db_url):
     raw = os.fsencode(str(up)) + b"/bad\xff\xfe.png"
     with open(raw, "wb") as f:
         f.write(banked.read_bytes())
-    for attempt in range(2):    # the rerun resumes cleanly too
+    for _attempt in range(2):  # the rerun resumes cleanly too
         result, out = _scan(tmp_path, db_url, up)
         assert result.exit_code == 1, result.output
     (rec,) = _records(out).values()
@@ -312,7 +430,7 @@ def test_unwritable_output_is_exit_3_with_a_message(tmp_path, sqlite_url):
     out = tmp_path / "ro"
     out.mkdir()
     out.chmod(0o500)
-    if os.access(out, os.W_OK):   # root ignores the mode bits
+    if os.access(out, os.W_OK):  # root ignores the mode bits
         out.chmod(0o700)
         out = Path("/proc/tripline-out")
     result, _ = _scan(tmp_path, sqlite_url, src, out=out)
@@ -330,7 +448,7 @@ def test_disk_full_mid_batch_leaves_no_half_line(tmp_path, monkeypatch):
 
     def full(payload):
         real_write(payload[:5])
-        log._fh.flush()   # the half line reached the disk
+        log._fh.flush()  # the half line reached the disk
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(log._fh, "write", full, raising=False)
@@ -347,9 +465,25 @@ def test_workers_die_with_a_killed_scan(tmp_path, sqlite_url):
     up.mkdir()
     for p in photos("bsds500", 60):
         shutil.copy(p, up / p.name)
-    proc = subprocess.Popen([sys.executable, "-m", "tripline.cli", "scan", str(up), "--out", str(tmp_path / "out"),
-                             "--workers", "2", "--home", str(tmp_path / "home"), "--db", sqlite_url],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "tripline.cli",
+            "scan",
+            str(up),
+            "--out",
+            str(tmp_path / "out"),
+            "--workers",
+            "2",
+            "--home",
+            str(tmp_path / "home"),
+            "--db",
+            sqlite_url,
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
 
     def children(pid):
         found = []
@@ -362,8 +496,9 @@ def test_workers_die_with_a_killed_scan(tmp_path, sqlite_url):
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and len(workers) < 2:
         try:
-            workers = [c for c in children(proc.pid)
-                       if b"resource_tracker" not in Path(f"/proc/{c}/cmdline").read_bytes()]
+            workers = [
+                c for c in children(proc.pid) if b"resource_tracker" not in Path(f"/proc/{c}/cmdline").read_bytes()
+            ]
         except (FileNotFoundError, ProcessLookupError):
             workers = []
         time.sleep(0.1)

@@ -1,5 +1,6 @@
 # ruff: noqa: F811  (pytest fixtures imported from service_support)
 """The HTTP service: auth, roles, /v1/scan, /v1/lookup, banks, ops endpoints."""
+
 from __future__ import annotations
 
 import io
@@ -7,6 +8,7 @@ import json
 
 import pytest
 from PIL import Image
+
 from service_support import (  # noqa: F401
     edited,
     env,
@@ -16,7 +18,6 @@ from service_support import (  # noqa: F401
     make_env,
     photo_bytes,
 )
-
 from tripline.service.roles import PERMISSIONS, ROLES
 
 
@@ -24,11 +25,18 @@ def _bank_with_photo(env, name="known", i=0):
     data = photo_bytes(i)
     r = env.client.post("/v1/banks", json={"name": name}, headers=env.h("policy-manager"))
     assert r.status_code == 201, r.text
-    r = env.client.post("/h/hash", files={"photo": ("a.jpg", data, "image/jpeg")},
-                        params={"types": "pdq,md5"}, headers=env.h("integration"))
+    r = env.client.post(
+        "/h/hash",
+        files={"photo": ("a.jpg", data, "image/jpeg")},
+        params={"types": "pdq,md5"},
+        headers=env.h("integration"),
+    )
     hashes = r.json()
-    r = env.client.post(f"/v1/banks/{name}/signals", headers=env.h("policy-manager"),
-                        json={"signals": [{"signal_type": t, "value": v} for t, v in hashes.items()]})
+    r = env.client.post(
+        f"/v1/banks/{name}/signals",
+        headers=env.h("policy-manager"),
+        json={"signals": [{"signal_type": t, "value": v} for t, v in hashes.items()]},
+    )
     assert r.status_code == 200 and r.json()["added"] == 2, r.text
     return data, hashes
 
@@ -36,9 +44,12 @@ def _bank_with_photo(env, name="known", i=0):
 def test_scan_match_decision_and_review_item(env_any):
     env = env_any
     data, _ = _bank_with_photo(env)
-    r = env.client.post("/v1/scan", files={"file": ("upload.jpg", edited(data), "image/jpeg")},
-                        data={"context": json.dumps({"caption": "holiday", "banks": {"known": {"verified": True}}})},
-                        headers=env.h("integration"))
+    r = env.client.post(
+        "/v1/scan",
+        files={"file": ("upload.jpg", edited(data), "image/jpeg")},
+        data={"context": json.dumps({"caption": "holiday", "banks": {"known": {"verified": True}}})},
+        headers=env.h("integration"),
+    )
     assert r.status_code == 200, r.text
     body = r.json()
     assert body["flagged"] is True
@@ -55,9 +66,15 @@ def test_scan_match_decision_and_review_item(env_any):
 
 
 def test_scan_raw_body_with_context_header(env):
-    r = env.client.post("/v1/scan", content=photo_bytes(3),
-                        headers={**env.h("integration"), "Content-Type": "application/octet-stream",
-                                 "X-Tripline-Context": json.dumps({"caption": "beach"})})
+    r = env.client.post(
+        "/v1/scan",
+        content=photo_bytes(3),
+        headers={
+            **env.h("integration"),
+            "Content-Type": "application/octet-stream",
+            "X-Tripline-Context": json.dumps({"caption": "beach"}),
+        },
+    )
     assert r.status_code == 200, r.text
     body = r.json()
     assert body["flagged"] is False and body["decision"]["action"] == "allow" and body["review_item_id"] is None
@@ -80,8 +97,11 @@ def test_scan_undecodable_reports_error(env):
 def test_lookup_precomputed(env_any):
     env = env_any
     _, hashes = _bank_with_photo(env)
-    r = env.client.post("/v1/lookup", headers=env.h("integration"),
-                        json={"hashes": [{"pdq": hashes["pdq"]}, {"md5": hashes["md5"]}, {"md5": "0" * 32}]})
+    r = env.client.post(
+        "/v1/lookup",
+        headers=env.h("integration"),
+        json={"hashes": [{"pdq": hashes["pdq"]}, {"md5": hashes["md5"]}, {"md5": "0" * 32}]},
+    )
     assert r.status_code == 200, r.text
     res = r.json()["results"]
     assert res[0]["flagged"] and res[0]["matches"][0]["distance"] == 0
@@ -99,9 +119,13 @@ def test_bank_lifecycle_is_audited(env):
     r = env.client.patch("/v1/banks/b1", json={"enabled": False}, headers=h)
     assert r.status_code == 200 and r.json()["enabled"] is False
     assert env.client.get("/v1/banks/nope", headers=h).status_code == 404
-    r = env.client.post("/v1/banks/b1/signals", json={"signals": [{"signal_type": "md5", "value": "a" * 32}]}, headers=h)
+    r = env.client.post(
+        "/v1/banks/b1/signals", json={"signals": [{"signal_type": "md5", "value": "a" * 32}]}, headers=h
+    )
     assert r.json()["added"] == 1
-    r = env.client.post("/v1/banks/b1/signals/remove", json={"signals": [{"signal_type": "md5", "value": "A" * 32}]}, headers=h)
+    r = env.client.post(
+        "/v1/banks/b1/signals/remove", json={"signals": [{"signal_type": "md5", "value": "A" * 32}]}, headers=h
+    )
     assert r.json()["removed"] == 1
     assert env.client.delete("/v1/banks/b1", headers=h).status_code == 204
     actions = [e["action"] for e in env.svc.audit.entries() if e["target"] == "bank:b1"]
@@ -119,8 +143,18 @@ def test_health_ready_metrics_openapi(env):
     assert 'tripline_http_requests_total{method="POST",route="/v1/lookup",status="200"}' in m.text
     assert "tripline_http_request_seconds_bucket" in m.text and "# TYPE tripline_review_items gauge" in m.text
     spec = env.client.get("/openapi.json", headers=h).json()
-    for path in ("/v1/scan", "/v1/lookup", "/v1/banks", "/h/hash", "/m/lookup", "/m/raw_lookup", "/c/banks",
-                 "/c/bank/{bank_name}", "/c/bank/{bank_name}/content", "/c/bank/{bank_name}/signal"):
+    for path in (
+        "/v1/scan",
+        "/v1/lookup",
+        "/v1/banks",
+        "/h/hash",
+        "/m/lookup",
+        "/m/raw_lookup",
+        "/c/banks",
+        "/c/bank/{bank_name}",
+        "/c/bank/{bank_name}/content",
+        "/c/bank/{bank_name}/signal",
+    ):
         assert path in spec["paths"], path
     assert "/review" not in spec["paths"]
 
@@ -130,25 +164,41 @@ def test_health_ready_metrics_openapi(env):
 ENDPOINTS = [
     ("GET", "/openapi.json", "health"),
     ("GET", "/metrics", "metrics"),
-    ("POST", "/v1/scan", "scan"), ("POST", "/v1/lookup", "lookup"),
-    ("GET", "/v1/banks", "bank.read"), ("GET", "/v1/banks/x", "bank.read"),
-    ("POST", "/v1/banks", "bank.write"), ("PATCH", "/v1/banks/x", "bank.write"),
-    ("DELETE", "/v1/banks/x", "bank.write"), ("POST", "/v1/banks/x/signals", "bank.write"),
-    ("GET", "/h/hash", "hash"), ("POST", "/h/hash", "hash"),
-    ("GET", "/m/lookup", "lookup"), ("POST", "/m/lookup", "lookup"), ("GET", "/m/raw_lookup", "lookup"),
-    ("GET", "/c/banks", "bank.read"), ("POST", "/c/banks", "bank.write"),
-    ("GET", "/c/bank/x", "bank.read"), ("PUT", "/c/bank/x", "bank.write"), ("DELETE", "/c/bank/x", "bank.write"),
-    ("POST", "/c/bank/x/content", "bank.write"), ("DELETE", "/c/bank/x/content/1", "bank.write"),
-    ("GET", "/c/bank/x/content/1", "bank.read"), ("GET", "/c/signal_type", "bank.read"),
-    ("POST", "/m/compare", "lookup"), ("GET", "/m/index/status", "lookup"), ("GET", "/status", "health"),
+    ("POST", "/v1/scan", "scan"),
+    ("POST", "/v1/lookup", "lookup"),
+    ("GET", "/v1/banks", "bank.read"),
+    ("GET", "/v1/banks/x", "bank.read"),
+    ("POST", "/v1/banks", "bank.write"),
+    ("PATCH", "/v1/banks/x", "bank.write"),
+    ("DELETE", "/v1/banks/x", "bank.write"),
+    ("POST", "/v1/banks/x/signals", "bank.write"),
+    ("GET", "/h/hash", "hash"),
+    ("POST", "/h/hash", "hash"),
+    ("GET", "/m/lookup", "lookup"),
+    ("POST", "/m/lookup", "lookup"),
+    ("GET", "/m/raw_lookup", "lookup"),
+    ("GET", "/c/banks", "bank.read"),
+    ("POST", "/c/banks", "bank.write"),
+    ("GET", "/c/bank/x", "bank.read"),
+    ("PUT", "/c/bank/x", "bank.write"),
+    ("DELETE", "/c/bank/x", "bank.write"),
+    ("POST", "/c/bank/x/content", "bank.write"),
+    ("DELETE", "/c/bank/x/content/1", "bank.write"),
+    ("GET", "/c/bank/x/content/1", "bank.read"),
+    ("GET", "/c/signal_type", "bank.read"),
+    ("POST", "/m/compare", "lookup"),
+    ("GET", "/m/index/status", "lookup"),
+    ("GET", "/status", "health"),
     ("POST", "/c/bank/x/signal", "bank.write"),
-    ("GET", "/v1/audit/verify", "audit.read"), ("GET", "/v1/audit/export", "audit.read"),
+    ("GET", "/v1/audit/verify", "audit.read"),
+    ("GET", "/v1/audit/export", "audit.read"),
 ]
 
 
 @pytest.mark.parametrize("method,path,perm", ENDPOINTS)
 def test_every_endpoint_needs_auth(env_module, method, path, perm):
     from tripline.service.ratelimit import RateLimiter
+
     env = env_module
     # The brute-force limiters are tested on their own below.
     env.client.app.state.auth_failures = env.client.app.state.anon_limiter = RateLimiter(1e6, 10**6)
@@ -188,6 +238,7 @@ def test_api_keys_stored_hashed_and_revocable(env):
     from sqlalchemy import select
 
     from tripline.store.review_models import ApiKey
+
     key = env.keys["integration"]
     with env.svc.engine.connect() as conn:
         stored = [r.key_hash for r in conn.execute(select(ApiKey.__table__))]
@@ -199,24 +250,33 @@ def test_api_keys_stored_hashed_and_revocable(env):
 
 def test_session_cookie_flags_and_csrf(env):
     from fastapi.testclient import TestClient
+
     c = TestClient(env.client.app, base_url="https://testserver")
     page = c.get("/login")
     token = page.text.split('name="login_token" value="')[1].split('"')[0]
-    r = c.post("/login", data={"username": "u-reviewer", "password": "correct horse battery",
-                               "login_token": token}, follow_redirects=False)
+    r = c.post(
+        "/login",
+        data={"username": "u-reviewer", "password": "correct horse battery", "login_token": token},
+        follow_redirects=False,
+    )
     cookie = r.headers["set-cookie"].lower()
     assert "httponly" in cookie and "secure" in cookie and "samesite=strict" in cookie
     # A logged-in POST without the CSRF token is refused; so is a cross-origin one.
     assert c.post("/settings/me", data={"blur_strength": "30"}, follow_redirects=False).status_code == 403
     csrf = env.svc.accounts.session_principal(c.cookies.get("tripline_session")).csrf
-    r = c.post("/settings/me", data={"blur_strength": "30", "csrf_token": csrf},
-               headers={"Origin": "https://evil.example"}, follow_redirects=False)
+    r = c.post(
+        "/settings/me",
+        data={"blur_strength": "30", "csrf_token": csrf},
+        headers={"Origin": "https://evil.example"},
+        follow_redirects=False,
+    )
     assert r.status_code == 403
     r = c.post("/settings/me", data={"blur_strength": "30", "csrf_token": csrf}, follow_redirects=False)
     assert r.status_code == 303
     # Wrong password: no session, and the failure is audited.
-    r = c.post("/login", data={"username": "u-reviewer", "password": "nope", "login_token": token},
-               follow_redirects=False)
+    r = c.post(
+        "/login", data={"username": "u-reviewer", "password": "nope", "login_token": token}, follow_redirects=False
+    )
     assert r.headers["location"] == "/login?error=1"
     assert env.svc.audit.count("auth.login_failed") == 1
     # Stale or forged login form token.
@@ -237,9 +297,14 @@ def test_rate_limiting(sqlite_url, tmp_path):
         assert codes[:3] == [200, 200, 200] and 429 in codes[3:]
         page = env.client.get("/login")
         token = page.text.split('name="login_token" value="')[1].split('"')[0]
-        codes = [env.client.post("/login", data={"username": "u-admin", "password": "wrong-wrong-wrong",
-                                                 "login_token": token}, follow_redirects=False).status_code
-                 for _ in range(4)]
+        codes = [
+            env.client.post(
+                "/login",
+                data={"username": "u-admin", "password": "wrong-wrong-wrong", "login_token": token},
+                follow_redirects=False,
+            ).status_code
+            for _ in range(4)
+        ]
         assert codes[-1] == 429
     finally:
         env.svc.close()
@@ -268,8 +333,11 @@ def test_scan_matches_video_uploads_against_banked_videos(env):
     assert r.status_code in (200, 201), r.text
     VideoBanks.of(env.svc.banks).add_video("videos", sample("chair-orig-22-sd-bar"))
     env.svc.invalidate_matcher()
-    r = env.client.post("/v1/scan", content=sample("chair-22-sd-sepia-bar"),
-                        headers={**env.h("integration"), "Content-Type": "application/octet-stream"})
+    r = env.client.post(
+        "/v1/scan",
+        content=sample("chair-22-sd-sepia-bar"),
+        headers={**env.h("integration"), "Content-Type": "application/octet-stream"},
+    )
     assert r.status_code == 200, r.text
     body = r.json()
     vpdq = [m for m in body["matches"] if m["signal_type"] == "vpdq"]
@@ -280,8 +348,11 @@ def test_scan_matches_video_uploads_against_banked_videos(env):
     assert grid is not None and env.svc.media.blurred(sha, 8) == grid == env.svc.media.revealed(sha)
     with Image.open(io.BytesIO(grid)) as im:
         assert im.mode == "L" and im.width > 96
-    r = env.client.post("/v1/scan", content=sample("doorknob-hd-no-bar"),
-                        headers={**env.h("integration"), "Content-Type": "application/octet-stream"})
+    r = env.client.post(
+        "/v1/scan",
+        content=sample("doorknob-hd-no-bar"),
+        headers={**env.h("integration"), "Content-Type": "application/octet-stream"},
+    )
     assert r.json()["flagged"] is False
 
 
@@ -299,8 +370,9 @@ def test_scan_matches_an_off_centre_crop_of_a_banked_image(env):
     w, h = im.size
     buf = io.BytesIO()
     im.crop((w // 11, 0, w, h - h // 9)).save(buf, "JPEG", quality=80)
-    r = env.client.post("/v1/scan", content=buf.getvalue(),
-                        headers={**env.h("integration"), "Content-Type": "application/octet-stream"})
+    r = env.client.post(
+        "/v1/scan", content=buf.getvalue(), headers={**env.h("integration"), "Content-Type": "application/octet-stream"}
+    )
     assert r.status_code == 200, r.text
     body = r.json()
     assert body["flagged"] is True and body["matches"][0]["normalisation"] == "keypoints"

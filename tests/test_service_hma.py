@@ -2,14 +2,15 @@
 """HMA compatibility: every recorded HMA request/response shape
 (tests/fixtures/hma_api_shapes.json) replayed against Tripline, in order, as
 an HMA client such as Coop's integration would send it."""
+
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
 import pytest
-from service_support import env, env_any, make_env, photo_bytes  # noqa: F401
 
+from service_support import env, env_any, make_env, photo_bytes  # noqa: F401
 from tripline.service.urlsafe import UnsafeURL, resolve_checked
 
 SHAPES = json.loads((Path(__file__).parent / "fixtures" / "hma_api_shapes.json").read_text())["cases"]
@@ -38,7 +39,9 @@ def test_recorded_hma_shapes(env_any):
     banked, other, extra = photo_bytes(0), photo_bytes(5), photo_bytes(7)
     c = env.client
     assert c.post("/c/banks", json={"name": "TEST_BANK"}, headers=h).status_code == 201
-    banked_pdq = c.post("/c/bank/TEST_BANK/content", files={"photo": ("a.jpg", banked, "image/jpeg")}, headers=h).json()["signals"]["pdq"]
+    banked_pdq = c.post(
+        "/c/bank/TEST_BANK/content", files={"photo": ("a.jpg", banked, "image/jpeg")}, headers=h
+    ).json()["signals"]["pdq"]
     other_pdq = c.post("/h/hash", files={"photo": ("b.jpg", other, "image/jpeg")}, headers=h).json()["pdq"]
     extra_pdq = c.post("/h/hash", files={"photo": ("c.jpg", extra, "image/jpeg")}, headers=h).json()["pdq"]
     subst = {"<banked pdq>": banked_pdq, "<unrelated pdq>": other_pdq, "<another pdq>": extra_pdq}
@@ -51,8 +54,10 @@ def test_recorded_hma_shapes(env_any):
         query = {k: subst.get(v, v) for k, v in (req.get("query") or {}).items()}
         kw = {"params": query, "headers": h}
         if "json" in req:
+
             def fill(v):
                 return [fill(x) for x in v] if isinstance(v, list) else subst.get(v, v) if isinstance(v, str) else v
+
             kw["json"] = {k: fill(v) for k, v in req["json"].items()}
         if "multipart_field" in req:
             kw["files"] = {req["multipart_field"]: ("x.jpg", banked, "image/jpeg")}
@@ -67,8 +72,14 @@ def test_recorded_hma_shapes(env_any):
         assert shape(got) == shape(case["response"]), (case["name"], got)
         if "message" in case["response"]:
             assert got["message"] == case["response"]["message"], case["name"]
-        if case["name"] in ("banks_index", "bank_show", "bank_create", "lookup_get_no_match", "compare",
-                            "lookup_get_banks_filter"):
+        if case["name"] in (
+            "banks_index",
+            "bank_show",
+            "bank_create",
+            "lookup_get_no_match",
+            "compare",
+            "lookup_get_banks_filter",
+        ):
             assert got == case["response"], case["name"]
         if case["name"] in ("lookup_get_signal", "lookup_post_file", "raw_lookup", "raw_lookup_with_distance"):
             assert json.dumps(got).count("bank_content_id") == json.dumps(case["response"]).count("bank_content_id")
@@ -101,11 +112,23 @@ def test_url_hashing_off_by_default(env):
     assert r.status_code == 400 and "disabled" in r.json()["message"]
 
 
-@pytest.mark.parametrize("url", [
-    "http://127.0.0.1/a.jpg", "http://localhost:8080/a.jpg", "http://10.1.2.3/a.jpg", "http://192.168.0.1/",
-    "http://169.254.169.254/latest/meta-data/", "http://[::1]/a.jpg", "http://[fe80::1]/", "http://0.0.0.0/",
-    "http://[::ffff:127.0.0.1]/", "http://100.64.0.1/", "file:///etc/passwd", "http://user:pw@example.com/",
-])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1/a.jpg",
+        "http://localhost:8080/a.jpg",
+        "http://10.1.2.3/a.jpg",
+        "http://192.168.0.1/",
+        "http://169.254.169.254/latest/meta-data/",
+        "http://[::1]/a.jpg",
+        "http://[fe80::1]/",
+        "http://0.0.0.0/",
+        "http://[::ffff:127.0.0.1]/",
+        "http://100.64.0.1/",
+        "file:///etc/passwd",
+        "http://user:pw@example.com/",
+    ],
+)
 def test_url_hashing_refuses_private_targets(sqlite_url, tmp_path, url):
     with pytest.raises(UnsafeURL):
         resolve_checked(url)

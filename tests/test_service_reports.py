@@ -3,13 +3,14 @@
 a child-safety reviewer builds the report, then (separately) submits it to the
 local fake CyberTipline; status shows in the console and the API; roles are
 enforced; everything is in the audit log."""
+
 from __future__ import annotations
 
 import pytest
+
 from fake_cybertipline import FakeCyberTipline
 from report_support import reporter
 from service_support import edited, env, env_any, login, photo_bytes  # noqa: F401
-
 from tripline.report import CredentialStore
 from tripline.service.roles import PERMISSIONS, ROLES
 from tripline.vault import StaticKeyProvider, local_operator
@@ -23,20 +24,32 @@ def _configure(env, fake):
     env.svc.reporter = reporter()
     env.svc.ncmec_client_timeout = 2.0
     CredentialStore(env.svc.engine, env.svc.vault_keys).set(
-        "ncmec", principal=local_operator(), environment="test",
-        secret={"username": fake.username, "password": fake.password}, base_url=fake.url)
+        "ncmec",
+        principal=local_operator(),
+        environment="test",
+        secret={"username": fake.username, "password": fake.password},
+        base_url=fake.url,
+    )
 
 
 def _flagged_item(env, i=0) -> int:
     data = photo_bytes(i)
     name = f"known{i}"
     assert env.client.post("/v1/banks", json={"name": name}, headers=env.h("policy-manager")).status_code == 201
-    hashes = env.client.post("/h/hash", files={"photo": ("a.jpg", data, "image/jpeg")},
-                             params={"types": "pdq,md5"}, headers=env.h("integration")).json()
-    env.client.post(f"/v1/banks/{name}/signals", headers=env.h("policy-manager"),
-                    json={"signals": [{"signal_type": t, "value": v} for t, v in hashes.items()]})
-    r = env.client.post("/v1/scan", files={"file": ("upload.jpg", edited(data), "image/jpeg")},
-                        headers=env.h("integration"))
+    hashes = env.client.post(
+        "/h/hash",
+        files={"photo": ("a.jpg", data, "image/jpeg")},
+        params={"types": "pdq,md5"},
+        headers=env.h("integration"),
+    ).json()
+    env.client.post(
+        f"/v1/banks/{name}/signals",
+        headers=env.h("policy-manager"),
+        json={"signals": [{"signal_type": t, "value": v} for t, v in hashes.items()]},
+    )
+    r = env.client.post(
+        "/v1/scan", files={"file": ("upload.jpg", edited(data), "image/jpeg")}, headers=env.h("integration")
+    )
     item_id = r.json()["review_item_id"]
     assert item_id is not None and env.svc.queue.get(item_id)["queue"] == "child-safety"
     return item_id
@@ -44,12 +57,17 @@ def _flagged_item(env, i=0) -> int:
 
 def _confirm_in_console(env, item_id, *, reveal: bool):
     c, csrf = login(env, CS)
-    assert c.post(f"/review/items/{item_id}/claim", data={"csrf_token": csrf}, follow_redirects=False).status_code == 303
+    assert (
+        c.post(f"/review/items/{item_id}/claim", data={"csrf_token": csrf}, follow_redirects=False).status_code == 303
+    )
     if reveal:
         r = c.post(f"/review/items/{item_id}/reveal", headers={"X-CSRF-Token": csrf})
         assert r.status_code == 200, r.text
-    r = c.post(f"/review/items/{item_id}/decide", follow_redirects=False,
-               data={"csrf_token": csrf, "outcome": "confirm", "classification": "B1"})
+    r = c.post(
+        f"/review/items/{item_id}/decide",
+        follow_redirects=False,
+        data={"csrf_token": csrf, "outcome": "confirm", "classification": "B1"},
+    )
     assert r.status_code == 303, r.text
     return c, csrf
 
@@ -72,7 +90,7 @@ def test_console_confirm_build_submit_status(env_any):
         assert 'id="report-status">built<' in page and 'id="report-valid">valid<' in page
         assert 'id="viewed-file">true<' in page and 'id="viewed-exif">false<' in page
         assert 'id="report-submit"' in page
-        assert not fake.reports                       # built, not sent
+        assert not fake.reports  # built, not sent
         sub_id = env.client.get("/v1/reports", headers=env.h(CS)).json()[0]["id"]
         # The evidence is preserved in the vault on build.
         sha = env.svc.queue.get(item_id)["sha256"]
@@ -80,8 +98,11 @@ def test_console_confirm_build_submit_status(env_any):
         assert info["preservations"] and "report build" in info["preservations"][0]["reason"]
 
         # Submitting is its own deliberate action.
-        r = c.post(f"/console/reports/{sub_id}/submit", data={"csrf_token": csrf, "item_id": str(item_id)},
-                   follow_redirects=False)
+        r = c.post(
+            f"/console/reports/{sub_id}/submit",
+            data={"csrf_token": csrf, "item_id": str(item_id)},
+            follow_redirects=False,
+        )
         assert r.status_code == 303, r.text
         (rep,) = fake.finished
         (f,) = rep.files.values()
@@ -106,8 +127,15 @@ def test_console_confirm_build_submit_status(env_any):
         assert len(fake.finished) == 1
 
         actions = [e["action"] for e in env.svc.audit.entries()]
-        for a in ("review.reveal", "review.decide", "vault.put", "report.build", "report.submit",
-                  "report.finished", "report.list_viewed"):
+        for a in (
+            "review.reveal",
+            "review.decide",
+            "vault.put",
+            "report.build",
+            "report.submit",
+            "report.finished",
+            "report.list_viewed",
+        ):
             assert a in actions or any(x.startswith(a) for x in actions), a
         assert env.svc.audit.verify().ok
         assert not env.svc.vault().verify_custody()
@@ -150,15 +178,24 @@ def test_vault_routes_and_audit(env):
     with FakeCyberTipline() as fake:
         _configure(env, fake)
         data = b"benign test pattern " * 50
-        r = env.client.post("/v1/vault", params={"reason": "test preservation"}, content=data,
-                            headers={**env.h("integration"), "Content-Type": "application/octet-stream"})
+        r = env.client.post(
+            "/v1/vault",
+            params={"reason": "test preservation"},
+            content=data,
+            headers={**env.h("integration"), "Content-Type": "application/octet-stream"},
+        )
         assert r.status_code == 201, r.text
         sha = r.json()["sha256"]
-        assert env.client.get(f"/v1/vault/{sha}/content", params={"purpose": "check"},
-                              headers=env.h(CS)).content == data
-        hid = env.client.post(f"/v1/vault/{sha}/hold", json={"reason": "LE request 1"}, headers=env.h(CS)).json()["hold_id"]
-        assert env.client.post(f"/v1/vault/holds/{hid}/release", json={"reason": "closed"},
-                               headers=env.h(CS)).status_code == 200
+        assert (
+            env.client.get(f"/v1/vault/{sha}/content", params={"purpose": "check"}, headers=env.h(CS)).content == data
+        )
+        hid = env.client.post(f"/v1/vault/{sha}/hold", json={"reason": "LE request 1"}, headers=env.h(CS)).json()[
+            "hold_id"
+        ]
+        assert (
+            env.client.post(f"/v1/vault/holds/{hid}/release", json={"reason": "closed"}, headers=env.h(CS)).status_code
+            == 200
+        )
         assert env.client.get(f"/v1/vault/{'0' * 64}", headers=env.h(CS)).status_code == 404
         actions = {e["action"] for e in env.svc.audit.entries()}
         assert {"vault.put", "vault.get", "vault.hold", "vault.release"} <= actions
@@ -226,7 +263,7 @@ def test_failed_submission_shows_last_error(env):
         item_id = _flagged_item(env)
         _confirm_in_console(env, item_id, reveal=True)
         sub_id = env.client.post("/v1/reports", json={"item_id": item_id}, headers=env.h(CS)).json()["id"]
-        fake.fail("submit", "code3000")          # not authorized: fatal, no retry
+        fake.fail("submit", "code3000")  # not authorized: fatal, no retry
         r = env.client.post(f"/v1/reports/{sub_id}/submit", headers=env.h(CS))
         assert r.status_code == 200 and r.json()["status"] == "failed" and r.json()["last_error"], r.text
         assert not fake.finished

@@ -1,4 +1,5 @@
 """Behaviour of tripline.store.Store on SQLite and PostgreSQL."""
+
 from __future__ import annotations
 
 import time
@@ -27,7 +28,11 @@ def test_create_get_list_bank(store):
     b = store.create_bank("ncmec.2024", description="d", source="s", pdq_threshold=20)
     assert isinstance(b, BankRow)
     assert (b.name, b.kind, b.enabled, b.pdq_threshold, b.pdq_quality_min) == (
-        "ncmec.2024", "match", True, 20, 50,
+        "ncmec.2024",
+        "match",
+        True,
+        20,
+        50,
     )
     assert (b.description, b.source) == ("d", "s")
     assert b.created_at.tzinfo is not None and b.created_at.utcoffset().total_seconds() == 0
@@ -43,9 +48,7 @@ def test_create_bank_duplicate_name(store):
         store.create_bank("a")
 
 
-@pytest.mark.parametrize(
-    "name", ["", "x" * 65, "has space", "slash/no", "ünïcode", "semi;colon", None, 5]
-)
+@pytest.mark.parametrize("name", ["", "x" * 65, "has space", "slash/no", "ünïcode", "semi;colon", None, 5])
 def test_create_bank_rejects_bad_names(store, name):
     with pytest.raises(ValueError, match="invalid bank name"):
         store.create_bank(name)
@@ -77,11 +80,14 @@ def test_create_bank_validates_fields(store, kwargs, msg):
 
 def test_update_bank(store):
     before = store.create_bank("b")
-    after = store.update_bank(
-        "b", enabled=False, pdq_threshold=10, pdq_quality_min=70, description="x", kind="allow"
+    after = store.update_bank("b", enabled=False, pdq_threshold=10, pdq_quality_min=70, description="x", kind="allow")
+    assert (after.enabled, after.pdq_threshold, after.pdq_quality_min, after.description, after.kind) == (
+        False,
+        10,
+        70,
+        "x",
+        "allow",
     )
-    assert (after.enabled, after.pdq_threshold, after.pdq_quality_min, after.description,
-            after.kind) == (False, 10, 70, "x", "allow")
     assert after.updated_at > before.updated_at
     assert after.created_at == before.created_at
     assert store.get_bank("b") == after
@@ -167,7 +173,9 @@ def test_add_entries_counts_duplicates(store):
     assert isinstance(first, AddResult)
     assert first.duplicates == 1
     assert [(t, v) for _, t, v in first.added] == [
-        ("md5", h(1, 32)), ("md5", h(2, 32)), ("sha256", h(1, 32)),
+        ("md5", h(1, 32)),
+        ("md5", h(2, 32)),
+        ("sha256", h(1, 32)),
     ]
     assert len({i for i, _, _ in first.added}) == 3
 
@@ -206,8 +214,7 @@ def test_same_value_in_two_banks(store):
 
 
 @pytest.mark.parametrize(
-    "entry", [("", "aa", None), ("md5", "", None), ("md5", None, None), ("md5", "aa", 3),
-              ("x" * 33, "aa", None)]
+    "entry", [("", "aa", None), ("md5", "", None), ("md5", None, None), ("md5", "aa", 3), ("x" * 33, "aa", None)]
 )
 def test_add_entries_validates_shape(store, entry):
     store.create_bank("b")
@@ -252,17 +259,14 @@ def test_enable_disable_changes_exact_lookup(store):
     changed = store.set_entries_enabled("b", "md5", [h(1, 32), h(2, 32), h(99, 32)], False)
     assert changed == [(ids[h(1, 32)], h(1, 32)), (ids[h(2, 32)], h(2, 32))]
     assert store.exact_lookup("md5", values, ["b"]) == [
-        ("b", ids[h(0, 32)], h(0, 32)), ("b", ids[h(3, 32)], h(3, 32)),
+        ("b", ids[h(0, 32)], h(0, 32)),
+        ("b", ids[h(3, 32)], h(3, 32)),
     ]
     # Only rows whose state actually changes are reported.
     assert store.set_entries_enabled("b", "md5", [h(1, 32)], False) == []
     assert store.set_entries_enabled("b", "sha256", [h(2, 32)], True) == []
-    assert store.set_entries_enabled("b", "md5", [h(2, 32), h(3, 32)], True) == [
-        (ids[h(2, 32)], h(2, 32))
-    ]
-    assert {v for _, _, v in store.exact_lookup("md5", values, ["b"])} == {
-        h(0, 32), h(2, 32), h(3, 32)
-    }
+    assert store.set_entries_enabled("b", "md5", [h(2, 32), h(3, 32)], True) == [(ids[h(2, 32)], h(2, 32))]
+    assert {v for _, _, v in store.exact_lookup("md5", values, ["b"])} == {h(0, 32), h(2, 32), h(3, 32)}
     assert store.count_entries("b") == {"md5": {"enabled": 3, "disabled": 1}}
     with pytest.raises(ValueError):
         store.set_entries_enabled("b", "md5", [h(1, 32)], "yes")
@@ -286,7 +290,9 @@ def test_exact_lookup_filters_type_bank_and_enabled(store):
     store.add_entries("c", [("md5", h(1, 32), None)])
     got = store.exact_lookup("md5", [h(1, 32), h(3, 32), h(1, 32)], ["a", "b", "ghost"])
     assert sorted((b, v) for b, _, v in got) == [
-        ("a", h(1, 32)), ("b", h(1, 32)), ("b", h(3, 32)),
+        ("a", h(1, 32)),
+        ("b", h(1, 32)),
+        ("b", h(3, 32)),
     ]
     assert store.exact_lookup("sha256", [h(1, 32)], ["a"]) == []
     assert store.exact_lookup("md5", [], ["a"]) == []
@@ -320,16 +326,36 @@ def test_bulk_add_200k(store):
 
 
 def _record(key, **extra):
-    rec = {"key": key, "path": f"/data/{key}", "size": 10, "media_type": "image/jpeg",
-           "width": 4, "height": 3, "md5": h(1, 32), "sha256": h(2), "pdq": h(3),
-           "pdq_quality": 90, "error": None, "matches": [], "provenance": None}
+    rec = {
+        "key": key,
+        "path": f"/data/{key}",
+        "size": 10,
+        "media_type": "image/jpeg",
+        "width": 4,
+        "height": 3,
+        "md5": h(1, 32),
+        "sha256": h(2),
+        "pdq": h(3),
+        "pdq_quality": 90,
+        "error": None,
+        "matches": [],
+        "provenance": None,
+    }
     rec.update(extra)
     return rec
 
 
 def _match(bank="b", **extra):
-    m = {"bank": bank, "bank_kind": "match", "signal_type": "pdq", "entry_id": 1,
-         "value": h(3), "distance": 4, "variant": "rot90", "suppressed": False}
+    m = {
+        "bank": bank,
+        "bank_kind": "match",
+        "signal_type": "pdq",
+        "entry_id": 1,
+        "value": h(3),
+        "distance": 4,
+        "variant": "rot90",
+        "suppressed": False,
+    }
     m.update(extra)
     return m
 
@@ -384,10 +410,21 @@ def test_run_errors(store):
 def test_record_items_round_trip(store):
     store.start_run("r", args={}, out_dir=None)
     recs = [
-        _record("a", matches=[_match(), _match(bank="allow1", bank_kind="allow", suppressed=True)],
-                extra={"nested": [1, 2, {"x": None}]}, frames=3),
-        _record("b", error={"code": "decode_error", "message": "bad data"}, md5=None, sha256=None,
-                pdq=None, pdq_quality=None, provenance={"c2pa": {"generator": "x"}}),
+        _record(
+            "a",
+            matches=[_match(), _match(bank="allow1", bank_kind="allow", suppressed=True)],
+            extra={"nested": [1, 2, {"x": None}]},
+            frames=3,
+        ),
+        _record(
+            "b",
+            error={"code": "decode_error", "message": "bad data"},
+            md5=None,
+            sha256=None,
+            pdq=None,
+            pdq_quality=None,
+            provenance={"c2pa": {"generator": "x"}},
+        ),
         {"key": "c", "path": "/data/c"},  # everything optional but key and path
     ]
     store.record_items("r", recs)
@@ -399,16 +436,19 @@ def test_record_items_round_trip(store):
     from sqlalchemy import text
 
     with store.engine.connect() as conn:
-        row = conn.execute(text(
-            "SELECT error_code, error_message, md5, pdq_quality FROM scan_items WHERE key = 'b'"
-        )).one()
+        row = conn.execute(
+            text("SELECT error_code, error_message, md5, pdq_quality FROM scan_items WHERE key = 'b'")
+        ).one()
         assert tuple(row) == ("decode_error", "bad data", None, None)
-        got = conn.execute(text(
-            "SELECT m.bank, m.bank_kind, m.suppressed, m.distance, m.variant FROM item_matches m "
-            "JOIN scan_items i ON i.id = m.item_id WHERE i.key = 'a' ORDER BY m.bank"
-        )).all()
+        got = conn.execute(
+            text(
+                "SELECT m.bank, m.bank_kind, m.suppressed, m.distance, m.variant FROM item_matches m "
+                "JOIN scan_items i ON i.id = m.item_id WHERE i.key = 'a' ORDER BY m.bank"
+            )
+        ).all()
         assert [tuple(r) for r in got] == [
-            ("allow1", "allow", True, 4, "rot90"), ("b", "match", False, 4, "rot90"),
+            ("allow1", "allow", True, 4, "rot90"),
+            ("b", "match", False, 4, "rot90"),
         ]
 
 
@@ -449,11 +489,18 @@ def test_record_items_hostile_strings(store):
     store.start_run("r", args={}, out_dir=None)
     bad = "dir/caf\udce9\x00.jpg"
     long_key = "archive.zip!" + "/deep" * 2000
-    store.record_items("r", [
-        _record(bad, path=bad, error={"code": "read_error", "message": "nul \x00 here"},
-                provenance={"n\udcff": float("nan")}),
-        _record(long_key),
-    ])
+    store.record_items(
+        "r",
+        [
+            _record(
+                bad,
+                path=bad,
+                error={"code": "read_error", "message": "nul \x00 here"},
+                provenance={"n\udcff": float("nan")},
+            ),
+            _record(long_key),
+        ],
+    )
     assert store.finished_keys("r") == {clean_text(bad), long_key}
     recs = {r["key"]: r for r in store.run_items("r")}
     rec = recs["dir/caf\\xe9\\x00.jpg"]

@@ -1,4 +1,5 @@
 """Migrations, models and engine set-up of tripline.store."""
+
 from __future__ import annotations
 
 import threading
@@ -18,9 +19,7 @@ def test_models_match_migration_head(db_url):
     engine = make_engine(db_url)
     try:
         with engine.connect() as conn:
-            ctx = MigrationContext.configure(
-                conn, opts={"compare_type": True, "compare_server_default": True}
-            )
+            ctx = MigrationContext.configure(conn, opts={"compare_type": True, "compare_server_default": True})
             diff = compare_metadata(ctx, Base.metadata)
     finally:
         engine.dispose()

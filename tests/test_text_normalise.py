@@ -1,4 +1,5 @@
 """Normalisation: each evasion a keyword filter meets, and idempotence."""
+
 from __future__ import annotations
 
 from hypothesis import given, settings
@@ -38,24 +39,24 @@ def test_counts_and_sizes_keep_their_digits():
 
 
 def test_token_forms_cover_edge_digits_and_plurals():
-    assert "alpha" in token_forms("4lpha")      # leading leet
-    assert "girl" in token_forms("1girl")        # count prefix
+    assert "alpha" in token_forms("4lpha")  # leading leet
+    assert "girl" in token_forms("1girl")  # count prefix
     assert "bravo" in token_forms("bravos")
 
 
 def test_separators_between_letters():
     for spelled in ("a.l.p.h.a", "a-l-p-h-a", "a l p h a", "a_l_p_h_a", "a*l*p*h*a", "a · l · p · h · a"):
         assert normalise(spelled) == "alpha", spelled
-    assert normalise("a\u200bl\u200dp\u00adh\u2060a") == "alpha"   # invisible characters
+    assert normalise("a\u200bl\u200dp\u00adh\u2060a") == "alpha"  # invisible characters
     assert normalise("4 l p h 4") == "4lph4"
 
 
 def test_emoji():
     assert normalise("alpha ✨🌅 bravo") == "alpha bravo"
-    assert normalise("🇦🇱🇵🇭🇦") == "alpha"                   # regional-indicator letters
+    assert normalise("🇦🇱🇵🇭🇦") == "alpha"  # regional-indicator letters
     assert normalise("🅰🅻🅿🅷🅰") == "alpha"
-    assert normalise("👧 🔞") == "girl nsfw"                     # emoji that carry a word
-    assert normalise("alpha👍🏽bravo") == "alpha bravo"          # skin-tone modifier
+    assert normalise("👧 🔞") == "girl nsfw"  # emoji that carry a word
+    assert normalise("alpha👍🏽bravo") == "alpha bravo"  # skin-tone modifier
 
 
 def test_prompt_weight_syntax():
@@ -75,11 +76,51 @@ def test_tokens_is_normalise_split():
     assert tokens(text) == normalise(text).split(" ")
 
 
-_FRAGMENTS = st.sampled_from([
-    "alpha", "BRAVO", "4lph4", "a.l.p.h.a", "\u0430lpha", "𝐛𝐫𝐚𝐯𝐨", "(word:1.2)", "[w]", "<lora:x_y:0.5>",
-    "👧", "🔞", "🇦🇧", "\u200b", "\u0301", "1girl", "512x512", "@", "$", "!", "k!d", "é", "ß", "ﬁ", " ", ",", ".", "-",
-    "_", ":", "0", "1", "3", "x", "y", "z", "AlphaBravo", "ǅ", "ᾈ", "İ", "ﬀ", "\u0345",
-])
+_FRAGMENTS = st.sampled_from(
+    [
+        "alpha",
+        "BRAVO",
+        "4lph4",
+        "a.l.p.h.a",
+        "\u0430lpha",
+        "𝐛𝐫𝐚𝐯𝐨",
+        "(word:1.2)",
+        "[w]",
+        "<lora:x_y:0.5>",
+        "👧",
+        "🔞",
+        "🇦🇧",
+        "\u200b",
+        "\u0301",
+        "1girl",
+        "512x512",
+        "@",
+        "$",
+        "!",
+        "k!d",
+        "é",
+        "ß",
+        "ﬁ",
+        " ",
+        ",",
+        ".",
+        "-",
+        "_",
+        ":",
+        "0",
+        "1",
+        "3",
+        "x",
+        "y",
+        "z",
+        "AlphaBravo",
+        "ǅ",
+        "ᾈ",
+        "İ",
+        "ﬀ",
+        "\u0345",
+    ]
+)
 
 
 @settings(max_examples=300, deadline=None)

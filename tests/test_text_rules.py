@@ -1,5 +1,6 @@
 """Lexicons (hotline keyword-list format) and co-occurrence rules, with
 neutral placeholder terms."""
+
 from __future__ import annotations
 
 import pytest
@@ -8,14 +9,20 @@ from tripline.text import Lexicon, LexiconError, TextRule, TextRules, parse_term
 
 
 def _rules(within=3):
-    lex = {"a": Lexicon("a", ("alpha", "alpha one", "quebec*")), "b": Lexicon("b", ("bravo",)),
-           "c": Lexicon("c", ("charlie",))}
-    return TextRules(lex, [
-        TextRule("a_near_b", "near", ("a", "b"), within),
-        TextRule("a_and_b", "all", ("a", "b")),
-        TextRule("any_c", "any", ("c",)),
-        TextRule("a_near_b_c", "near", ("a", "b", "c"), within),
-    ])
+    lex = {
+        "a": Lexicon("a", ("alpha", "alpha one", "quebec*")),
+        "b": Lexicon("b", ("bravo",)),
+        "c": Lexicon("c", ("charlie",)),
+    }
+    return TextRules(
+        lex,
+        [
+            TextRule("a_near_b", "near", ("a", "b"), within),
+            TextRule("a_and_b", "all", ("a", "b")),
+            TextRule("any_c", "any", ("c",)),
+            TextRule("a_near_b_c", "near", ("a", "b", "c"), within),
+        ],
+    )
 
 
 def _fired(text, source="prompt", **kw):
@@ -42,10 +49,10 @@ def test_keyword_list_rejects_terms_without_letters(tmp_path):
 
 
 def test_co_occurrence_within_window():
-    assert "a_near_b" in _fired("alpha word word bravo")            # distance 3
-    assert "a_near_b" not in _fired("alpha word word word bravo")   # distance 4
-    assert "a_and_b" in _fired("alpha word word word bravo")        # anywhere in the text
-    assert "a_near_b" in _fired("bravo word alpha")                 # either order
+    assert "a_near_b" in _fired("alpha word word bravo")  # distance 3
+    assert "a_near_b" not in _fired("alpha word word word bravo")  # distance 4
+    assert "a_and_b" in _fired("alpha word word word bravo")  # anywhere in the text
+    assert "a_near_b" in _fired("bravo word alpha")  # either order
 
 
 def test_neither_term_alone():
@@ -66,8 +73,15 @@ def test_phrases_prefixes_and_reported_terms():
 
 
 def test_evasions_still_match_placeholder_terms():
-    for text in ("4lph4 bravo", "a.l.p.h.a b-r-a-v-o", "\u0430lpha br\u0430vo", "(alpha:1.3) [bravo]",
-                 "𝐚𝐥𝐩𝐡𝐚 ＢＲＡＶＯ", "al\u200bpha bra\u200dvo", "ALPHAS bravos"):
+    for text in (
+        "4lph4 bravo",
+        "a.l.p.h.a b-r-a-v-o",
+        "\u0430lpha br\u0430vo",
+        "(alpha:1.3) [bravo]",
+        "𝐚𝐥𝐩𝐡𝐚 ＢＲＡＶＯ",
+        "al\u200bpha bra\u200dvo",
+        "ALPHAS bravos",
+    ):
         assert "a_near_b" in _fired(text), text
 
 

@@ -1,4 +1,5 @@
 """Evidence vault: encryption, retention, holds, custody, export, roles."""
+
 from __future__ import annotations
 
 import hashlib
@@ -81,8 +82,12 @@ def test_key_file(tmp_path):
 
 def test_retention_per_jurisdiction_holds_and_purge(sqlite_url, tmp_path):
     store = Store(sqlite_url)
-    v = Vault(tmp_path / "v", store.engine, StaticKeyProvider(bytes(32)),
-              retention={"UK": Retention(content_days=30, reference_days=90)})
+    v = Vault(
+        tmp_path / "v",
+        store.engine,
+        StaticKeyProvider(bytes(32)),
+        retention={"UK": Retention(content_days=30, reference_days=90)},
+    )
     now = utcnow()
     us = v.put(b"us item" * 50, principal=CS, reason="r", jurisdiction="US", report_ref="ncmec:1", reported_at=now)
     uk = v.put(b"uk item" * 50, principal=CS, reason="r", jurisdiction="UK", report_ref="nca:1", reported_at=now)
@@ -136,6 +141,7 @@ def test_custody_chain_detects_edits(vault):
     assert [c["action"] for c in vault.custody(sha)] == ["put", "get"]
     assert vault.verify_custody() == []
     from tripline.vault.vault import custody_t
+
     with vault.engine.begin() as conn:
         conn.execute(custody_t.update().where(custody_t.c.seq == 1).values(actor="mallory"))
     assert any("edited" in p for p in vault.verify_custody())

@@ -1,4 +1,5 @@
 """A kill mid-write loses nothing already acknowledged."""
+
 from __future__ import annotations
 
 import os
@@ -42,9 +43,12 @@ CHILD = textwrap.dedent("""
 """)
 
 
-def _run_and_kill(url: str, root: str, acks_wanted: int, start: int = 0, stall_after: int = -1) -> list[tuple[int, str]]:
-    proc = subprocess.Popen([sys.executable, "-c", CHILD, url, root, str(start), str(stall_after)],
-                            stdout=subprocess.PIPE, text=True)
+def _run_and_kill(
+    url: str, root: str, acks_wanted: int, start: int = 0, stall_after: int = -1
+) -> list[tuple[int, str]]:
+    proc = subprocess.Popen(
+        [sys.executable, "-c", CHILD, url, root, str(start), str(stall_after)], stdout=subprocess.PIPE, text=True
+    )
     acks: list[tuple[int, str]] = []
     deadline = time.monotonic() + 30
     try:
@@ -61,15 +65,15 @@ def _run_and_kill(url: str, root: str, acks_wanted: int, start: int = 0, stall_a
 
 
 def test_kill_mid_write_keeps_every_acknowledged_item(sqlite_url, tmp_path):
-    Store(sqlite_url).close()   # migrate first, so the child starts writing at once
+    Store(sqlite_url).close()  # migrate first, so the child starts writing at once
     root = str(tmp_path / "vault")
     acks = _run_and_kill(sqlite_url, root, 6)
-    acks += _run_and_kill(sqlite_url, root, 4, start=1000)   # a second writer after the crash, then another kill
+    acks += _run_and_kill(sqlite_url, root, 4, start=1000)  # a second writer after the crash, then another kill
     acks += _run_and_kill(sqlite_url, root, 99, start=2000, stall_after=3)  # killed inside a write, for sure
     assert len(acks) >= 13
     with Store(sqlite_url) as store:
         v = Vault(root, store.engine, StaticKeyProvider(bytes(32)))
-        assert v.recover() >= 1     # the torn write's temp file
+        assert v.recover() >= 1  # the torn write's temp file
         assert not list(v.blobs.glob("*/.*.tmp"))
         for _, sha in acks:
             assert len(v.get(sha, principal=CS, purpose="crash check")) == 256000
@@ -87,7 +91,7 @@ def test_orphans_of_an_unacknowledged_write_are_harmless(sqlite_url, tmp_path):
         sha = __import__("hashlib").sha256(data).hexdigest()
         path = v.blob_path(sha)
         path.parent.mkdir(parents=True)
-        path.write_bytes(blob)                                   # durable blob, no row
+        path.write_bytes(blob)  # durable blob, no row
         (path.parent / f".{path.name}.dead.tmp").write_bytes(blob[:100])  # torn temp file
         assert v.recover() == 1
         rec = v.put(data, principal=CS, reason="after crash")

@@ -5,22 +5,33 @@ frames have quality >= 50. The default run covers one clip of each scene
 (about 5 s); TRIPLINE_VIDEO_FULL=1 runs all 14 (about 60 s, as does
 bench/video_bench.py).
 """
+
 from __future__ import annotations
 
 import os
 
 import pytest
-from video_fixtures import expected, sample
 
 from tripline.hashing import hamming
 from tripline.video import hash_video
+from video_fixtures import expected, sample
 
 QUICK = ["doorknob-hd-no-bar", "pattern-sd-grey-bar", "pattern-sd-with-small-logo-bar"]
 ALL = [
-    "chair-19-sd-bar", "chair-20-sd-bar", "chair-22-sd-grey-bar", "chair-22-sd-sepia-bar",
-    "chair-22-with-large-logo-bar", "chair-22-with-small-logo-bar", "chair-orig-22-sd-bar",
-    "doorknob-hd-no-bar", "pattern-hd-no-bar", "pattern-longer-no-bar", "pattern-sd-grey-bar",
-    "pattern-sd-with-large-logo-bar", "pattern-sd-with-small-logo-bar", "test-padded-dimensions",
+    "chair-19-sd-bar",
+    "chair-20-sd-bar",
+    "chair-22-sd-grey-bar",
+    "chair-22-sd-sepia-bar",
+    "chair-22-with-large-logo-bar",
+    "chair-22-with-small-logo-bar",
+    "chair-orig-22-sd-bar",
+    "doorknob-hd-no-bar",
+    "pattern-hd-no-bar",
+    "pattern-longer-no-bar",
+    "pattern-sd-grey-bar",
+    "pattern-sd-with-large-logo-bar",
+    "pattern-sd-with-small-logo-bar",
+    "test-padded-dimensions",
 ]
 NAMES = ALL if os.environ.get("TRIPLINE_VIDEO_FULL") else QUICK
 
@@ -30,11 +41,14 @@ def test_every_frame_matches_the_reference(name):
     want = expected(name)
     got = hash_video(sample(name), seconds_per_hash=0)
     assert len(got) == len(want)
-    far = [(n, hamming(h, g.pdq)) for (n, q, h, _), g in zip(want, got)
-           if q >= 50 and g.quality >= 50 and hamming(h, g.pdq) >= 31]
+    far = [
+        (n, hamming(h, g.pdq))
+        for (n, q, h, _), g in zip(want, got, strict=True)
+        if q >= 50 and g.quality >= 50 and hamming(h, g.pdq) >= 31
+    ]
     assert far == []
     # Each frame's timestamp is what a reviewer jumps to: it must be right.
-    assert max(abs(t - g.timestamp) for (_, _, _, t), g in zip(want, got)) < 0.002
+    assert max(abs(t - g.timestamp) for (_, _, _, t), g in zip(want, got, strict=True)) < 0.002
     assert [g.frame_number for g in got] == [n for n, *_ in want]
 
 

@@ -1,8 +1,8 @@
 """Video intake: magic bytes, container probing, limits and per-item errors."""
+
 from __future__ import annotations
 
 import pytest
-from video_fixtures import sample, synth_gif, synth_video
 
 from tripline.model import ErrorCode
 from tripline.video import (
@@ -15,11 +15,18 @@ from tripline.video import (
     sniff_video,
 )
 from tripline.video.hashing import hash_animation
+from video_fixtures import sample, synth_gif, synth_video
 
 
-@pytest.mark.parametrize("fmt, media_type", [
-    ("mp4", "video/mp4"), ("mov", "video/quicktime"), ("matroska", "video/x-matroska"), ("avi", "video/x-msvideo"),
-])
+@pytest.mark.parametrize(
+    "fmt, media_type",
+    [
+        ("mp4", "video/mp4"),
+        ("mov", "video/quicktime"),
+        ("matroska", "video/x-matroska"),
+        ("avi", "video/x-msvideo"),
+    ],
+)
 def test_containers_are_sniffed_and_hashed(fmt, media_type):
     data = synth_video(fmt)
     assert sniff_video(data[:4096]) == media_type
@@ -44,7 +51,7 @@ def test_images_are_not_videos():
 
 
 def test_animated_gif_is_hashed_per_second():
-    data = synth_gif(frames=12, duration_ms=250)   # 3 s
+    data = synth_gif(frames=12, duration_ms=250)  # 3 s
     assert is_animated(data) and is_video(data)
     record, thumbs = process_video_item(data)
     assert record["media_type"] == "image/gif" and "error" not in record
@@ -60,17 +67,20 @@ def test_probe_reads_the_header():
     assert info.has_audio and info.codec == "h264"
 
 
-@pytest.mark.parametrize("limits, code", [
-    (VideoLimits(max_duration=1.0), ErrorCode.TOO_LONG),
-    (VideoLimits(max_pixels=64 * 40), ErrorCode.TOO_MANY_PIXELS),
-    (VideoLimits(max_frames=10), ErrorCode.TOO_MANY_FRAMES),
-    (VideoLimits(max_bytes=100), ErrorCode.TOO_MANY_BYTES),
-    (VideoLimits(min_side=50), ErrorCode.TOO_SMALL),
-])
+@pytest.mark.parametrize(
+    "limits, code",
+    [
+        (VideoLimits(max_duration=1.0), ErrorCode.TOO_LONG),
+        (VideoLimits(max_pixels=64 * 40), ErrorCode.TOO_MANY_PIXELS),
+        (VideoLimits(max_frames=10), ErrorCode.TOO_MANY_FRAMES),
+        (VideoLimits(max_bytes=100), ErrorCode.TOO_MANY_BYTES),
+        (VideoLimits(min_side=50), ErrorCode.TOO_SMALL),
+    ],
+)
 def test_limits_give_per_item_errors(limits, code):
     record, thumbs = process_video_item(synth_video(), VideoOptions(limits=limits))
     assert record["error"]["code"] == code and thumbs == []
-    assert record["md5"] and record["sha256"]   # exact hashes survive every error
+    assert record["md5"] and record["sha256"]  # exact hashes survive every error
 
 
 def test_decode_deadline_kills_the_decoder():
@@ -79,14 +89,17 @@ def test_decode_deadline_kills_the_decoder():
     assert record["error"]["code"] == ErrorCode.TIMEOUT
 
 
-@pytest.mark.parametrize("mangle, codes", [
-    (lambda d: b"", {ErrorCode.EMPTY}),
-    (lambda d: d[:5000], {ErrorCode.TRUNCATED}),
-    (lambda d: d[: len(d) // 2], {ErrorCode.TRUNCATED}),
-    (lambda d: d[:32] + bytes(len(d) - 32), {ErrorCode.TRUNCATED, ErrorCode.DECODE_ERROR}),
-    (lambda d: b"RIFF\0\0\0\0AVI LIST" + bytes(200), {ErrorCode.DECODE_ERROR, ErrorCode.TRUNCATED}),
-    (lambda d: b"not a video at all", {ErrorCode.UNSUPPORTED_TYPE}),
-])
+@pytest.mark.parametrize(
+    "mangle, codes",
+    [
+        (lambda d: b"", {ErrorCode.EMPTY}),
+        (lambda d: d[:5000], {ErrorCode.TRUNCATED}),
+        (lambda d: d[: len(d) // 2], {ErrorCode.TRUNCATED}),
+        (lambda d: d[:32] + bytes(len(d) - 32), {ErrorCode.TRUNCATED, ErrorCode.DECODE_ERROR}),
+        (lambda d: b"RIFF\0\0\0\0AVI LIST" + bytes(200), {ErrorCode.DECODE_ERROR, ErrorCode.TRUNCATED}),
+        (lambda d: b"not a video at all", {ErrorCode.UNSUPPORTED_TYPE}),
+    ],
+)
 def test_broken_files_give_a_clear_error(mangle, codes):
     record, thumbs = process_video_item(mangle(sample("doorknob-hd-no-bar")))
     assert record["error"]["code"] in codes, record["error"]

@@ -1,5 +1,6 @@
 """Video banks and matching: semantics, the frame index, thresholds,
 segments, python-threatexchange signal files, and the sample-set outcomes."""
+
 from __future__ import annotations
 
 import json
@@ -7,13 +8,13 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from video_fixtures import sample
 
 from tripline.banks import Banks, Match
 from tripline.banks.video import VideoBanks, combine, match_video, signal_id
 from tripline.store import Store
 from tripline.video import Frame, compare, from_te_signal, hash_video, to_te_signal
 from tripline.video.matching import VideoMatchConfig
+from video_fixtures import sample
 
 ORIGINAL = "chair-orig-22-sd-bar"
 EDITS = ["chair-22-sd-sepia-bar", "chair-22-sd-grey-bar", "chair-22-with-small-logo-bar"]
@@ -26,7 +27,7 @@ def hashes():
     # Each hash runs in its own child process: threads are enough to overlap them.
     names = [ORIGINAL, *EDITS, LARGE_LOGO, *UNRELATED]
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
-        return dict(zip(names, pool.map(lambda n: hash_video(sample(n)), names)))
+        return dict(zip(names, pool.map(lambda n: hash_video(sample(n)), names), strict=True))
 
 
 @pytest.fixture
@@ -52,6 +53,7 @@ def F(bits_on: int, quality=100, t=0.0) -> Frame:
 
 # -- semantics (brute force reference) -------------------------------------
 
+
 def test_percentages_count_distinct_good_frames():
     query = [F(0, t=0), F(0, t=1), F(100, t=2), F(200, quality=10, t=3)]
     bank = [F(10), F(150), F(250)]
@@ -65,14 +67,16 @@ def test_thresholds_are_configurable():
     assert (cfg.query_match_pct, cfg.bank_match_pct, cfg.distance, cfg.quality_min) == (80.0, 0.0, 31, 50)
     assert cfg.accepts(80, 0) and not cfg.accepts(79.9, 100)
     assert not VideoMatchConfig(bank_match_pct=50).accepts(100, 49)
-    assert not VideoMatchConfig(query_match_pct=0).accepts(0, 0)   # at least one frame must match
+    assert not VideoMatchConfig(query_match_pct=0).accepts(0, 0)  # at least one frame must match
 
 
 def test_te_signal_round_trip(hashes):
     frames = hashes["doorknob-hd-no-bar"]
     text = to_te_signal(frames)
     assert json.loads(text)[1] == f"{frames[1].pdq},{frames[1].quality},1.0"
-    assert [(f.pdq, f.quality, f.timestamp) for f in from_te_signal(text)] == [(f.pdq, f.quality, f.timestamp) for f in frames]
+    assert [(f.pdq, f.quality, f.timestamp) for f in from_te_signal(text)] == [
+        (f.pdq, f.quality, f.timestamp) for f in frames
+    ]
     with pytest.raises(ValueError):
         from_te_signal('["nothex,1,0.0"]')
 
@@ -89,12 +93,13 @@ def test_te_compatible_with_python_threatexchange(hashes):
 
 # -- banks and the index ----------------------------------------------------
 
+
 def test_sample_set_outcomes(vbanks, hashes):
     vbanks.banks.create("known")
     vbanks.add("known", [(hashes[ORIGINAL], ORIGINAL)])
     names = [*EDITS, ORIGINAL, LARGE_LOGO, *UNRELATED]
     with vbanks.matcher() as m:
-        found = dict(zip(names, m.match([rec(hashes[n]) for n in names])))
+        found = dict(zip(names, m.match([rec(hashes[n]) for n in names]), strict=True))
     for n in [*EDITS, ORIGINAL]:
         assert len(found[n]) == 1, n
         hit = found[n][0]
@@ -115,7 +120,7 @@ def test_index_agrees_with_brute_force(vbanks, hashes):
     with vbanks.matcher(["all"]) as m:
         results = m.match([rec(hashes[n]) for n in hashes])
     ids = {signal_id(f): n for n, f in hashes.items()}
-    for q, found in zip(hashes, results):
+    for q, found in zip(hashes, results, strict=True):
         got = {ids[x.value]: (x.query_match_pct, x.bank_match_pct) for x in found}
         want = {}
         for b in hashes:
@@ -132,7 +137,9 @@ def test_bank_side_threshold(vbanks, hashes):
     clip = [f for f in hashes[EDITS[0]] if f.timestamp < 8]
     [[hit]] = match_video([rec(clip)], vbanks.banks)
     assert hit.query_match_pct == 100 and hit.bank_match_pct < 50
-    assert hit.segments == [{"start": 0.0, "end": 7.0, "frames": 8, "bank_start": 0.0, "bank_end": hit.segments[0]["bank_end"]}]
+    assert hit.segments == [
+        {"start": 0.0, "end": 7.0, "frames": 8, "bank_start": 0.0, "bank_end": hit.segments[0]["bank_end"]}
+    ]
     vbanks.set_thresholds("known", bank_match_pct=50)
     assert match_video([rec(clip)], vbanks.banks) == [[]]
 
@@ -147,6 +154,7 @@ def test_persistence_removal_and_drift(vbanks, hashes, tmp_path):
     vb.banks.close()
     # A lost index (the process's cache slot) is rebuilt from the database.
     import shutil
+
     shutil.rmtree(next((tmp_path / "idx").glob("slot-*/*.vpdq")))
     fresh = VideoBanks(vb.banks)
     assert len(fresh.index("b")) == len(hashes[ORIGINAL]) + 4
@@ -168,7 +176,10 @@ def test_tx_import_export(vbanks, hashes):
     res, bad = vbanks.import_tx("te", lines)
     assert res.added == 2 and [n for n, _ in bad] == [3]
     exported = list(vbanks.export_tx("te"))
-    assert exported == [f"vpdq {to_te_signal(hashes[ORIGINAL])}\n", f"vpdq {to_te_signal(hashes['doorknob-hd-no-bar'])}\n"]
+    assert exported == [
+        f"vpdq {to_te_signal(hashes[ORIGINAL])}\n",
+        f"vpdq {to_te_signal(hashes['doorknob-hd-no-bar'])}\n",
+    ]
 
 
 def test_allow_list_suppresses_video_and_exact_hits(vbanks, hashes):
@@ -188,7 +199,7 @@ def test_frames_added_after_the_matcher_loaded_are_ignored(vbanks, hashes):
     vbanks.banks.create("b")
     vbanks.add("b", [(hashes["doorknob-hd-no-bar"], None)])
     with vbanks.matcher(["b"]) as m:
-        vbanks.add("b", [(hashes[ORIGINAL], None)])   # lands in the index the matcher reads
+        vbanks.add("b", [(hashes[ORIGINAL], None)])  # lands in the index the matcher reads
         assert m.match([rec(hashes[EDITS[0]])]) == [[]]
     [[hit]] = match_video([rec(hashes[EDITS[0]])], vbanks.banks)
     assert hit.value == signal_id(hashes[ORIGINAL])

@@ -1,14 +1,14 @@
 """Video provenance (C2PA in MP4 + container tags, one record), the scan
 record and its thumbnails, and the video tables of the store."""
+
 from __future__ import annotations
 
 import io
 import json
 
 from PIL import Image
-from shared_data import shared
-from video_fixtures import sample, synth_video
 
+from shared_data import shared
 from tripline.store import Store
 from tripline.video import (
     frame_grid,
@@ -18,6 +18,7 @@ from tripline.video import (
 )
 from tripline.video.intake import probe
 from tripline.video.provenance import tag_evidence
+from video_fixtures import sample, synth_video
 
 
 def test_c2pa_in_mp4_and_tags_share_one_record():
@@ -43,16 +44,31 @@ def test_comfyui_workflow_comment_yields_prompt():
 
 
 def test_ordinary_tags_are_not_evidence():
-    gens, ev = tag_evidence({"format": {"encoder": "Lavf58.76.100", "comment": "veo la playa, wan kenobi"},
-                             "video": {"handler_name": "VideoHandler"}})
+    gens, ev = tag_evidence(
+        {
+            "format": {"encoder": "Lavf58.76.100", "comment": "veo la playa, wan kenobi"},
+            "video": {"handler_name": "VideoHandler"},
+        }
+    )
     assert gens == [] and ev == []
 
 
 def test_record_shape_and_safe_thumbnails():
     record, thumbs = process_video_item(sample("doorknob-hd-no-bar"))
-    assert {"media_type", "width", "height", "md5", "sha256", "duration", "frames", "vpdq", "provenance", "thumbs"} <= set(record)
+    assert {
+        "media_type",
+        "width",
+        "height",
+        "md5",
+        "sha256",
+        "duration",
+        "frames",
+        "vpdq",
+        "provenance",
+        "thumbs",
+    } <= set(record)
     assert record["vpdq"]["count"] == 4 and record["vpdq"]["usable"] == 2
-    json.dumps(record)   # plain data only
+    json.dumps(record)  # plain data only
     assert [t["t"] for t in record["thumbs"]] == [0.0, 1.0, 2.0, 3.0] and len(thumbs) == 4
     for t in thumbs:
         im = Image.open(io.BytesIO(t))

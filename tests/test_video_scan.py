@@ -1,5 +1,6 @@
 """`tripline scan` on videos, end to end. Skipped until scan/pipeline.py and
 scan/runner.py are wired to tripline.video (see docs/video.md); then it runs."""
+
 from __future__ import annotations
 
 import io
@@ -8,8 +9,8 @@ import shutil
 
 import pytest
 from PIL import Image
-from shared_data import shared
 
+from shared_data import shared
 from tripline.banks import Banks
 from tripline.banks.video import VideoBanks
 from tripline.scan.pipeline import ScanOptions

@@ -8,9 +8,9 @@ import zipfile
 
 from PIL import Image
 
+from shared_data import encode
 from tripline.model import ErrorCode
 from tripline.scan.walker import ArchiveLimits, count_items, name_bytes, walk
-from shared_data import encode
 
 JPEG = encode(Image.new("RGB", (32, 32), "red"), "JPEG")
 
@@ -29,7 +29,11 @@ def test_folder_walk_is_sorted_and_lists_symlinks_as_skipped(tmp_path):
     (tmp_path / "1.jpg").write_bytes(JPEG)
     (tmp_path / "link.jpg").symlink_to("/etc/passwd")
     items = list(walk([str(tmp_path)]))
-    assert [i.key for i in items] == [str(tmp_path / "1.jpg"), str(tmp_path / "b" / "2.jpg"), str(tmp_path / "link.jpg")]
+    assert [i.key for i in items] == [
+        str(tmp_path / "1.jpg"),
+        str(tmp_path / "b" / "2.jpg"),
+        str(tmp_path / "link.jpg"),
+    ]
     assert [i.skipped and i.skipped["code"] for i in items] == [None, None, "skipped_link"]
     assert items[2].fs_path is None and items[2].data is None
 
@@ -115,15 +119,22 @@ def test_fifo_socket_and_links_are_listed_never_opened(tmp_path):
     (tmp_path / "outside.jpg").symlink_to("/etc/hostname")
     try:
         t0 = time.monotonic()
-        assert count_items([str(tmp_path)]) == 8          # the FIFO is not opened (#23.3)
+        assert count_items([str(tmp_path)]) == 8  # the FIFO is not opened (#23.3)
         items = {os.path.basename(i.key): i for i in walk([str(tmp_path)])}
         assert time.monotonic() - t0 < 5
         codes = {k: (i.skipped or {}).get("code") for k, i in items.items()}
-        assert codes == {"a.jpg": None, "pipe.jpg": "skipped_special", "sock.png": "skipped_special",
-                         "to_file.jpg": "skipped_link", "to_dir": "skipped_link", "dangling.jpg": "skipped_link",
-                         "loop": "skipped_link", "outside.jpg": "skipped_link"}
+        assert codes == {
+            "a.jpg": None,
+            "pipe.jpg": "skipped_special",
+            "sock.png": "skipped_special",
+            "to_file.jpg": "skipped_link",
+            "to_dir": "skipped_link",
+            "dangling.jpg": "skipped_link",
+            "loop": "skipped_link",
+            "outside.jpg": "skipped_link",
+        }
         # --follow-links: followed only while the target stays inside the roots
-        followed = {i.key[len(str(tmp_path)) + 1:]: i for i in walk([str(tmp_path)], follow_links=True)}
+        followed = {i.key[len(str(tmp_path)) + 1 :]: i for i in walk([str(tmp_path)], follow_links=True)}
         assert followed["to_file.jpg"].skipped is None and followed["to_file.jpg"].read() == JPEG
         assert followed["outside.jpg"].skipped["code"] == "skipped_link"
         assert "outside" in followed["outside.jpg"].skipped["message"]
@@ -148,7 +159,7 @@ def test_non_utf8_names_round_trip(tmp_path):
     with open(raw, "wb") as f:
         f.write(JPEG)
     (item,) = walk([str(tmp_path)])
-    item.key.encode("utf-8")                       # always valid UTF-8 (#23.2)
+    item.key.encode("utf-8")  # always valid UTF-8 (#23.2)
     assert item.key.endswith("bad\\xff\\xfe.png")
     assert name_bytes({"key": item.key, "key_b64": item.key_b64}) == raw
     assert item.read() == JPEG
@@ -187,7 +198,9 @@ def test_tar_gz_has_a_ratio_limit(tmp_path):
     path.write_bytes(buf.getvalue())
     assert path.stat().st_size * 200 < 24 * 1024**2
     items = list(walk([str(path)]))
-    assert any(i.error is not None and i.error.code == ErrorCode.ARCHIVE_LIMIT and "200:1" in i.error.message for i in items)
+    assert any(
+        i.error is not None and i.error.code == ErrorCode.ARCHIVE_LIMIT and "200:1" in i.error.message for i in items
+    )
 
 
 def test_duplicate_member_names_are_distinct_items(tmp_path):

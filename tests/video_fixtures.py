@@ -1,4 +1,5 @@
 """Benign synthetic videos (moving bars on flat grey) and the sample clips."""
+
 from __future__ import annotations
 
 import io
@@ -6,10 +7,13 @@ import io
 import av
 import numpy as np
 from PIL import Image
+
 from shared_data import shared
 
 
-def synth_video(fmt: str = "mp4", *, frames: int = 20, rate: int = 10, size=(64, 48), metadata: dict | None = None) -> bytes:
+def synth_video(
+    fmt: str = "mp4", *, frames: int = 20, rate: int = 10, size=(64, 48), metadata: dict | None = None
+) -> bytes:
     w, h = size
     buf = io.BytesIO()
     with av.open(buf, "w", format=fmt) as c:

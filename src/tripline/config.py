@@ -12,6 +12,7 @@ TRIPLINE_DB points at another database (PostgreSQL in production). The index
 files are always local: each instance rebuilds them from the database, which
 is the source of truth.
 """
+
 from __future__ import annotations
 
 import difflib
@@ -30,58 +31,124 @@ class ConfigError(ValueError):
 
 @dataclass(frozen=True)
 class Setting:
-    key: str            # dotted TOML key: "service.workers" is `workers` in table [service]
+    key: str  # dotted TOML key: "service.workers" is `workers` in table [service]
     env: str
-    type: type          # str, int, float, bool or list (of str)
+    type: type  # str, int, float, bool or list (of str)
     default: Any
     help: str
     secret: bool = False  # never printed, never exported to child environments
 
 
 SETTINGS: tuple[Setting, ...] = (
-    Setting("home", "TRIPLINE_HOME", str, None,
-            "State folder: embedded SQLite database, index cache, review media (default ~/.local/share/tripline)."),
-    Setting("database.url", "TRIPLINE_DB", str, None,
-            "Database URL: sqlite:///path or postgresql://user@host/db (default: SQLite in the state folder)."),
+    Setting(
+        "home",
+        "TRIPLINE_HOME",
+        str,
+        None,
+        "State folder: embedded SQLite database, index cache, review media (default ~/.local/share/tripline).",
+    ),
+    Setting(
+        "database.url",
+        "TRIPLINE_DB",
+        str,
+        None,
+        "Database URL: sqlite:///path or postgresql://user@host/db (default: SQLite in the state folder).",
+    ),
     Setting("service.host", "TRIPLINE_HOST", str, "127.0.0.1", "Address `tripline serve` listens on."),
     Setting("service.port", "TRIPLINE_PORT", int, 8080, "Port `tripline serve` listens on."),
     Setting("service.workers", "TRIPLINE_WORKERS", int, 1, "Worker processes per instance."),
     Setting("service.log_level", "TRIPLINE_LOG_LEVEL", str, "info", "uvicorn log level."),
     Setting("service.policy", "TRIPLINE_POLICY", str, None, "Policy TOML file (default: the built-in policy)."),
-    Setting("service.secret", "TRIPLINE_SECRET", str, None,
-            "Signs media URLs and login form tokens; the same on every instance. Prefer secret_file.", secret=True),
-    Setting("service.secret_file", "TRIPLINE_SECRET_FILE", str, None,
-            "File holding the service secret. Required (this or secret) on PostgreSQL; on SQLite one is "
-            "generated in the state folder."),
-    Setting("service.cookie_secure", "TRIPLINE_COOKIE_SECURE", bool, True,
-            "Secure flag on console cookies; false only for plain-HTTP development."),
-    Setting("service.trusted_origins", "TRIPLINE_TRUSTED_ORIGINS", list, [],
-            "Extra origins allowed for console form posts (comma-separated in the environment)."),
-    Setting("url_fetch.allow", "TRIPLINE_ALLOW_URL_FETCH", bool, False,
-            "Let HMA ?url= endpoints fetch media (off: the service makes no outbound calls)."),
-    Setting("url_fetch.allow_private", "TRIPLINE_ALLOW_PRIVATE_URLS", bool, False,
-            "Also allow private, loopback and link-local URL targets."),
-    Setting("url_fetch.max_bytes", "TRIPLINE_URL_FETCH_MAX_BYTES", int, 50 * 1024 * 1024,
-            "Largest media fetched from a URL."),
-    Setting("limits.max_upload_bytes", "TRIPLINE_MAX_UPLOAD_BYTES", int, 100 * 1024 * 1024,
-            "Largest upload accepted."),
-    Setting("limits.media_url_seconds", "TRIPLINE_MEDIA_URL_SECONDS", int, 60,
-            "Lifetime of a signed review-media URL."),
-    Setting("rate_limits.per_second", "TRIPLINE_RATE", float, 5000.0,
-            "Requests per second per principal (per worker)."),
-    Setting("rate_limits.burst", "TRIPLINE_RATE_BURST", int, None,
-            "Burst allowance per principal (default: twice the rate)."),
-    Setting("rate_limits.login_per_minute", "TRIPLINE_LOGIN_PER_MINUTE", int, 10,
-            "Console login attempts per minute."),
-    Setting("review.media_dir", "TRIPLINE_MEDIA_DIR", str, None,
-            "Where flagged uploads are kept for review (default review-media/ in the state folder)."),
+    Setting(
+        "service.secret",
+        "TRIPLINE_SECRET",
+        str,
+        None,
+        "Signs media URLs and login form tokens; the same on every instance. Prefer secret_file.",
+        secret=True,
+    ),
+    Setting(
+        "service.secret_file",
+        "TRIPLINE_SECRET_FILE",
+        str,
+        None,
+        "File holding the service secret. Required (this or secret) on PostgreSQL; on SQLite one is "
+        "generated in the state folder.",
+    ),
+    Setting(
+        "service.cookie_secure",
+        "TRIPLINE_COOKIE_SECURE",
+        bool,
+        True,
+        "Secure flag on console cookies; false only for plain-HTTP development.",
+    ),
+    Setting(
+        "service.trusted_origins",
+        "TRIPLINE_TRUSTED_ORIGINS",
+        list,
+        [],
+        "Extra origins allowed for console form posts (comma-separated in the environment).",
+    ),
+    Setting(
+        "url_fetch.allow",
+        "TRIPLINE_ALLOW_URL_FETCH",
+        bool,
+        False,
+        "Let HMA ?url= endpoints fetch media (off: the service makes no outbound calls).",
+    ),
+    Setting(
+        "url_fetch.allow_private",
+        "TRIPLINE_ALLOW_PRIVATE_URLS",
+        bool,
+        False,
+        "Also allow private, loopback and link-local URL targets.",
+    ),
+    Setting(
+        "url_fetch.max_bytes",
+        "TRIPLINE_URL_FETCH_MAX_BYTES",
+        int,
+        50 * 1024 * 1024,
+        "Largest media fetched from a URL.",
+    ),
+    Setting("limits.max_upload_bytes", "TRIPLINE_MAX_UPLOAD_BYTES", int, 100 * 1024 * 1024, "Largest upload accepted."),
+    Setting(
+        "limits.media_url_seconds", "TRIPLINE_MEDIA_URL_SECONDS", int, 60, "Lifetime of a signed review-media URL."
+    ),
+    Setting(
+        "rate_limits.per_second", "TRIPLINE_RATE", float, 5000.0, "Requests per second per principal (per worker)."
+    ),
+    Setting(
+        "rate_limits.burst",
+        "TRIPLINE_RATE_BURST",
+        int,
+        None,
+        "Burst allowance per principal (default: twice the rate).",
+    ),
+    Setting("rate_limits.login_per_minute", "TRIPLINE_LOGIN_PER_MINUTE", int, 10, "Console login attempts per minute."),
+    Setting(
+        "review.media_dir",
+        "TRIPLINE_MEDIA_DIR",
+        str,
+        None,
+        "Where flagged uploads are kept for review (default review-media/ in the state folder).",
+    ),
     Setting("vault.dir", "TRIPLINE_VAULT", str, None, "Evidence vault folder (default vault/ in the state folder)."),
     Setting("vault.key_file", "TRIPLINE_VAULT_KEY_FILE", str, None, "Vault master key file."),
     Setting("report.reporter", "TRIPLINE_REPORTER", str, None, "Reporter JSON (who files reports)."),
-    Setting("report.ncmec_xsd", "TRIPLINE_NCMEC_XSD", str, None,
-            "CyberTipline XSD (default: the fixture copy next to the repository)."),
-    Setting("distribution.db", "TRIPLINE_DISTRIBUTION_DB", str, None,
-            "Distribution data file (default distribution.sqlite in the state folder)."),
+    Setting(
+        "report.ncmec_xsd",
+        "TRIPLINE_NCMEC_XSD",
+        str,
+        None,
+        "CyberTipline XSD (default: the fixture copy next to the repository).",
+    ),
+    Setting(
+        "distribution.db",
+        "TRIPLINE_DISTRIBUTION_DB",
+        str,
+        None,
+        "Distribution data file (default distribution.sqlite in the state folder).",
+    ),
 )
 BY_KEY = {s.key: s for s in SETTINGS}
 
@@ -182,21 +249,30 @@ def load(path: str | os.PathLike | None = None) -> Path | None:
     for key, value in _file_values.items():
         s = BY_KEY[key]
         if not s.secret and value is not None and os.environ.get(s.env) in (None, ""):
-            os.environ[s.env] = _exported[s.env] = (",".join(value) if isinstance(value, list) else
-                                                   str(value).lower() if isinstance(value, bool) else str(value))
+            os.environ[s.env] = _exported[s.env] = (
+                ",".join(value)
+                if isinstance(value, list)
+                else str(value).lower()
+                if isinstance(value, bool)
+                else str(value)
+            )
     return _file_path
 
 
 def check_consistent(file_values: dict[str, Any]) -> None:
     """Raise ConfigError for combinations that would stop `serve`: a shared
     database with no service secret configured anywhere."""
+
     def value(key):
         env = os.environ.get(BY_KEY[key].env)
         return env if env not in (None, "") else file_values.get(key)
+
     url = value("database.url")
     if url and is_shared_database(url) and not (value("service.secret") or value("service.secret_file")):
-        raise ConfigError("service.secret_file: required with a shared database (every instance needs the same "
-                          "secret); or set TRIPLINE_SECRET_FILE / TRIPLINE_SECRET")
+        raise ConfigError(
+            "service.secret_file: required with a shared database (every instance needs the same "
+            "secret); or set TRIPLINE_SECRET_FILE / TRIPLINE_SECRET"
+        )
 
 
 def check_environment() -> None:

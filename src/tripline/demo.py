@@ -4,6 +4,7 @@ mixes edited copies of them with photos that are not banked, and scan it.
 Everything is benign: the "known" bank is built from ordinary photos in
 ../shared/corpus/photos, standing in for a real hash list.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -54,7 +55,7 @@ def build_inputs(shared: Path, work: Path) -> tuple[list[Path], Path, dict]:
     shutil.rmtree(uploads, ignore_errors=True)
     uploads.mkdir(parents=True)
     expected = {"flagged": [], "clean": []}
-    for (name, edit), src in zip(EDITS.items(), banked):
+    for (name, edit), src in zip(EDITS.items(), banked, strict=False):
         out = uploads / f"{src.stem}-{name}.jpg"
         with Image.open(src) as im:
             _save_jpeg(edit(im.convert("RGB")), out, 40 if name == "jpeg-q40" else 90)
@@ -114,8 +115,10 @@ def main(argv: list[str] | None = None) -> int:
     flagged = {_name(r["key"]) for r in records if r.get("flagged")}
     missed = [f for f in expected["flagged"] if f not in flagged]
     false = [f for f in expected["clean"] if f in flagged]
-    print(f"\nEdited copies of banked photos flagged: {len(expected['flagged']) - len(missed)}/{len(expected['flagged'])}"
-          f"; unbanked photos flagged: {len(false)}/{len(expected['clean'])}.")
+    print(
+        f"\nEdited copies of banked photos flagged: {len(expected['flagged']) - len(missed)}/{len(expected['flagged'])}"
+        f"; unbanked photos flagged: {len(false)}/{len(expected['clean'])}."
+    )
     for r in records:
         for m in r.get("matches") or []:
             how = m.get("explanation") or VARIANT_DESCRIPTIONS.get(m["variant"], m["variant"])

@@ -4,6 +4,7 @@ A file written with ``atomic_write`` / ``atomic_file`` appears whole or not
 at all (temporary file, fsync, rename) and survives a crash once the call
 returns (the directory is fsynced too). POSIX only, like the rest of Tripline.
 """
+
 from __future__ import annotations
 
 import os

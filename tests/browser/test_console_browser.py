@@ -4,6 +4,7 @@ under hover and zoom, reveal (logged), decide, and hit the forced break.
 
 Screenshots of the queue, the blurred item view and the break screen go to
 $TRIPLINE_SCREENSHOTS (default: the test's tmp folder)."""
+
 from __future__ import annotations
 
 import os
@@ -20,8 +21,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from service_support import PASSWORD, edited, make_env, photo_bytes
 
 CHROMIUM = os.environ.get("TRIPLINE_CHROMIUM", "/usr/bin/chromium")
-LAUNCH_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-               "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+LAUNCH_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 sync_api = pytest.importorskip("playwright.sync_api")
 if not shutil.which(CHROMIUM) and not Path(CHROMIUM).exists():
@@ -37,6 +46,7 @@ def _free_port() -> int:
 @pytest.fixture
 def server(sqlite_url, tmp_path):
     import uvicorn
+
     env = make_env(sqlite_url, tmp_path)
     port = _free_port()
     srv = uvicorn.Server(uvicorn.Config(env.client.app, host="127.0.0.1", port=port, log_level="warning"))
@@ -151,7 +161,14 @@ def test_console_in_chromium(server, tmp_path):
         browser.close()
 
     actions = [e["action"] for e in env.svc.audit.entries()]
-    for a in ("auth.login", "review.view", "review.claim", "review.reveal", "media.raw_served",
-              "review.decide.confirm", "wellbeing.break_forced"):
+    for a in (
+        "auth.login",
+        "review.view",
+        "review.claim",
+        "review.reveal",
+        "media.raw_served",
+        "review.decide.confirm",
+        "wellbeing.break_forced",
+    ):
         assert a in actions, a
     assert env.svc.audit.verify().ok

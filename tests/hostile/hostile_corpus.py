@@ -8,6 +8,7 @@ structure and names.
 its key (as the scan writes it) and the expected outcome (None = hashed
 without error, else an error code or a skipped_* reason).
 """
+
 from __future__ import annotations
 
 import io
@@ -48,6 +49,7 @@ def pattern(w: int = 96, h: int = 72, seed: int = 0) -> Image.Image:
 
 # --- PNG building blocks --------------------------------------------------------------------------
 
+
 def png_chunk(ctype: bytes, body: bytes) -> bytes:
     return struct.pack(">I", len(body)) + ctype + body + struct.pack(">I", zlib.crc32(ctype + body) & 0xFFFFFFFF)
 
@@ -82,7 +84,12 @@ def tall_png(width: int = 8, height: int = 12_500_000) -> bytes:
 
 def pixel_bomb_png(side: int = 100_000) -> bytes:
     ihdr = struct.pack(">IIBBBBB", side, side, 8, 2, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", ihdr) + png_chunk(b"IDAT", zlib.compress(b"\0" * 1024)) + png_chunk(b"IEND", b"")
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + png_chunk(b"IHDR", ihdr)
+        + png_chunk(b"IDAT", zlib.compress(b"\0" * 1024))
+        + png_chunk(b"IEND", b"")
+    )
 
 
 def comfy_cycle_graph(n: int) -> bytes:
@@ -90,9 +97,17 @@ def comfy_cycle_graph(n: int) -> bytes:
     graph = {}
     for i in range(n):
         nxt = str((i + 1) % n)
-        graph[str(i)] = {"class_type": "KSampler", "inputs": {
-            "seed": i, "steps": 20, "positive": [nxt, 0], "negative": [nxt, 0], "model": [nxt, 0],
-            "text": f"a photo of a lighthouse {i % 7}"}}
+        graph[str(i)] = {
+            "class_type": "KSampler",
+            "inputs": {
+                "seed": i,
+                "steps": 20,
+                "positive": [nxt, 0],
+                "negative": [nxt, 0],
+                "model": [nxt, 0],
+                "text": f"a photo of a lighthouse {i % 7}",
+            },
+        }
     return json.dumps(graph).encode()
 
 
@@ -102,6 +117,7 @@ def lora_flood() -> bytes:
 
 # --- animations, WebM -----------------------------------------------------------------------------
 
+
 def animated_gif(frames: int = 12, size: tuple[int, int] = (64, 48)) -> bytes:
     ims = [pattern(*size, seed=i).convert("P") for i in range(frames)]
     return encode(ims[0], "GIF", save_all=True, append_images=ims[1:], duration=100, loop=0)
@@ -109,9 +125,11 @@ def animated_gif(frames: int = 12, size: tuple[int, int] = (64, 48)) -> bytes:
 
 def many_frame_gif(frames: int, screen: int) -> bytes:
     """A big logical screen and many 1-pixel frames: tiny file, slow to composite."""
-    frame = (b"\x21\xf9\x04\x00\x01\x00\x00\x00"                 # GCE: 10 ms
-             b"\x2c\x00\x00\x00\x00\x01\x00\x01\x00\x00"          # 1x1 image at 0,0
-             b"\x02\x02\x44\x01\x00")                             # LZW data
+    frame = (
+        b"\x21\xf9\x04\x00\x01\x00\x00\x00"  # GCE: 10 ms
+        b"\x2c\x00\x00\x00\x00\x01\x00\x01\x00\x00"  # 1x1 image at 0,0
+        b"\x02\x02\x44\x01\x00"
+    )  # LZW data
     head = b"GIF89a" + struct.pack("<HH", screen, screen) + b"\x80\x00\x00" + b"\x00\x00\x00\xff\xff\xff"
     return head + frame * frames + b"\x3b"
 
@@ -123,10 +141,11 @@ def webm_garbage() -> bytes:
 
 # --- archives -------------------------------------------------------------------------------------
 
+
 def zip_of(members: list[tuple[str, bytes]], compression=zipfile.ZIP_STORED) -> bytes:
     buf = io.BytesIO()
     with warnings.catch_warnings(), zipfile.ZipFile(buf, "w", compression) as zf:
-        warnings.simplefilter("ignore", UserWarning)   # duplicate names are the point
+        warnings.simplefilter("ignore", UserWarning)  # duplicate names are the point
         for name, data in members:
             zf.writestr(name, data)
     return buf.getvalue()
@@ -167,6 +186,7 @@ def nested_zip(depth: int, inner: bytes) -> bytes:
 
 # --- the corpus -----------------------------------------------------------------------------------
 
+
 def build(folder: Path) -> dict[str, object]:
     """Write the corpus into ``folder``; return {key: expected} for every listed entry."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -200,14 +220,17 @@ def build(folder: Path) -> dict[str, object]:
     # bombs by declared size
     put("tall.png", tall_png(), "too_many_pixels")
     put("pixel-bomb.png", pixel_bomb_png(), "too_many_pixels")
-    with open(folder / "sparse.jpg", "wb") as f:   # 1.5 GiB declared, a few KB on disk
+    with open(folder / "sparse.jpg", "wb") as f:  # 1.5 GiB declared, a few KB on disk
         f.write(jpeg)
         f.truncate(1536 * 1024**2)
     expect[str(folder / "sparse.jpg")] = "too_many_bytes"
 
     # metadata that must not cost the pixels (and their PDQ)
     put("ztxt-bomb.png", png_with_chunks(png, ztxt(b"Comment", b"\0" * 2 * 1024**2)))
-    put("xmp-itxt.png", png_with_chunks(png, itxt(b"XML:com.adobe.xmp", b"<x:xmpmeta>" + b" " * 3 * 1024**2, compressed=True)))
+    put(
+        "xmp-itxt.png",
+        png_with_chunks(png, itxt(b"XML:com.adobe.xmp", b"<x:xmpmeta>" + b" " * 3 * 1024**2, compressed=True)),
+    )
     put("comfy-cycle.png", png_with_chunks(png, text_chunk(b"prompt", comfy_cycle_graph(2000))))
     put("lora-flood.png", png_with_chunks(png, text_chunk(b"parameters", lora_flood())))
     put("exif-garbage.jpg", jpeg[:2] + b"\xff\xe1\xff\xf0Exif\0\0MM\0*" + b"\xff" * (65_518 - 10) + jpeg[2:])
@@ -217,7 +240,12 @@ def build(folder: Path) -> dict[str, object]:
     put("lying.tar", lying_tar(3 * 1024**4), "archive_limit", member="huge.bin")
     put("gnu-100g.tar", lying_tar(100 * 1024**3, pad=0), "archive_limit", member="huge.bin")
     put("bomb.tar.gz", tar_gz_bomb(), "archive_limit", member="zeros.bin")
-    put("bomb.zip", zip_of([("zeros.bin", bytes(64 * 1024**2))], zipfile.ZIP_DEFLATED), "archive_limit", member="zeros.bin")
+    put(
+        "bomb.zip",
+        zip_of([("zeros.bin", bytes(64 * 1024**2))], zipfile.ZIP_DEFLATED),
+        "archive_limit",
+        member="zeros.bin",
+    )
     put("traversal.zip", zip_of([("../../escape.jpg", jpeg)]), "archive_unsafe", member="../../escape.jpg")
     put("dup.zip", zip_of([("a.jpg", jpeg), ("a.jpg", jpeg)]), OK, member="a.jpg")
     expect[str(folder / "dup.zip") + "!a.jpg#2"] = OK
@@ -239,11 +267,15 @@ def build(folder: Path) -> dict[str, object]:
     expect[str(folder / "pipe.jpg")] = "skipped_special"
     sock = socket.socket(socket.AF_UNIX)
     sock.bind(str(folder / "sock.png"))
-    sock.close()   # the socket file stays
+    sock.close()  # the socket file stays
     expect[str(folder / "sock.png")] = "skipped_special"
-    for name, target in (("link-file.jpg", folder / src[0].name), ("link-dir", folder / "sub"),
-                         ("link-dangling.jpg", folder / "gone.jpg"), ("link-outside.jpg", Path("/etc/passwd")),
-                         ("link-loop", folder / "link-loop")):
+    for name, target in (
+        ("link-file.jpg", folder / src[0].name),
+        ("link-dir", folder / "sub"),
+        ("link-dangling.jpg", folder / "gone.jpg"),
+        ("link-outside.jpg", Path("/etc/passwd")),
+        ("link-loop", folder / "link-loop"),
+    ):
         os.symlink(target, folder / name)
         expect[str(folder / name)] = "skipped_link"
     (folder / "sub").mkdir()

@@ -1,10 +1,11 @@
 """Hostile still images (#23 items 4, 9, 12): each reproducer from the issue."""
+
 import time
 
+import hostile_corpus as hc
 import pytest
 from PIL import Image
 
-import hostile_corpus as hc
 from tripline.hashing import hash_bytes
 from tripline.media import Limits, decode_image
 from tripline.model import ErrorCode, ItemError
@@ -32,7 +33,9 @@ def test_ztxt_that_inflates_to_megabytes_keeps_the_pixels(photo_png):
 def test_huge_compressed_xmp_keeps_the_pixels_and_is_a_provenance_note(photo_png):
     from tripline.provenance import read_provenance
 
-    big = hc.png_with_chunks(photo_png, hc.itxt(b"XML:com.adobe.xmp", b"<x:xmpmeta>" + b" " * 8 * 1024**2, compressed=True))
+    big = hc.png_with_chunks(
+        photo_png, hc.itxt(b"XML:com.adobe.xmp", b"<x:xmpmeta>" + b" " * 8 * 1024**2, compressed=True)
+    )
     assert hash_bytes(big).pdq == hash_bytes(photo_png).pdq
     rec = read_provenance(big).to_dict()
     assert rec.get("errors") and any("max_chunk_bytes" in e["message"] for e in rec["errors"])
@@ -105,6 +108,8 @@ def test_animation_deadline_follows_the_item_limit():
     gif = hc.many_frame_gif(20_000, 2000)
     assert len(gif) < 1_000_000
     t0 = time.monotonic()
-    rec, _ = process_item(Item("slow.gif", "s", 0, data=gif), ScanOptions(limits=Limits(max_seconds=2), provenance=False))
+    rec, _ = process_item(
+        Item("slow.gif", "s", 0, data=gif), ScanOptions(limits=Limits(max_seconds=2), provenance=False)
+    )
     assert time.monotonic() - t0 < 8
     assert rec["error"]["code"] == "timeout"

@@ -1,9 +1,10 @@
 """Provenance parsing is linear and inside the item's time limit (#23 item 5)."""
+
 import time
 
+import hostile_corpus as hc
 import pytest
 
-import hostile_corpus as hc
 from tripline.provenance import ProvenanceOptions, read_provenance
 from tripline.scan.pipeline import ScanOptions, process_item
 from tripline.scan.walker import Item
@@ -50,7 +51,9 @@ def test_provenance_time_limit_keeps_the_hashes(png, monkeypatch):
 
     monkeypatch.setattr(reader, "_sources", lambda: [("stuck", forever), *reader.SOURCES])
     t0 = time.monotonic()
-    rec, _ = process_item(Item("p.png", "s", 0, data=png), ScanOptions(limits=ScanOptions().limits.__class__(max_seconds=1.0)))
+    rec, _ = process_item(
+        Item("p.png", "s", 0, data=png), ScanOptions(limits=ScanOptions().limits.__class__(max_seconds=1.0))
+    )
     assert time.monotonic() - t0 < 4
     assert rec.get("error") is None and rec["pdq"]
     assert any("provenance" in e["message"] for e in rec["provenance"]["errors"])
@@ -71,13 +74,20 @@ def test_cli_shows_hostile_names_and_prompts_as_text(tmp_path, png):
     import subprocess
     import sys
 
-    data = hc.png_with_chunks(png, hc.text_chunk(b"parameters", b"[/] [bold]loud[/bold]\nSteps: 20, Sampler: Euler, Seed: 3"))
+    data = hc.png_with_chunks(
+        png, hc.text_chunk(b"parameters", b"[/] [bold]loud[/bold]\nSteps: 20, Sampler: Euler, Seed: 3")
+    )
     path = tmp_path / "[link=javascript:alert(1)]x[red].png"
     path.write_bytes(data)
     shown = {}
     for cmd in ("provenance", "hash"):
-        proc = subprocess.run([sys.executable, "-m", "tripline.cli", cmd, str(path)], capture_output=True, text=True,
-                              timeout=60, env={"COLUMNS": "300", "PATH": "/usr/bin:/bin"})
+        proc = subprocess.run(
+            [sys.executable, "-m", "tripline.cli", cmd, str(path)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env={"COLUMNS": "300", "PATH": "/usr/bin:/bin"},
+        )
         assert proc.returncode == 0, proc.stderr[-2000:]
         shown[cmd] = proc.stdout.replace("\n", "")
         assert "[link=javascript:alert(1)]x[red].png" in shown[cmd]
@@ -89,8 +99,12 @@ def test_policy_on_a_lora_flood_prompt_is_linear():
     # prompt: its LoRA-tag pattern was quadratic too (13 s for this prompt, stalling the scan).
     from tripline.policy import decide, default_policy
 
-    record = {"key": "x.png", "provenance": read_provenance(
-        hc.png_with_chunks(hc.encode(hc.pattern(), "PNG"), hc.text_chunk(b"parameters", hc.lora_flood()))).to_dict()}
+    record = {
+        "key": "x.png",
+        "provenance": read_provenance(
+            hc.png_with_chunks(hc.encode(hc.pattern(), "PNG"), hc.text_chunk(b"parameters", hc.lora_flood()))
+        ).to_dict(),
+    }
     assert len(record["provenance"]["prompt"]) > 100_000
     t0 = time.monotonic()
     decide(default_policy(), record)

@@ -2,10 +2,10 @@
 its whole process tree (the scan, its workers and helpers), sampled from
 /proc. Usage: python treewatch.py CMD... ; prints one JSON line on stderr's
 last line and exits with the command's exit code."""
+
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import time
@@ -47,8 +47,10 @@ def main(cmd: list[str]) -> int:
     while proc.poll() is None:
         peak = max(peak, tree_rss(proc.pid))
         time.sleep(0.05)
-    print(json.dumps({"seconds": round(time.monotonic() - t0, 2), "peak_rss": peak, "rc": proc.returncode}),
-          file=sys.stderr)
+    print(
+        json.dumps({"seconds": round(time.monotonic() - t0, 2), "peak_rss": peak, "rc": proc.returncode}),
+        file=sys.stderr,
+    )
     return proc.returncode
 
 

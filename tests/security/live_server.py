@@ -1,5 +1,6 @@
 """A real `tripline serve` on 127.0.0.1 in a subprocess, for the tests that
 measure the server's peak memory (VmHWM of the server process)."""
+
 from __future__ import annotations
 
 import os
@@ -45,9 +46,26 @@ def live_server(home: Path, *, prepare=None):
             svc.close()
     port = free_port()
     exe = Path(sys.executable).with_name("tripline")
-    proc = subprocess.Popen([str(exe), "serve", "--home", str(home), "--db", db, "--host", "127.0.0.1",
-                             "--port", str(port), "--insecure-cookies", "--log-level", "warning"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env={**os.environ})
+    proc = subprocess.Popen(
+        [
+            str(exe),
+            "serve",
+            "--home",
+            str(home),
+            "--db",
+            db,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--insecure-cookies",
+            "--log-level",
+            "warning",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        env={**os.environ},
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         for _ in range(300):

@@ -1,4 +1,5 @@
 """Helpers shared by the security tests."""
+
 from __future__ import annotations
 
 from service_support import PASSWORD, edited, photo_bytes

@@ -1,15 +1,16 @@
 """15.4: a database writer who rewrites and re-chains the audit log is caught
 by an older anchor, and (with the vault key) by the keyed head."""
+
 from __future__ import annotations
 
 import os
 
 import pytest
 import typer
-from service_support import env_any  # noqa: F401
 from sqlalchemy import select, update
 from typer.testing import CliRunner
 
+from service_support import env_any  # noqa: F401
 from tripline.audit.log import GENESIS, HEAD_KEY, audit, entry_hash, settings_t
 from tripline.cli import serve_cmd
 from tripline.store import Store
@@ -41,11 +42,12 @@ def _fill(log, n=6):
 
 def test_older_anchor_catches_a_rechained_log(db_url):
     from tripline.audit import AuditLog
+
     store = Store(db_url)
     try:
         log = AuditLog(store.engine)
         entries = _fill(log)
-        anchor = (entries[2]["seq"], entries[2]["hash"])   # an older entry, as every real anchor is
+        anchor = (entries[2]["seq"], entries[2]["hash"])  # an older entry, as every real anchor is
         assert log.verify(anchor).ok
         _rewrite_and_rechain(store.engine, 2, "review.nothing_happened")
         res = log.verify(anchor)
@@ -58,6 +60,7 @@ def test_older_anchor_catches_a_rechained_log(db_url):
 
 def test_keyed_head_catches_a_rechained_log_without_anchor(db_url):
     from tripline.audit import AuditLog
+
     store = Store(db_url)
     try:
         key = audit_head_key(StaticKeyProvider(os.urandom(32)))
@@ -71,7 +74,7 @@ def test_keyed_head_catches_a_rechained_log_without_anchor(db_url):
         store.close()
 
 
-def test_api_verify_takes_an_anchor(env_any):
+def test_api_verify_takes_an_anchor(env_any):  # noqa: F811 - pytest fixture imported from service_support
     env = env_any
     first = env.svc.audit.append("alice", "review.view", "item:1")
     _fill(env.svc.audit)
@@ -86,6 +89,7 @@ def test_api_verify_takes_an_anchor(env_any):
 
 def test_cli_verify_with_an_older_anchor(sqlite_url, tmp_path):
     from tripline.audit import AuditLog
+
     store = Store(sqlite_url)
     entries = _fill(AuditLog(store.engine))
     store.close()

@@ -1,10 +1,12 @@
 """15.1: no body is read before authentication, and every route caps its body."""
+
 from __future__ import annotations
 
 import socket
 
 import pytest
 from live_server import live_server, peak_rss_mb
+
 from service_support import env, env_any  # noqa: F401 - fixtures
 
 BIG = 200 * 1024 * 1024
@@ -29,7 +31,7 @@ def _stream_post(base: str, path: str, *, chunked: bool, headers: dict | None = 
         if chunked:
             s.sendall(b"0\r\n\r\n")
     except OSError:
-        pass   # the server answered and closed: what we want
+        pass  # the server answered and closed: what we want
     s.settimeout(60)
     data = b""
     try:
@@ -48,6 +50,7 @@ def _stream_post(base: str, path: str, *, chunked: bool, headers: dict | None = 
 def server(tmp_path_factory):
     def prepare(svc):
         return svc.accounts.create_key("k-int", ["integration"], actor="test")
+
     with live_server(tmp_path_factory.mktemp("live"), prepare=prepare) as srv:
         yield srv
 
@@ -72,13 +75,14 @@ def test_authenticated_streamed_json_stops_at_the_cap(server):
     assert peak_rss_mb(pid) - before < 40
 
 
-def test_declared_oversize_is_refused_at_once(env_any):
-    r = env_any.client.post("/v1/lookup", content=b"{}", headers={**env_any.h("integration"),
-                                                                   "Content-Length": str(50 * 1024 * 1024)})
+def test_declared_oversize_is_refused_at_once(env_any):  # noqa: F811 - pytest fixture imported from service_support
+    r = env_any.client.post(
+        "/v1/lookup", content=b"{}", headers={**env_any.h("integration"), "Content-Length": str(50 * 1024 * 1024)}
+    )
     assert r.status_code == 413
 
 
-def test_upload_route_cap_is_the_configured_upload_limit(env):
+def test_upload_route_cap_is_the_configured_upload_limit(env):  # noqa: F811 - pytest fixture imported from service_support
     env.cfg.max_upload_bytes = 1000
     r = env.client.post("/v1/scan", content=b"x" * 2000, headers=env.h("integration"))
     assert r.status_code == 413
@@ -86,6 +90,6 @@ def test_upload_route_cap_is_the_configured_upload_limit(env):
     assert r.status_code == 200
 
 
-def test_unauthenticated_console_post_redirects_without_reading(env):
+def test_unauthenticated_console_post_redirects_without_reading(env):  # noqa: F811 - pytest fixture imported from service_support
     r = env.client.post("/review/items/1/decide", data={"outcome": "x"}, follow_redirects=False)
     assert r.status_code == 303 and r.headers["location"] == "/login"

@@ -1,6 +1,7 @@
 """15.2 and 16.2: the console never decodes an upload (a decompression bomb
 costs the server nothing when a reviewer opens it), and review media is kept
 encrypted with a retention period and a purge."""
+
 from __future__ import annotations
 
 import hashlib
@@ -10,8 +11,8 @@ import time
 import httpx
 from bombs import png_bomb
 from live_server import PASSWORD, live_server, peak_rss_mb
-from service_support import env, photo_bytes  # noqa: F401
 
+from service_support import env, photo_bytes  # noqa: F401
 from tripline.vault import StaticKeyProvider
 from tripline.vault.review_media import ReviewMedia
 
@@ -21,10 +22,11 @@ DECISION = {"action": "review", "priority": "P2", "report_queue": False, "fired"
 def _bomb_item(svc) -> int:
     bomb = png_bomb()
     sha = hashlib.sha256(bomb).hexdigest()
-    svc.media.put(sha, bomb)   # what intake keeps for a flagged upload
+    svc.media.put(sha, bomb)  # what intake keeps for a flagged upload
     svc.accounts.add_user("u-cs", PASSWORD, ["child-safety-reviewer"], actor="test")
-    return svc.queue.enqueue({"sha256": sha, "media_type": "image/png", "matches": []}, DECISION, None,
-                             actor="key:test")
+    return svc.queue.enqueue(
+        {"sha256": sha, "media_type": "image/png", "matches": []}, DECISION, None, actor="key:test"
+    )
 
 
 def test_reviewer_opening_a_bomb_does_not_grow_the_server(tmp_path):
@@ -44,7 +46,7 @@ def test_reviewer_opening_a_bomb_does_not_grow_the_server(tmp_path):
     assert grew < 60, f"opening the item grew the server's peak RSS by {grew:.0f} MB"
 
 
-def test_bomb_gets_no_view_and_a_placeholder(env):
+def test_bomb_gets_no_view_and_a_placeholder(env):  # noqa: F811 - pytest fixture imported from service_support
     bomb = png_bomb()
     sha = hashlib.sha256(bomb).hexdigest()
     env.svc.media.put(sha, bomb)
@@ -89,6 +91,7 @@ def test_purge_cli_is_audited(sqlite_url, tmp_path, monkeypatch):
     from typer.testing import CliRunner
 
     from tripline.cli import serve_cmd
+
     monkeypatch.delenv("TRIPLINE_VAULT_KEY_FILE", raising=False)
     app = typer.Typer()
     serve_cmd.register(app)
@@ -104,6 +107,7 @@ def test_purge_cli_is_audited(sqlite_url, tmp_path, monkeypatch):
     assert _json.loads(r.output)["purged"] == [sha]
     from tripline.audit import AuditLog
     from tripline.store import Store
+
     st = Store(sqlite_url)
     assert AuditLog(st.engine).count(action="review_media.purge") == 1
     st.close()

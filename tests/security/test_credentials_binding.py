@@ -1,5 +1,6 @@
 """15.5: the stored NCMEC endpoint and environment are bound to the encrypted
 credentials; editing either column no longer redirects the secret."""
+
 from __future__ import annotations
 
 import json
@@ -21,8 +22,9 @@ def creds(db_url):
     store.close()
 
 
-@pytest.mark.parametrize("column,value", [("base_url", "https://attacker.example/ispws"),
-                                          ("environment", "production")])
+@pytest.mark.parametrize(
+    "column,value", [("base_url", "https://attacker.example/ispws"), ("environment", "production")]
+)
 def test_edited_endpoint_is_refused(creds, column, value):
     store, cs = creds
     cs.set("ncmec", principal=local_operator(), environment="test", secret={"username": "u", "password": "p"})
@@ -37,7 +39,11 @@ def test_legacy_row_only_for_known_endpoints(creds):
     store, cs = creds
     cs.set("ncmec", principal=local_operator(), environment="test", secret={"username": "u", "password": "p"})
     with store.engine.begin() as conn:
-        conn.execute(update(creds_t).values(base_url="https://attacker.example/ispws",
-                                            ciphertext=json.dumps({"wrapped_key": "x", "nonce": "", "ct": ""})))
+        conn.execute(
+            update(creds_t).values(
+                base_url="https://attacker.example/ispws",
+                ciphertext=json.dumps({"wrapped_key": "x", "nonce": "", "ct": ""}),
+            )
+        )
     with pytest.raises(LookupError, match="not bound"):
         cs._secret("ncmec")

@@ -1,5 +1,6 @@
 """15.14: `leads verify --by` names a real reviewer, is audited, and the
 export does not claim media was verified."""
+
 from __future__ import annotations
 
 import typer
@@ -17,8 +18,9 @@ def _setup(tmp_path, platform_data):
     leads_cmd.register(app)
     data, results = platform_data
     db = str(tmp_path / "d.sqlite")
-    r = CliRunner().invoke(app, ["ingest", str(data), "--results", str(results), "--data", db,
-                                 "--platform", "ExampleArt", "--json"])
+    r = CliRunner().invoke(
+        app, ["ingest", str(data), "--results", str(results), "--data", db, "--platform", "ExampleArt", "--json"]
+    )
     assert r.exit_code == 0, r.output
     return app, db
 

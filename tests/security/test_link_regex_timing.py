@@ -1,4 +1,5 @@
 """15.8: link extraction is linear on adversarial text and capped in length."""
+
 from __future__ import annotations
 
 import time
@@ -47,10 +48,16 @@ def test_text_beyond_the_cap_is_not_scanned():
 
 
 @settings(max_examples=40, deadline=None)
-@given(st.lists(st.sampled_from(["a", " ", ".", "dot", "[", "]", "-", "/", "slash", "com", ":", "h", "xx"]),
-                min_size=1, max_size=40), st.integers(min_value=50, max_value=400))
+@given(
+    st.lists(
+        st.sampled_from(["a", " ", ".", "dot", "[", "]", "-", "/", "slash", "com", ":", "h", "xx"]),
+        min_size=1,
+        max_size=40,
+    ),
+    st.integers(min_value=50, max_value=400),
+)
 def test_random_repetitions_stay_fast(parts, times):
     text = "".join(parts) * times
     t0 = time.perf_counter()
-    extract(text[:16 * 1024])
+    extract(text[: 16 * 1024])
     assert time.perf_counter() - t0 < 1.0

@@ -1,13 +1,14 @@
 """15.12: two concurrent submits of one report: exactly one delivers."""
+
 from __future__ import annotations
 
 import threading
 from datetime import timedelta
 
 import pytest
-from report_support import FILE_BYTES, maximal_incident, reporter
 from sqlalchemy import update
 
+from report_support import FILE_BYTES, maximal_incident, reporter
 from tripline.report import ReportConflict, ReportService, vault_files
 from tripline.report.service import subs_t
 from tripline.store import Store
@@ -48,8 +49,9 @@ def test_second_concurrent_submit_is_refused(svc):
     rs, vault, sub, _store = svc
     dest = SlowDestination()
     out = {}
-    t = threading.Thread(target=lambda: out.update(first=rs.submit(sub["id"], dest, principal=CS,
-                                                                    files=vault_files(vault, CS))))
+    t = threading.Thread(
+        target=lambda: out.update(first=rs.submit(sub["id"], dest, principal=CS, files=vault_files(vault, CS)))
+    )
     t.start()
     assert dest.entered.wait(10)
     with pytest.raises(ReportConflict):
@@ -62,8 +64,11 @@ def test_second_concurrent_submit_is_refused(svc):
 def test_stale_claim_of_a_killed_submit_is_taken_over(svc):
     rs, vault, sub, store = svc
     with store.engine.begin() as conn:
-        conn.execute(update(subs_t).where(subs_t.c.id == sub["id"])
-                     .values(status="submitting", updated_at=utcnow() - timedelta(hours=1)))
+        conn.execute(
+            update(subs_t)
+            .where(subs_t.c.id == sub["id"])
+            .values(status="submitting", updated_at=utcnow() - timedelta(hours=1))
+        )
     dest = SlowDestination()
     dest.release.set()
     assert rs.submit(sub["id"], dest, principal=CS, files=vault_files(vault, CS))["status"] == "finished"

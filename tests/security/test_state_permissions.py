@@ -1,4 +1,5 @@
 """15.10: the SQLite database and the folders created for it are private."""
+
 from __future__ import annotations
 
 import os

@@ -8,6 +8,7 @@ database, which catches truncation of the newest entries too. With the vault key
 configured the recorded head carries an HMAC, so a database writer cannot
 re-chain the log and forge a matching head (docs/security.md).
 """
+
 from tripline.audit.log import GENESIS, AuditLog, VerifyResult, entry_hash, parse_anchor
 
 __all__ = ["GENESIS", "AuditLog", "VerifyResult", "entry_hash", "parse_anchor"]

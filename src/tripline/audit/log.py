@@ -1,4 +1,5 @@
 """The audit log over the store's ``audit_log`` table."""
+
 from __future__ import annotations
 
 import hashlib
@@ -26,12 +27,18 @@ _PG_AUDIT_LOCK = 0x7472_6175_6469_7400  # "tr audit"
 
 def _canonical(seq: int, at: datetime, actor: str, action: str, target: str | None, detail: dict) -> bytes:
     at_s = at.isoformat(timespec="microseconds")
-    return json.dumps([seq, at_s, actor, action, target, detail], sort_keys=True,
-                      separators=(",", ":"), ensure_ascii=False, default=str).encode()
+    return json.dumps(
+        [seq, at_s, actor, action, target, detail],
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=False,
+        default=str,
+    ).encode()
 
 
-def entry_hash(prev_hash: str, seq: int, at: datetime, actor: str, action: str,
-               target: str | None, detail: dict) -> str:
+def entry_hash(
+    prev_hash: str, seq: int, at: datetime, actor: str, action: str, target: str | None, detail: dict
+) -> str:
     h = hashlib.sha256(prev_hash.encode())
     h.update(_canonical(seq, at, actor, action, target, detail))
     return h.hexdigest()
@@ -52,8 +59,14 @@ class VerifyResult:
     keyed: bool = False
 
     def to_dict(self) -> dict:
-        return {"ok": self.ok, "entries": self.entries, "head_seq": self.head_seq,
-                "head_hash": self.head_hash, "problems": self.problems, "keyed": self.keyed}
+        return {
+            "ok": self.ok,
+            "entries": self.entries,
+            "head_seq": self.head_seq,
+            "head_hash": self.head_hash,
+            "problems": self.problems,
+            "keyed": self.keyed,
+        }
 
 
 def parse_anchor(text: str) -> tuple[int, str]:
@@ -84,8 +97,9 @@ class AuditLog:
         k = self._head_key
         return k() if callable(k) else k
 
-    def append(self, actor: str, action: str, target: str | None = None, detail: dict | None = None,
-               *, conn=None) -> dict:
+    def append(
+        self, actor: str, action: str, target: str | None = None, detail: dict | None = None, *, conn=None
+    ) -> dict:
         """Append one entry. With ``conn`` the entry joins the caller's write
         transaction, so the audited change and its entry commit together."""
         if conn is not None:
@@ -103,18 +117,30 @@ class AuditLog:
         detail = _normalise_detail(detail)
         target = None if target is None else str(target)
         h = entry_hash(prev, seq, at, actor, action, target, detail)
-        conn.execute(insert(audit).values(seq=seq, at=at, actor=actor, action=action, target=target,
-                                          detail=detail, prev_hash=prev, hash=h))
+        conn.execute(
+            insert(audit).values(
+                seq=seq, at=at, actor=actor, action=action, target=target, detail=detail, prev_hash=prev, hash=h
+            )
+        )
         head = {"seq": seq, "hash": h}
         key = self.head_key()
         if key:
             head["mac"] = head_mac(key, seq, h)
-        done = conn.execute(update(settings_t).where(settings_t.c.key == HEAD_KEY)
-                            .values(value=head, updated_at=at)).rowcount
+        done = conn.execute(
+            update(settings_t).where(settings_t.c.key == HEAD_KEY).values(value=head, updated_at=at)
+        ).rowcount
         if not done:
             conn.execute(insert(settings_t).values(key=HEAD_KEY, value=head, updated_at=at))
-        return {"seq": seq, "at": at.isoformat(), "actor": actor, "action": action,
-                "target": target, "detail": detail, "prev_hash": prev, "hash": h}
+        return {
+            "seq": seq,
+            "at": at.isoformat(),
+            "actor": actor,
+            "action": action,
+            "target": target,
+            "detail": detail,
+            "prev_hash": prev,
+            "hash": h,
+        }
 
     def entries(self, *, since_seq: int = 0, action: str | None = None, limit: int | None = None) -> Iterator[dict]:
         q = select(audit).where(audit.c.seq > since_seq).order_by(audit.c.seq)
@@ -124,9 +150,16 @@ class AuditLog:
             q = q.limit(limit)
         with self.engine.connect() as conn:
             for r in conn.execute(q):
-                yield {"seq": r.seq, "at": r.at.isoformat(timespec="microseconds"), "actor": r.actor,
-                       "action": r.action, "target": r.target, "detail": r.detail,
-                       "prev_hash": r.prev_hash, "hash": r.hash}
+                yield {
+                    "seq": r.seq,
+                    "at": r.at.isoformat(timespec="microseconds"),
+                    "actor": r.actor,
+                    "action": r.action,
+                    "target": r.target,
+                    "detail": r.detail,
+                    "prev_hash": r.prev_hash,
+                    "hash": r.hash,
+                }
 
     def count(self, action: str | None = None, actor: str | None = None) -> int:
         q = select(func.count()).select_from(audit)
@@ -152,7 +185,9 @@ class AuditLog:
                 if r.seq != want_seq:
                     problems.append(f"entries {want_seq}..{r.seq - 1} are missing (deleted)")
                 if r.prev_hash != prev:
-                    problems.append(f"entry {r.seq}: previous-hash link broken (an entry before it was edited or deleted)")
+                    problems.append(
+                        f"entry {r.seq}: previous-hash link broken (an entry before it was edited or deleted)"
+                    )
                 h = entry_hash(r.prev_hash, r.seq, r.at, r.actor, r.action, r.target, r.detail)
                 if h != r.hash:
                     problems.append(f"entry {r.seq}: content does not match its hash (edited)")

@@ -8,6 +8,7 @@ Accepted on import:
   list  one hash per line; MD5 (32 hex) and SHA-256 (64 hex) are told apart by
         length, PDQ needs --signal-type pdq because it is also 64 hex digits
 """
+
 from __future__ import annotations
 
 import csv
@@ -16,8 +17,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 from tripline import signals
-from tripline.plugins.manifest import ImportFormat
 from tripline.plugins.loader import registry
+from tripline.plugins.manifest import ImportFormat
 
 # The built-in formats; plug-ins may add more (tripline.plugins, docs/plugins.md).
 FORMATS = ("csv", "tx", "list")
@@ -30,8 +31,9 @@ class FormatError(ValueError):
 @dataclass
 class ParseReport:
     """What an import skipped, so the user sees it instead of losing it silently."""
-    bad_lines: list[tuple[int, str]] = field(default_factory=list)   # (line number, reason)
-    unsupported: dict[str, int] = field(default_factory=dict)        # signal type -> count
+
+    bad_lines: list[tuple[int, str]] = field(default_factory=list)  # (line number, reason)
+    unsupported: dict[str, int] = field(default_factory=dict)  # signal type -> count
 
 
 def normalise_signal_type(name: str) -> str | None:
@@ -66,7 +68,7 @@ def parse(
         if forced is None:
             raise FormatError(f"unknown signal type {signal_type!r}")
     for lineno, raw_type, value, note in rows_of(lines, forced):
-        if raw_type is None:   # the format could not read the line; value says why
+        if raw_type is None:  # the format could not read the line; value says why
             report.bad_lines.append((lineno, value))
             continue
         stype = forced or normalise_signal_type(raw_type)

@@ -15,6 +15,7 @@ reuses a slot and only applies what it missed. ``STATE.json`` in the slot
 holds the applied seq; a bank's folder that is missing or unreadable is
 rebuilt from the database; deleting the whole folder loses nothing.
 """
+
 from __future__ import annotations
 
 import fcntl
@@ -45,7 +46,7 @@ _CHUNK = 100_000
 _CHANGE_BATCH = 200
 _STEP_ENTRIES = 250_000
 _META_OPS = frozenset({"create", "update", "enable", "disable", "video_settings"})
-_REGION = 33   # bytes per stored region hash: code, then the 32-byte PDQ
+_REGION = 33  # bytes per stored region hash: code, then the 32-byte PDQ
 
 
 def encode_regions(regions: Iterable[tuple[int, str]]) -> bytes:
@@ -92,8 +93,8 @@ class ExactMirror:
 
     def __init__(self) -> None:
         self.values: dict[int, str] = {}
-        self._owner: dict[int, tuple[str, str]] = {}     # id -> (bank, signal type)
-        self.exact: dict[tuple[str, str], dict[int, str]] = {}   # (type, value) -> {id: bank}
+        self._owner: dict[int, tuple[str, str]] = {}  # id -> (bank, signal type)
+        self.exact: dict[tuple[str, str], dict[int, str]] = {}  # (type, value) -> {id: bank}
 
     def __len__(self) -> int:
         return len(self.values)
@@ -122,8 +123,10 @@ class ExactMirror:
 
     def lookup(self, stype: str, wanted: list[str], names: list[str]) -> list[tuple[str, int, str]]:
         allowed = set(names)
-        return sorted(((bank, eid, v) for v in wanted for eid, bank in self.exact.get((stype, v), {}).items()
-                       if bank in allowed), key=lambda r: r[1])
+        return sorted(
+            ((bank, eid, v) for v in wanted for eid, bank in self.exact.get((stype, v), {}).items() if bank in allowed),
+            key=lambda r: r[1],
+        )
 
 
 class SyncedIndexes:
@@ -211,8 +214,9 @@ class SyncedIndexes:
         return self.slot / f"{bank_id}-{name}{suffix}"
 
     # -- opening a bank's indexes (built from the database when missing or corrupt)
-    def _open_or_build(self, cache: dict[int, PDQIndex], row: BankRow, suffix: str,
-                       rows: Callable[[], Iterable[tuple[int, str]]]) -> PDQIndex:
+    def _open_or_build(
+        self, cache: dict[int, PDQIndex], row: BankRow, suffix: str, rows: Callable[[], Iterable[tuple[int, str]]]
+    ) -> PDQIndex:
         index = cache.get(row.id)
         if index is not None:
             return index
@@ -231,8 +235,12 @@ class SyncedIndexes:
 
     def pdq(self, row: BankRow) -> PDQIndex:
         self._open()
-        return self._open_or_build(self._pdq, row, "", lambda: (
-            (e.id, e.value) for e in self.store.iter_entries(row.name, signal_type="pdq", enabled_only=True)))
+        return self._open_or_build(
+            self._pdq,
+            row,
+            "",
+            lambda: ((e.id, e.value) for e in self.store.iter_entries(row.name, signal_type="pdq", enabled_only=True)),
+        )
 
     def regions(self, row: BankRow) -> PDQIndex:
         self._open()
@@ -241,13 +249,18 @@ class SyncedIndexes:
             for entry_id, blob, _ in self.store.iter_entry_features(row.name):
                 if blob:
                     rids, codes = decode_regions(entry_id, blob)
-                    yield from zip(rids.tolist(), (c.tobytes().hex() for c in codes))
+                    yield from zip(rids.tolist(), (c.tobytes().hex() for c in codes), strict=True)
+
         return self._open_or_build(self._regions, row, ".regions", rows)
 
     def frames(self, row: BankRow) -> PDQIndex:
         self._open()
-        return self._open_or_build(self._frames, row, ".vpdq", lambda: (
-            (r.id, r.pdq) for r in self.store.iter_video_frames(row.name, enabled_only=True)))
+        return self._open_or_build(
+            self._frames,
+            row,
+            ".vpdq",
+            lambda: ((r.id, r.pdq) for r in self.store.iter_video_frames(row.name, enabled_only=True)),
+        )
 
     def keypoints(self, row: BankRow) -> KeypointIndex | None:
         self._open()
@@ -341,7 +354,7 @@ class SyncedIndexes:
                 self._drop_bank(c.bank_id, c.bank, mirror=False)
                 changed = True
             elif c.op in _META_OPS and c.entry_ids is None:
-                changed = True   # thresholds, kinds and flags are read from the rows by matchers
+                changed = True  # thresholds, kinds and flags are read from the rows by matchers
             elif c.entry_ids:
                 t = touched.setdefault(c.bank_id, {})
                 kind = {"pdq": "pdq", "vpdq": "vpdq"}.get(c.signal_type or "", "other")
@@ -355,7 +368,7 @@ class SyncedIndexes:
         for bank_id, kinds in touched.items():
             row = rows.get(bank_id)
             if row is None:
-                continue   # deleted since: its delete is in the log
+                continue  # deleted since: its delete is in the log
             changed = True
             self._reconcile(row, kinds)
         return changed
@@ -387,7 +400,7 @@ class SyncedIndexes:
                 else:
                     self.mirror.drop(e)
             if len(self.mirror) > self.mirror_limit:
-                self.mirror = None   # grew past the limit: lookups go to the database
+                self.mirror = None  # grew past the limit: lookups go to the database
         pdq_ids = kinds.get("pdq", set()) | kinds.get("features", set())
         if pdq_ids:
             self._reconcile_pdq(row, sorted(pdq_ids), live, states, kinds.get("features", set()))
@@ -481,6 +494,6 @@ class SyncedIndexes:
         with self._rlock:
             self._close_indexes()
             if self._lock_fd is not None:
-                os.close(self._lock_fd)   # releases the slot
+                os.close(self._lock_fd)  # releases the slot
                 self._lock_fd = None
             self.slot = None

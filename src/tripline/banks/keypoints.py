@@ -15,6 +15,7 @@ saved beside the records as ``inverted-<records>-<parameters>.npy``, which
 later openers memory-map (docs/robust-matching.md has the costs and the
 scaling limits).
 """
+
 from __future__ import annotations
 
 import os
@@ -27,11 +28,18 @@ from tripline.durable import atomic_file
 from tripline.keypoints import BANK_FEATURES, INDEXED_FEATURES, Keypoints, words
 from tripline.keypoints.features import WORD_BITS, WORD_TABLES
 
-_FIXED = 64.0        # points are stored as uint16 fixed point, 1/64 px
-RECORD = np.dtype([
-    ("entry", "<i8"), ("n", "<u2"), ("w", "<u2"), ("h", "<u2"), ("_pad", "<u2"),
-    ("pts", "<u2", (BANK_FEATURES, 2)), ("desc", "u1", (BANK_FEATURES, 32)),
-])
+_FIXED = 64.0  # points are stored as uint16 fixed point, 1/64 px
+RECORD = np.dtype(
+    [
+        ("entry", "<i8"),
+        ("n", "<u2"),
+        ("w", "<u2"),
+        ("h", "<u2"),
+        ("_pad", "<u2"),
+        ("pts", "<u2", (BANK_FEATURES, 2)),
+        ("desc", "u1", (BANK_FEATURES, 32)),
+    ]
+)
 _FILE = RECORDS = "records.bin"
 # Candidates verified per upload and bank, and the least shared words for one.
 CANDIDATES = 5
@@ -105,12 +113,12 @@ def _postings(records: np.ndarray) -> np.ndarray:
     counts = np.minimum(records["n"].astype(np.int64), INDEXED_FEATURES)
     desc = records["desc"][:, :INDEXED_FEATURES].reshape(-1, 32)
     valid = (np.arange(INDEXED_FEATURES)[None, :] < counts[:, None]).ravel()
-    w = words(desc[valid])                                   # (m, tables)
+    w = words(desc[valid])  # (m, tables)
     rows = np.repeat(np.arange(n, dtype=np.uint64), counts)
     # One sorted key per (word, record), unique: a record counts once per
     # word. Words are < 2**30 and rows < 2**34.
     keys = ((w.astype(np.uint64) << np.uint64(34)) | rows[:, None]).ravel()
-    keys.sort()   # sort and compare neighbours: np.unique's hash path is ~4x slower here
+    keys.sort()  # sort and compare neighbours: np.unique's hash path is ~4x slower here
     keys = keys[np.concatenate([[True], keys[1:] != keys[:-1]])]
     posting_words = keys >> np.uint64(34)
     starts = np.flatnonzero(np.concatenate([[True], posting_words[1:] != posting_words[:-1]]))
@@ -156,7 +164,7 @@ class KeypointIndex:
             if postings.ndim == 2 and postings.shape[0] == 2 and postings.dtype == np.uint32:
                 return cls(records, postings)
         except (OSError, ValueError):
-            pass   # missing, torn or foreign: rebuilt below
+            pass  # missing, torn or foreign: rebuilt below
         index = cls(records)
         index._save(cache)
         return index
@@ -225,8 +233,9 @@ class KeypointIndex:
     def keypoints(self, row: int) -> Keypoints:
         rec = self._records[row]
         n = int(rec["n"])
-        return Keypoints(rec["pts"][:n].astype(np.float32) / _FIXED, np.array(rec["desc"][:n]),
-                         (int(rec["w"]), int(rec["h"])))
+        return Keypoints(
+            rec["pts"][:n].astype(np.float32) / _FIXED, np.array(rec["desc"][:n]), (int(rec["w"]), int(rec["h"]))
+        )
 
     def close(self) -> None:
         # Dropping the references unmaps the files once no returned array uses them.

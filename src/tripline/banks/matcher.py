@@ -1,5 +1,6 @@
 """Match hashed items against loaded banks. No I/O of its own: exact lookups
 go through the callable it is given, PDQ lookups through each bank's index."""
+
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
@@ -22,10 +23,10 @@ ExactLookup = Callable[[str, list[str], list[str]], list[tuple[str, int, str]]]
 @dataclass
 class LoadedBank:
     name: str
-    kind: str                 # "match" or "allow"
-    pdq_threshold: int        # inclusive
+    kind: str  # "match" or "allow"
+    pdq_threshold: int  # inclusive
     pdq_quality_min: int
-    index: PDQIndex | None    # None: the bank holds no PDQ entries
+    index: PDQIndex | None  # None: the bank holds no PDQ entries
     # Region hashes of banked images (tripline.normalise), ids entry_id * REGION_SLOTS + code;
     # None when the bank was not built from images.
     regions: PDQIndex | None = None
@@ -42,7 +43,7 @@ class Match:
     entry_id: int
     value: str
     distance: int
-    variant: str              # dihedral variant of the query that matched ("original" for exact hashes)
+    variant: str  # dihedral variant of the query that matched ("original" for exact hashes)
     suppressed: bool = False  # True when an allow-list bank also matched this item
     # Set when only a normalised variant matched (tripline.normalise): which
     # normalisation of the upload ("border_trim", "banner_strip",
@@ -71,8 +72,14 @@ class Match:
 
 
 class Matcher:
-    def __init__(self, banks: Sequence[LoadedBank], exact_lookup: ExactLookup, entry_values: Callable[[list[int]], dict[int, str]],
-                 *, owns_indexes: bool = True):
+    def __init__(
+        self,
+        banks: Sequence[LoadedBank],
+        exact_lookup: ExactLookup,
+        entry_values: Callable[[list[int]], dict[int, str]],
+        *,
+        owns_indexes: bool = True,
+    ):
         self.banks = list(banks)
         self._exact_lookup = exact_lookup
         self._entry_values = entry_values
@@ -126,7 +133,7 @@ class Matcher:
 
     def _match_pdq(self, items, results) -> None:
         # One batched query per bank over every dihedral variant of every item.
-        rows: list[tuple[int, int]] = []   # (item index, variant index)
+        rows: list[tuple[int, int]] = []  # (item index, variant index)
         hexes: list[str] = []
         for i, it in enumerate(items):
             variants = it.get("pdq_dihedral") or ([it["pdq"]] if it.get("pdq") else [])
@@ -146,10 +153,10 @@ class Matcher:
                 continue
             sel = np.flatnonzero(eligible)
             hits = bank.index.search(codes[sel], bank.pdq_threshold)
-            best: dict[tuple[int, int], tuple[int, int]] = {}   # (item, entry) -> (distance, variant)
-            for q, (ids, dists) in zip(sel, hits):
+            best: dict[tuple[int, int], tuple[int, int]] = {}  # (item, entry) -> (distance, variant)
+            for q, (ids, dists) in zip(sel, hits, strict=True):
                 item_i, variant_i = rows[q]
-                for entry_id, dist in zip(ids.tolist(), dists.tolist()):
+                for entry_id, dist in zip(ids.tolist(), dists.tolist(), strict=True):
                     key = (item_i, entry_id)
                     # Prefer the closest variant; on a tie, the unrotated one.
                     if key not in best or (dist, variant_i) < best[key]:
@@ -159,7 +166,15 @@ class Matcher:
             values = self._entry_values(sorted({e for _, e in best}))
             for (item_i, entry_id), (dist, variant_i) in sorted(best.items()):
                 results[item_i].append(
-                    Match(bank.name, bank.kind, "pdq", entry_id, values.get(entry_id, ""), int(dist), DIHEDRAL_VARIANTS[variant_i])
+                    Match(
+                        bank.name,
+                        bank.kind,
+                        "pdq",
+                        entry_id,
+                        values.get(entry_id, ""),
+                        int(dist),
+                        DIHEDRAL_VARIANTS[variant_i],
+                    )
                 )
         self._match_robust(items, results)
 
@@ -169,7 +184,7 @@ class Matcher:
         plain hash and variants against the bank's region hashes. Only pairs
         (item, entry) the plain stage did not match are kept, and only when
         the verifier confirms them."""
-        queries: list[tuple[int, str, str, int]] = []   # (item, normalisation, hex, quality)
+        queries: list[tuple[int, str, str, int]] = []  # (item, normalisation, hex, quality)
         for i, it in enumerate(items):
             if it.get("pdq"):
                 queries.append((i, "original", it["pdq"], it.get("pdq_quality") or 0))
@@ -181,21 +196,30 @@ class Matcher:
         for bank in self.banks:
             if bank.index is None or len(bank.index) == 0:
                 continue
-            done = {(i, m.entry_id) for i, found in enumerate(results) for m in found
-                    if m.bank == bank.name and m.signal_type == "pdq"}
-            best: dict[tuple[int, int], tuple[int, str, str]] = {}   # (item, entry) -> (distance, normalisation, bank hash)
+            done = {
+                (i, m.entry_id)
+                for i, found in enumerate(results)
+                for m in found
+                if m.bank == bank.name and m.signal_type == "pdq"
+            }
+            best: dict[
+                tuple[int, int], tuple[int, str, str]
+            ] = {}  # (item, entry) -> (distance, normalisation, bank hash)
             for target_index, use_plain in ((bank.index, True), (bank.regions, False)):
                 if target_index is None or len(target_index) == 0:
                     continue
-                sel = [q for q in queries
-                       if q[1] != "original" or not use_plain]
-                sel = [q for q in sel if q[3] >= bank.pdq_quality_min
-                       and (("plain" in PAIRS[q[1]]) if use_plain else any(t != "plain" for t in PAIRS[q[1]]))]
+                sel = [q for q in queries if q[1] != "original" or not use_plain]
+                sel = [
+                    q
+                    for q in sel
+                    if q[3] >= bank.pdq_quality_min
+                    and (("plain" in PAIRS[q[1]]) if use_plain else any(t != "plain" for t in PAIRS[q[1]]))
+                ]
                 if not sel:
                     continue
                 hits = target_index.search(hex_to_codes([q[2] for q in sel]), bank.pdq_threshold)
-                for (item_i, norm, _, _), (ids, dists) in zip(sel, hits):
-                    for rid, dist in zip(ids.tolist(), dists.tolist()):
+                for (item_i, norm, _, _), (ids, dists) in zip(sel, hits, strict=True):
+                    for rid, dist in zip(ids.tolist(), dists.tolist(), strict=True):
                         if use_plain:
                             entry_id, region = rid, "plain"
                         else:
@@ -213,10 +237,19 @@ class Matcher:
             for (item_i, entry_id), (dist, norm, region) in sorted(best.items()):
                 if entry_id not in live:
                     continue
-                results[item_i].append(Match(
-                    bank.name, bank.kind, "pdq", entry_id, values.get(entry_id, ""), dist, "original",
-                    normalisation=None if norm == "original" else norm, bank_hash=region,
-                ))
+                results[item_i].append(
+                    Match(
+                        bank.name,
+                        bank.kind,
+                        "pdq",
+                        entry_id,
+                        values.get(entry_id, ""),
+                        dist,
+                        "original",
+                        normalisation=None if norm == "original" else norm,
+                        bank_hash=region,
+                    )
+                )
 
     def _live_values(self, bank: LoadedBank, entry_ids: set[int]) -> tuple[set[int], dict[int, str]]:
         """The entries still live in the bank's PDQ index, with their values:
@@ -246,8 +279,12 @@ class Matcher:
                         continue
                     key = (i, bank.keypoints.entry_id(row))
                     if key not in best or check.inliers > best[key]["inliers"]:
-                        best[key] = {"inliers": check.inliers, "scale": check.scale,
-                                     "rotation": check.rotation, "coverage": check.coverage}
+                        best[key] = {
+                            "inliers": check.inliers,
+                            "scale": check.scale,
+                            "rotation": check.rotation,
+                            "coverage": check.coverage,
+                        }
             if not best:
                 continue
             live, values = self._live_values(bank, {e for _, e in best})
@@ -257,16 +294,28 @@ class Matcher:
                 value = values.get(entry_id, "")
                 own = items[item_i].get("pdq")
                 distance = hamming(own, value) if own and len(value) == 64 else 256
-                results[item_i].append(Match(
-                    bank.name, bank.kind, "pdq", entry_id, value, int(distance), "original",
-                    normalisation=KEYPOINTS, bank_hash=KEYPOINTS, geometry=geometry,
-                ))
+                results[item_i].append(
+                    Match(
+                        bank.name,
+                        bank.kind,
+                        "pdq",
+                        entry_id,
+                        value,
+                        int(distance),
+                        "original",
+                        normalisation=KEYPOINTS,
+                        bank_hash=KEYPOINTS,
+                        geometry=geometry,
+                    )
+                )
 
 
 def describe_keypoints(geometry: dict) -> str:
     share = round(100 * geometry.get("coverage", 0))
-    text = (f"by local keypoints: {geometry.get('inliers', 0)} points of the banked image in the "
-            f"same layout; the upload shows about {share}% of the banked image")
+    text = (
+        f"by local keypoints: {geometry.get('inliers', 0)} points of the banked image in the "
+        f"same layout; the upload shows about {share}% of the banked image"
+    )
     if share < 97:
         text += " (cropped, or partly covered)"
     return text

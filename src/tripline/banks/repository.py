@@ -2,6 +2,7 @@
 process's cache of their indexes (tripline.banks.indexes), kept in step with
 the database's change log. Writes go to the database only; no write ever
 needs an index lock, so a CLI change while a service runs cannot fail on one."""
+
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
@@ -62,7 +63,9 @@ class Banks:
 
     # -- entries ---------------------------------------------------------
     def add(
-        self, name: str, entries: Iterable[tuple[str, str, str | None]],
+        self,
+        name: str,
+        entries: Iterable[tuple[str, str, str | None]],
         regions: dict[str, Iterable[tuple[int, str]]] | None = None,
         keypoints: dict[str, Keypoints] | None = None,
     ) -> ImportResult:
@@ -90,8 +93,13 @@ class Banks:
                 reg = regions.get(value) if regions else None
                 kp = keypoints.get(value) if keypoints else None
                 if reg or kp is not None:
-                    features.append((entry_id, encode_regions(reg) if reg else None,
-                                     bank_keypoints.record_bytes(entry_id, kp) if kp is not None else None))
+                    features.append(
+                        (
+                            entry_id,
+                            encode_regions(reg) if reg else None,
+                            bank_keypoints.record_bytes(entry_id, kp) if kp is not None else None,
+                        )
+                    )
         if features:
             self.store.add_entry_features(name, features)
         return ImportResult(added, duplicates, by_type)
@@ -128,7 +136,7 @@ class Banks:
         self.sync()
         return self.cache.pdq(row)
 
-    reader = index   # within a process the cached index is always the current one
+    reader = index  # within a process the cached index is always the current one
 
     def regions_index(self, name: str) -> PDQIndex:
         """The bank's regions index (tripline.normalise): region hashes of
@@ -189,8 +197,17 @@ class Banks:
                 continue
             regions = self.cache.regions(row)
             kps = self.cache.keypoints(row)
-            loaded.append(LoadedBank(row.name, row.kind, row.pdq_threshold, row.pdq_quality_min, index,
-                                     regions if len(regions) else None, kps))
+            loaded.append(
+                LoadedBank(
+                    row.name,
+                    row.kind,
+                    row.pdq_threshold,
+                    row.pdq_quality_min,
+                    index,
+                    regions if len(regions) else None,
+                    kps,
+                )
+            )
         return Matcher(loaded, self.store.exact_lookup, self.store.entry_values, owns_indexes=False)
 
 

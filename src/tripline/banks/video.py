@@ -8,6 +8,7 @@ a video is one radius search per bank rather than a comparison with every
 banked video. Like the image index, the frame index lives in the process's
 index cache (tripline.banks.indexes) and follows the database's change log.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -15,7 +16,6 @@ import json
 import weakref
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 
@@ -46,11 +46,12 @@ def signal_id(frames: Sequence[Frame]) -> str:
 class VideoMatch(Match):
     """A Match (so scan, allow-lists and the store treat it like any other)
     with the video evidence: both percentages and the matching segments."""
+
     query_match_pct: float = 0.0
     bank_match_pct: float = 0.0
-    query_frames: int = 0          # distinct usable query frames
-    bank_frames: int = 0           # distinct usable frames of the banked video
-    matched_frames: int = 0        # of the query's
+    query_frames: int = 0  # distinct usable query frames
+    bank_frames: int = 0  # distinct usable frames of the banked video
+    matched_frames: int = 0  # of the query's
     segments: list[dict] = field(default_factory=list)
     frames: list[dict] = field(default_factory=list)
 
@@ -61,10 +62,10 @@ class _LoadedVideoBank:
     kind: str
     config: VideoMatchConfig
     index: PDQIndex
-    ids: np.ndarray        # frame ids, sorted
-    entry: np.ndarray      # entry id per frame
+    ids: np.ndarray  # frame ids, sorted
+    entry: np.ndarray  # entry id per frame
     timestamp: np.ndarray
-    counts: np.ndarray     # frame counts toward percentages (distinct, quality ok)
+    counts: np.ndarray  # frame counts toward percentages (distinct, quality ok)
     usable_per_entry: dict[int, int]
 
 
@@ -92,7 +93,9 @@ class VideoBanks:
         q, b = self.store.get_video_settings(name) or (DEFAULT_QUERY_MATCH_PCT, DEFAULT_BANK_MATCH_PCT)
         return VideoMatchConfig(q, b, row.pdq_threshold, row.pdq_quality_min)
 
-    def set_thresholds(self, name: str, *, query_match_pct: float | None = None, bank_match_pct: float | None = None) -> VideoMatchConfig:
+    def set_thresholds(
+        self, name: str, *, query_match_pct: float | None = None, bank_match_pct: float | None = None
+    ) -> VideoMatchConfig:
         current = self.config(name)
         self.store.set_video_settings(
             name,
@@ -197,7 +200,7 @@ class VideoBanks:
         return len(self.index(name))
 
     def close(self) -> None:
-        pass   # the frame indexes belong to the Banks' cache
+        pass  # the frame indexes belong to the Banks' cache
 
     def stats(self, name: str) -> dict:
         return {
@@ -232,11 +235,19 @@ class VideoBanks:
             entry_a = np.asarray(entry, dtype=np.int64)[order]
             counts_a = np.asarray(counts, dtype=bool)[order]
             usable = np.bincount(np.unique(entry_a, return_inverse=True)[1], weights=counts_a)
-            loaded.append(_LoadedVideoBank(
-                row.name, row.kind, config, self.banks.cache.frames(row),
-                np.asarray(ids, dtype=np.int64)[order], entry_a, np.asarray(ts, dtype=np.float64)[order],
-                counts_a, dict(zip(np.unique(entry_a).tolist(), usable.astype(int).tolist())),
-            ))
+            loaded.append(
+                _LoadedVideoBank(
+                    row.name,
+                    row.kind,
+                    config,
+                    self.banks.cache.frames(row),
+                    np.asarray(ids, dtype=np.int64)[order],
+                    entry_a,
+                    np.asarray(ts, dtype=np.float64)[order],
+                    counts_a,
+                    dict(zip(np.unique(entry_a).tolist(), usable.astype(int).tolist(), strict=True)),
+                )
+            )
         return VideoMatcher(loaded, self.store.entry_values, owns_indexes=False)
 
 
@@ -246,7 +257,7 @@ class VideoMatcher:
     def __init__(self, banks: list[_LoadedVideoBank], entry_values, *, owns_indexes: bool = True):
         self.banks = banks
         self._entry_values = entry_values
-        self._owns_indexes = owns_indexes   # False: a process's shared cache (VideoBanks.matcher)
+        self._owns_indexes = owns_indexes  # False: a process's shared cache (VideoBanks.matcher)
 
     def close(self) -> None:
         if not self._owns_indexes:
@@ -276,7 +287,7 @@ class VideoMatcher:
         cfg = bank.config
         owner, hexes = [], []
         usable_n = {}
-        for qi, (i, frames) in enumerate(queries):
+        for qi, (_i, frames) in enumerate(queries):
             pos = usable_positions(frames, cfg.quality_min)
             usable_n[qi] = len(pos)
             owner += [qi] * len(pos)
@@ -294,7 +305,7 @@ class VideoMatcher:
             # Frames added to the index after this matcher loaded are skipped:
             # their metadata is not here, and the next matcher will see them.
             keep = (bank.ids[at] == ids) & bank.counts[at]
-            for p, d in zip(at[keep].tolist(), dists[keep].tolist()):
+            for p, d in zip(at[keep].tolist(), dists[keep].tolist(), strict=True):
                 key = (owner[row], int(bank.entry[p]))
                 h = hexes[row]
                 cur = best.setdefault(key, {}).get(h)
@@ -311,14 +322,24 @@ class VideoMatcher:
             b_pct = 100.0 * len(bank_hit[(qi, entry_id)]) / b_total if b_total else 0.0
             if not cfg.accepts(q_pct, b_pct):
                 continue
-            results[i].append(VideoMatch(
-                bank.name, bank.kind, VPDQ, entry_id, values.get(entry_id, ""),
-                min(d for d, _ in per_hash.values()), "original",
-                query_match_pct=round(q_pct, 2), bank_match_pct=round(b_pct, 2),
-                query_frames=usable_n[qi], bank_frames=b_total, matched_frames=len(per_hash),
-                segments=[s.to_dict() for s in segments(frames, per_hash, cfg.quality_min)],
-                frames=frame_hits(frames, per_hash, cfg.quality_min),
-            ))
+            results[i].append(
+                VideoMatch(
+                    bank.name,
+                    bank.kind,
+                    VPDQ,
+                    entry_id,
+                    values.get(entry_id, ""),
+                    min(d for d, _ in per_hash.values()),
+                    "original",
+                    query_match_pct=round(q_pct, 2),
+                    bank_match_pct=round(b_pct, 2),
+                    query_frames=usable_n[qi],
+                    bank_frames=b_total,
+                    matched_frames=len(per_hash),
+                    segments=[s.to_dict() for s in segments(frames, per_hash, cfg.quality_min)],
+                    frames=frame_hits(frames, per_hash, cfg.quality_min),
+                )
+            )
 
 
 def record_frames(record: dict) -> list[Frame]:
@@ -338,7 +359,9 @@ def combine(found: list[Match], video_found: list[VideoMatch]) -> list[Match]:
     return out
 
 
-def match_video(records: Sequence[dict], banks: Banks | VideoMatcher, bank_names: list[str] | None = None) -> list[list[VideoMatch]]:
+def match_video(
+    records: Sequence[dict], banks: Banks | VideoMatcher, bank_names: list[str] | None = None
+) -> list[list[VideoMatch]]:
     """Video matches per record. Pass a VideoMatcher to reuse loaded banks
     across batches; a Banks opens (and closes) one for this call."""
     if isinstance(banks, VideoMatcher):

@@ -15,6 +15,7 @@ rewritten atomically; a resumed job skips checkpointed shards; counts come
 from the checkpoint, one entry per shard. A shard finished but not yet
 checkpointed when the job died is simply redone and overwrites its own files.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -49,11 +50,11 @@ class BackfillError(RuntimeError):
 @dataclass
 class BackfillProgress:
     shards_total: int = 0
-    shards_done: int = 0          # including shards finished by an earlier run
-    shards_resumed: int = 0       # finished by an earlier run (skipped now)
+    shards_done: int = 0  # including shards finished by an earlier run
+    shards_resumed: int = 0  # finished by an earlier run (skipped now)
     units_total: int = 0
-    units_done: int = 0           # in this invocation
-    items_done: int = 0           # in this invocation
+    units_done: int = 0  # in this invocation
+    items_done: int = 0  # in this invocation
     flagged: int = 0
     by_decision: dict[str, int] = field(default_factory=dict)
     errors_by_code: dict[str, int] = field(default_factory=dict)
@@ -77,9 +78,11 @@ class BackfillProgress:
     def line(self) -> str:
         eta = self.eta_seconds
         errs = ", ".join(f"{k} {v}" for k, v in sorted(self.errors_by_code.items())) or "none"
-        return (f"shards {self.shards_done}/{self.shards_total}  items {self.items_done}  "
-                f"{self.items_per_second:.1f} items/s  ETA {'-' if eta is None else f'{eta:.0f} s'}  "
-                f"flagged {self.flagged}  errors: {errs}")
+        return (
+            f"shards {self.shards_done}/{self.shards_total}  items {self.items_done}  "
+            f"{self.items_per_second:.1f} items/s  ETA {'-' if eta is None else f'{eta:.0f} s'}  "
+            f"flagged {self.flagged}  errors: {errs}"
+        )
 
 
 @dataclass
@@ -95,10 +98,17 @@ def _shard_id(i: int, payload: list[str]) -> str:
 
 def plan_scan(sources: list[str], shard_size: int) -> list[dict]:
     units = list_units(sources)
-    cwd = os.getcwd()   # relative local paths keep their key (as in scan) but are read from here
-    return [{"id": _shard_id(i // shard_size, units[i:i + shard_size]), "kind": "scan", "cwd": cwd,
-             "units": units[i:i + shard_size], "n": len(units[i:i + shard_size])}
-            for i in range(0, len(units), shard_size)]
+    cwd = os.getcwd()  # relative local paths keep their key (as in scan) but are read from here
+    return [
+        {
+            "id": _shard_id(i // shard_size, units[i : i + shard_size]),
+            "kind": "scan",
+            "cwd": cwd,
+            "units": units[i : i + shard_size],
+            "n": len(units[i : i + shard_size]),
+        }
+        for i in range(0, len(units), shard_size)
+    ]
 
 
 def plan_rematch(sources: list[str], shard_size: int) -> list[dict]:
@@ -111,10 +121,12 @@ def plan_rematch(sources: list[str], shard_size: int) -> list[dict]:
         if local and os.path.isdir(src) and os.path.exists(os.path.join(src, "results.jsonl")):
             src = os.path.join(src, "results.jsonl")
         if local and src.endswith(".jsonl"):
-            lines = [json.dumps(r, separators=(",", ":"), sort_keys=True)
-                     for r in sorted(ResultLog(src).load().values(), key=lambda r: r["key"])]
+            lines = [
+                json.dumps(r, separators=(",", ":"), sort_keys=True)
+                for r in sorted(ResultLog(src).load().values(), key=lambda r: r["key"])
+            ]
             for i in range(0, len(lines), shard_size):
-                chunk = lines[i:i + shard_size]
+                chunk = lines[i : i + shard_size]
                 shards.append({"kind": "rematch", "records": chunk, "n": len(chunk), "_id": f"{src}#{i}"})
         else:
             files = Sink(src).data_files()
@@ -129,8 +141,13 @@ def plan_rematch(sources: list[str], shard_size: int) -> list[dict]:
 
 def _fingerprint(mode: str, shards: list[dict], bank_names, policy: Policy, options: ScanOptions) -> str:
     h = hashlib.sha256()
-    h.update(json.dumps({"mode": mode, "banks": sorted(bank_names or []), "policy": policy.meta,
-                         "options": repr(options)}, sort_keys=True, default=str).encode())
+    h.update(
+        json.dumps(
+            {"mode": mode, "banks": sorted(bank_names or []), "policy": policy.meta, "options": repr(options)},
+            sort_keys=True,
+            default=str,
+        ).encode()
+    )
     for s in shards:
         h.update(s["id"].encode())
     return h.hexdigest()
@@ -171,19 +188,37 @@ def run_backfill(
     out.makedirs()
     ckpt = out.read_json(CHECKPOINT)
     if ckpt is not None and ckpt.get("job") != job:
-        raise BackfillError(f"{sink} holds the checkpoint of a different job (other sources, banks, policy or "
-                            "options); use --fresh to start over there, or another sink")
+        raise BackfillError(
+            f"{sink} holds the checkpoint of a different job (other sources, banks, policy or "
+            "options); use --fresh to start over there, or another sink"
+        )
     if ckpt is None:
-        ckpt = {"job": job, "run_id": uuid.uuid4().hex, "mode": mode, "sources": sources,
-                "created": _now(), "shards": {}}
+        ckpt = {
+            "job": job,
+            "run_id": uuid.uuid4().hex,
+            "mode": mode,
+            "sources": sources,
+            "created": _now(),
+            "shards": {},
+        }
         out.write_json(CHECKPOINT, ckpt)
     run_id = ckpt["run_id"]
     done = ckpt["shards"]
     todo = [s for s in shards if s["id"] not in done]
-    progress = BackfillProgress(shards_total=len(shards), shards_done=len(shards) - len(todo),
-                                shards_resumed=len(shards) - len(todo), units_total=sum(s["n"] for s in todo))
-    args = {"sources": sources, "sink": sink, "engine": engine, "mode": mode, "banks": bank_names,
-            "policy": policy.meta}
+    progress = BackfillProgress(
+        shards_total=len(shards),
+        shards_done=len(shards) - len(todo),
+        shards_resumed=len(shards) - len(todo),
+        units_total=sum(s["n"] for s in todo),
+    )
+    args = {
+        "sources": sources,
+        "sink": sink,
+        "engine": engine,
+        "mode": mode,
+        "banks": bank_names,
+        "policy": policy.meta,
+    }
     if store is not None:
         store.start_run(run_id, args=args, out_dir=sink)
     if on_progress:
@@ -247,11 +282,18 @@ def summarize(ckpt: dict, progress: BackfillProgress, status: str) -> dict:
                 counts[name][k] = counts[name].get(k, 0) + v
     counts["errors"] = sum(counts["errors_by_code"].values())
     return {
-        "run_id": ckpt["run_id"], "mode": ckpt["mode"], "status": status, "finished_at": _now(),
+        "run_id": ckpt["run_id"],
+        "mode": ckpt["mode"],
+        "status": status,
+        "finished_at": _now(),
         "shards": {"total": progress.shards_total, "done": len(ckpt["shards"]), "resumed": progress.shards_resumed},
         "counts": counts,
-        "this_invocation": {"items": progress.items_done, "seconds": round(progress.elapsed, 3),
-                            "items_per_second": round(progress.items_per_second, 2), "retries": progress.retries},
+        "this_invocation": {
+            "items": progress.items_done,
+            "seconds": round(progress.elapsed, 3),
+            "items_per_second": round(progress.items_per_second, 2),
+            "retries": progress.retries,
+        },
     }
 
 
@@ -305,8 +347,12 @@ def _run_local(todo, snapshot, policy, options, sink_url, workers, address, on_i
     os.environ.update({k: "1" for k in _THREAD_VARS})
 
     def new_pool():
-        return ProcessPoolExecutor(max_workers=n, mp_context=ctx, initializer=_init_worker,
-                                   initargs=(snapshot, policy, options, sink_url, on_item))
+        return ProcessPoolExecutor(
+            max_workers=n,
+            mp_context=ctx,
+            initializer=_init_worker,
+            initargs=(snapshot, policy, options, sink_url, on_item),
+        )
 
     pending = list(reversed(todo))
     pool = new_pool()
@@ -345,6 +391,7 @@ def _run_local(todo, snapshot, policy, options, sink_url, workers, address, on_i
 
 # ---------------------------------------------------------------- Ray engine
 
+
 class ShardActor:
     """Ray Data callable class: constructed once per worker actor, where it
     fetches the bank snapshot from the object store and builds its indexes."""
@@ -352,7 +399,7 @@ class ShardActor:
     def __init__(self, snapshot_ref, policy, options, sink_url, on_item=None):
         import ray
 
-        snapshot = ray.get(snapshot_ref[0])   # wrapped in a list so Ray hands us the reference
+        snapshot = ray.get(snapshot_ref[0])  # wrapped in a list so Ray hands us the reference
         self.proc = ShardProcessor(snapshot, policy, options, sink_url, on_item)
 
     def __call__(self, batch: dict) -> dict:
@@ -386,9 +433,17 @@ def _run_ray(todo, snapshot, policy, options, sink_url, workers, address, on_ite
     ref = ray.put(snapshot)
     ds = ray.data.from_items([{"shard": json.dumps(s)} for s in todo], override_num_blocks=len(todo))
     ds = ds.map_batches(
-        ShardActor, batch_size=1, compute=ray.data.ActorPoolStrategy(size=min(n, len(todo))), num_cpus=1,
-        fn_constructor_kwargs={"snapshot_ref": [ref], "policy": policy, "options": options,
-                               "sink_url": sink_url, "on_item": on_item},
+        ShardActor,
+        batch_size=1,
+        compute=ray.data.ActorPoolStrategy(size=min(n, len(todo))),
+        num_cpus=1,
+        fn_constructor_kwargs={
+            "snapshot_ref": [ref],
+            "policy": policy,
+            "options": options,
+            "sink_url": sink_url,
+            "on_item": on_item,
+        },
         # Ray Data's actor pools are restartable with unlimited task retries by
         # default (max_restarts=-1, max_task_retries=-1): a worker that dies
         # mid-shard is restarted and the shard retried. Not overridden here.

@@ -14,6 +14,7 @@ written under a temporary name and renamed into place (local folders: fsync +
 os.replace; object stores: a single PUT is atomic), so a killed shard leaves no
 partial file that a reader would count.
 """
+
 from __future__ import annotations
 
 import io
@@ -26,25 +27,27 @@ import pyarrow.parquet as pq
 
 from tripline.durable import atomic_write
 
-SCHEMA = pa.schema([
-    ("key", pa.string()),
-    ("stamp", pa.string()),
-    ("size", pa.int64()),
-    ("media_type", pa.string()),
-    ("width", pa.int64()),
-    ("height", pa.int64()),
-    ("md5", pa.string()),
-    ("sha256", pa.string()),
-    ("pdq", pa.string()),
-    ("pdq_quality", pa.int64()),
-    ("flagged", pa.bool_()),
-    ("action", pa.string()),
-    ("priority", pa.string()),
-    ("banks", pa.list_(pa.string())),
-    ("error_code", pa.string()),
-    ("shard", pa.string()),
-    ("record", pa.string()),   # the full record as JSON, exactly as tripline scan's results.jsonl line
-])
+SCHEMA = pa.schema(
+    [
+        ("key", pa.string()),
+        ("stamp", pa.string()),
+        ("size", pa.int64()),
+        ("media_type", pa.string()),
+        ("width", pa.int64()),
+        ("height", pa.int64()),
+        ("md5", pa.string()),
+        ("sha256", pa.string()),
+        ("pdq", pa.string()),
+        ("pdq_quality", pa.int64()),
+        ("flagged", pa.bool_()),
+        ("action", pa.string()),
+        ("priority", pa.string()),
+        ("banks", pa.list_(pa.string())),
+        ("error_code", pa.string()),
+        ("shard", pa.string()),
+        ("record", pa.string()),  # the full record as JSON, exactly as tripline scan's results.jsonl line
+    ]
+)
 
 ACTIONS = ("block", "review", "allow")
 CHECKPOINT = "_checkpoint.json"
@@ -58,13 +61,22 @@ def action_of(rec: dict) -> str:
 def to_row(rec: dict, shard: str) -> dict:
     d = rec.get("decision") or {}
     return {
-        "key": rec["key"], "stamp": rec.get("stamp"), "size": rec.get("size"),
-        "media_type": rec.get("media_type"), "width": rec.get("width"), "height": rec.get("height"),
-        "md5": rec.get("md5"), "sha256": rec.get("sha256"), "pdq": rec.get("pdq"),
-        "pdq_quality": rec.get("pdq_quality"), "flagged": bool(rec.get("flagged")),
-        "action": action_of(rec), "priority": d.get("priority"),
+        "key": rec["key"],
+        "stamp": rec.get("stamp"),
+        "size": rec.get("size"),
+        "media_type": rec.get("media_type"),
+        "width": rec.get("width"),
+        "height": rec.get("height"),
+        "md5": rec.get("md5"),
+        "sha256": rec.get("sha256"),
+        "pdq": rec.get("pdq"),
+        "pdq_quality": rec.get("pdq_quality"),
+        "flagged": bool(rec.get("flagged")),
+        "action": action_of(rec),
+        "priority": d.get("priority"),
         "banks": sorted({m["bank"] for m in rec.get("matches") or [] if not m.get("suppressed")}),
-        "error_code": (rec.get("error") or {}).get("code"), "shard": shard,
+        "error_code": (rec.get("error") or {}).get("code"),
+        "shard": shard,
         "record": json.dumps(rec, separators=(",", ":"), sort_keys=True),
     }
 
@@ -91,7 +103,7 @@ class Sink:
             atomic_write(Path(final), data)
         else:
             self.fs.makedirs(parent, exist_ok=True)
-            self.fs.pipe_file(final, data)   # one PUT: the object appears whole or not at all
+            self.fs.pipe_file(final, data)  # one PUT: the object appears whole or not at all
 
     def read_json(self, rel: str) -> dict | None:
         p = self.path(rel)
@@ -126,8 +138,11 @@ class Sink:
     def _data_files(self) -> list[str]:
         if not self.fs.exists(self.root):
             return []
-        return sorted(p for p in self.fs.find(self.root)
-                      if p.endswith(".parquet") and "/decision=" in p and not p.rsplit("/", 1)[1].startswith("."))
+        return sorted(
+            p
+            for p in self.fs.find(self.root)
+            if p.endswith(".parquet") and "/decision=" in p and not p.rsplit("/", 1)[1].startswith(".")
+        )
 
     def data_files(self) -> list[str]:
         return [self.fs.unstrip_protocol(p) if not self.local else p for p in self._data_files()]

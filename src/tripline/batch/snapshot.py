@@ -14,6 +14,7 @@ Matching against a snapshot gives exactly what ``Banks.matcher()`` gives: the
 bank selection, thresholds and allow-lists come from the same code, only the
 lookups are served from memory instead of the database.
 """
+
 from __future__ import annotations
 
 import shutil
@@ -38,7 +39,7 @@ class _BankSnap:
     pdq_quality_min: int
     pdq: tuple[np.ndarray, np.ndarray] | None
     regions: tuple[np.ndarray, np.ndarray] | None
-    keypoints: np.ndarray | None = None    # the bank's keypoint records (tripline.banks.keypoints)
+    keypoints: np.ndarray | None = None  # the bank's keypoint records (tripline.banks.keypoints)
 
 
 @dataclass
@@ -80,10 +81,15 @@ class BankSnapshot:
         matcher = banks.matcher(names)
         try:
             snaps = [
-                _BankSnap(b.name, b.kind, b.pdq_threshold, b.pdq_quality_min,
-                          b.index.export() if b.index is not None else None,
-                          b.regions.export() if b.regions is not None else None,
-                          b.keypoints.export() if b.keypoints is not None else None)
+                _BankSnap(
+                    b.name,
+                    b.kind,
+                    b.pdq_threshold,
+                    b.pdq_quality_min,
+                    b.index.export() if b.index is not None else None,
+                    b.regions.export() if b.regions is not None else None,
+                    b.keypoints.export() if b.keypoints is not None else None,
+                )
                 for b in matcher.banks
             ]
         finally:
@@ -91,8 +97,17 @@ class BankSnapshot:
         vmatcher = VideoBanks.of(banks).matcher(names)
         try:
             videos = [
-                _VideoSnap(v.name, v.kind, v.config, v.index.export(), v.ids, v.entry, v.timestamp, v.counts,
-                           dict(v.usable_per_entry))
+                _VideoSnap(
+                    v.name,
+                    v.kind,
+                    v.config,
+                    v.index.export(),
+                    v.ids,
+                    v.entry,
+                    v.timestamp,
+                    v.counts,
+                    dict(v.usable_per_entry),
+                )
                 for v in vmatcher.banks
             ]
         finally:
@@ -125,8 +140,17 @@ class BankSnapshot:
 
     @property
     def nbytes(self) -> int:
-        n = sum(a.nbytes for a in (self.exact_type, self.exact_value, self.exact_bank, self.exact_entry,
-                                   self.value_ids, self.value_vals))
+        n = sum(
+            a.nbytes
+            for a in (
+                self.exact_type,
+                self.exact_value,
+                self.exact_bank,
+                self.exact_entry,
+                self.value_ids,
+                self.value_vals,
+            )
+        )
         for b in self.banks:
             for pair in (b.pdq, b.regions):
                 if pair is not None:
@@ -163,7 +187,7 @@ class BankSnapshot:
         ids = np.asarray(entry_ids, np.int64)
         pos = np.clip(np.searchsorted(self.value_ids, ids), 0, len(self.value_ids) - 1)
         hit = self.value_ids[pos] == ids
-        return {int(i): self.value_vals[p].decode() for i, p, h in zip(ids, pos, hit) if h}
+        return {int(i): self.value_vals[p].decode() for i, p, h in zip(ids, pos, hit, strict=True) if h}
 
     # -- opening (worker) ----------------------------------------------------
     def open(self, workdir: str | Path | None = None) -> OpenedBanks:
@@ -185,12 +209,22 @@ class BankSnapshot:
             kps = KeypointIndex(b.keypoints) if index is not None and b.keypoints is not None else None
             loaded.append(LoadedBank(b.name, b.kind, b.pdq_threshold, b.pdq_quality_min, index, regions, kps))
         videos = [
-            _LoadedVideoBank(v.name, v.kind, v.config, build(f"v{i}", v.index), v.ids, v.entry, v.timestamp,
-                             v.counts, v.usable_per_entry)
+            _LoadedVideoBank(
+                v.name,
+                v.kind,
+                v.config,
+                build(f"v{i}", v.index),
+                v.ids,
+                v.entry,
+                v.timestamp,
+                v.counts,
+                v.usable_per_entry,
+            )
             for i, v in enumerate(self.videos)
         ]
-        return OpenedBanks(Matcher(loaded, self.exact_lookup, self.entry_values),
-                           VideoMatcher(videos, self.entry_values), root)
+        return OpenedBanks(
+            Matcher(loaded, self.exact_lookup, self.entry_values), VideoMatcher(videos, self.entry_values), root
+        )
 
 
 @dataclass

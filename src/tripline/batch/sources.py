@@ -13,6 +13,7 @@ Sources:
 
 The listing is sorted and de-duplicated, so shards are deterministic.
 """
+
 from __future__ import annotations
 
 import io
@@ -43,7 +44,7 @@ def list_units(sources: list[str]) -> list[str]:
     units: set[str] = set()
     for src in sources:
         if src.startswith(MANIFEST_PREFIX):
-            units.update(read_manifest(src[len(MANIFEST_PREFIX):]))
+            units.update(read_manifest(src[len(MANIFEST_PREFIX) :]))
         elif is_url(src):
             units.update(_list_fsspec(src))
         else:
@@ -98,7 +99,7 @@ def read_manifest(path: str) -> list[str]:
             raise ValueError(f"{path}:{n}: not JSON: {exc}") from exc
         uri = obj.get("uri") or obj.get("path") if isinstance(obj, dict) else obj
         if not isinstance(uri, str) or not uri:
-            raise ValueError(f"{path}:{n}: expected a URI string or {{\"uri\": ...}}")
+            raise ValueError(f'{path}:{n}: expected a URI string or {{"uri": ...}}')
         out.append(uri)
     return out
 
@@ -117,8 +118,8 @@ class UnitReader:
                 yield Item(unit, "", 0, error=ItemError(ErrorCode.READ_ERROR, "no such file or directory"))
                 return
             for item in _file_items(path, self.limits, self.max_bytes):
-                if path != unit:   # keep the key as listed (relative), read from the absolute path
-                    item.key = unit + item.key[len(path):]
+                if path != unit:  # keep the key as listed (relative), read from the absolute path
+                    item.key = unit + item.key[len(path) :]
                 yield item
             return
         yield from self._remote_items(unit)
@@ -137,11 +138,23 @@ class UnitReader:
             fs, path = self._filesystem(uri)
             info = fs.info(path)
             size = int(info.get("size") or 0)
-            version = info.get("ETag") or info.get("etag") or info.get("mtime") or info.get("LastModified") \
-                or info.get("created") or info.get("generation") or ""
+            version = (
+                info.get("ETag")
+                or info.get("etag")
+                or info.get("mtime")
+                or info.get("LastModified")
+                or info.get("created")
+                or info.get("generation")
+                or ""
+            )
             stamp = f"{size}:{version}"
             if size > self.max_bytes:
-                yield Item(uri, stamp, size, error=ItemError(ErrorCode.TOO_MANY_BYTES, f"{size} bytes exceeds {self.max_bytes}"))
+                yield Item(
+                    uri,
+                    stamp,
+                    size,
+                    error=ItemError(ErrorCode.TOO_MANY_BYTES, f"{size} bytes exceeds {self.max_bytes}"),
+                )
                 return
             data = fs.cat_file(path)
         except (OSError, ValueError) as exc:

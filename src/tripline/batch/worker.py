@@ -2,6 +2,7 @@
 ``process_item``), match and decide (the scan's ``finish_records``), and write
 the shard's Parquet files. The same class runs in-process, in the local
 engine's worker processes and as a Ray Data actor."""
+
 from __future__ import annotations
 
 import json
@@ -32,26 +33,41 @@ def shard_summary(shard_id: str, records: list[dict], by_action: dict[str, int],
     flagged = [r for r in records if r.get("flagged")]
     by_bank: dict[str, int] = {}
     for r in flagged:
-        for b in {m["bank"] for m in r.get("matches") or [] if m.get("bank_kind") == "match" and not m.get("suppressed")}:
+        for b in {
+            m["bank"] for m in r.get("matches") or [] if m.get("bank_kind") == "match" and not m.get("suppressed")
+        }:
             by_bank[b] = by_bank.get(b, 0) + 1
-    return {"shard": shard_id, "items": len(records), "by_decision": by_action, "errors_by_code": errors,
-            "flagged": len(flagged), "flagged_by_bank": by_bank, "seconds": round(seconds, 4)}
+    return {
+        "shard": shard_id,
+        "items": len(records),
+        "by_decision": by_action,
+        "errors_by_code": errors,
+        "flagged": len(flagged),
+        "flagged_by_bank": by_bank,
+        "seconds": round(seconds, 4),
+    }
 
 
 class ShardProcessor:
     """Holds the opened banks (built once per worker) and processes shards."""
 
-    def __init__(self, snapshot: BankSnapshot, policy: Policy, options: ScanOptions, sink_url: str,
-                 on_item: Callable[[dict], None] | None = None):
+    def __init__(
+        self,
+        snapshot: BankSnapshot,
+        policy: Policy,
+        options: ScanOptions,
+        sink_url: str,
+        on_item: Callable[[dict], None] | None = None,
+    ):
         self.opened = snapshot.open()
         if options.keypoints and not self.opened.matcher.uses_keypoints:
-            options = replace(options, keypoints=False)   # ~8 ms an item, and no bank to compare with
+            options = replace(options, keypoints=False)  # ~8 ms an item, and no bank to compare with
         # Classifiers (docs/classifiers.md): None unless the policy configures some.
         self.classifiers = open_stage(policy)
         self.policy, self.options = policy, with_classifier_input(options, self.classifiers)
         self.sink = Sink(sink_url)
         self.reader = UnitReader(max_bytes=options.limits.max_bytes)
-        self.on_item = on_item   # test hook: called with each finished record before it is written
+        self.on_item = on_item  # test hook: called with each finished record before it is written
 
     def close(self) -> None:
         self.opened.close()
@@ -60,8 +76,11 @@ class ShardProcessor:
 
     def records(self, shard: dict) -> list[dict]:
         if shard["kind"] == "scan":
-            records = [process_item(item, self.options)[0]
-                       for unit in shard["units"] for item in self.reader.items(unit, shard.get("cwd"))]
+            records = [
+                process_item(item, self.options)[0]
+                for unit in shard["units"]
+                for item in self.reader.items(unit, shard.get("cwd"))
+            ]
         elif shard["kind"] == "rematch":
             records = list(_stored_records(shard))
             for r in records:
@@ -71,8 +90,9 @@ class ShardProcessor:
             raise ValueError(f"unknown shard kind {shard['kind']!r}")
         # One record per key: a key listed twice (or a member repeated in an archive) is kept once, last wins.
         records = list({r["key"]: r for r in records}.values())
-        finish_records(records, self.opened.matcher, self.opened.video_matcher, self.policy,
-                       classifiers=self.classifiers)
+        finish_records(
+            records, self.opened.matcher, self.opened.video_matcher, self.policy, classifiers=self.classifiers
+        )
         now = datetime.now(UTC).isoformat(timespec="seconds")
         for r in records:
             r["scanned_at"] = now

@@ -1,5 +1,6 @@
 """Classifier plug-ins: the operator's models and services for content no
 hash list holds yet (docs/classifiers.md)."""
+
 from tripline.classifiers.base import (
     Classifier,
     ClassifierConfigError,
@@ -10,5 +11,12 @@ from tripline.classifiers.base import (
 )
 from tripline.classifiers.config import ClassifierSpec
 
-__all__ = ["Classifier", "ClassifierConfigError", "ClassifierError", "ClassifierInput", "ClassifierSpec",
-           "Outcome", "Scores"]
+__all__ = [
+    "Classifier",
+    "ClassifierConfigError",
+    "ClassifierError",
+    "ClassifierInput",
+    "ClassifierSpec",
+    "Outcome",
+    "Scores",
+]

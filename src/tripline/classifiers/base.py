@@ -5,6 +5,7 @@ receives the decoded image (and, if it wants them, the file's bytes and the
 upload's context) and answers labelled scores. Tripline ships no abuse
 classifier; it only calls what the operator configured.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -35,8 +36,8 @@ class ClassifierError(RuntimeError):
 @dataclass
 class ClassifierInput:
     key: str
-    image: Image.Image | None          # decoded RGB; may be reduced (see prepare.py)
-    data: bytes | None = None          # the file's bytes, only when a remote classifier wants them
+    image: Image.Image | None  # decoded RGB; may be reduced (see prepare.py)
+    data: bytes | None = None  # the file's bytes, only when a remote classifier wants them
     sha256: str = ""
     context: dict = field(default_factory=dict)
 
@@ -48,8 +49,11 @@ class Scores:
     ms: float
 
     def to_dict(self) -> dict:
-        return {"labels": {k: round(float(v), 6) for k, v in sorted(self.labels.items())},
-                "model": self.model, "ms": round(self.ms, 3)}
+        return {
+            "labels": {k: round(float(v), 6) for k, v in sorted(self.labels.items())},
+            "model": self.model,
+            "ms": round(self.ms, 3),
+        }
 
 
 Outcome = Scores | ClassifierError
@@ -58,9 +62,9 @@ Outcome = Scores | ClassifierError
 @runtime_checkable
 class Classifier(Protocol):
     name: str
-    model: str                      # model/version string written into every record
-    wants_bytes: bool               # remote classifiers send the file itself
-    input_size: int | None          # longest side the worker must keep for this classifier, None: any
+    model: str  # model/version string written into every record
+    wants_bytes: bool  # remote classifiers send the file itself
+    input_size: int | None  # longest side the worker must keep for this classifier, None: any
 
     def classify(self, batch: Sequence[ClassifierInput]) -> list[Outcome]:
         """One outcome per input, in order. Never raises for one bad item."""
@@ -69,4 +73,4 @@ class Classifier(Protocol):
     def close(self) -> None: ...
 
 
-Factory = Any   # callable(spec: ClassifierSpec, runtime: Runtime) -> Classifier
+Factory = Any  # callable(spec: ClassifierSpec, runtime: Runtime) -> Classifier

@@ -1,6 +1,7 @@
 """``tripline policy check``: open every configured classifier once, so a
 missing or malformed model, an unsafe URL or a missing credential is found
 before a scan, with the classifier's name."""
+
 from __future__ import annotations
 
 from tripline.classifiers.base import ClassifierConfigError
@@ -17,6 +18,7 @@ class _NoSecrets:
         if self.engine is None:
             return {}
         from tripline.store.secrets import SecretStore
+
         if not SecretStore(self.engine, None).describe(name)["configured"]:
             raise LookupError(f"no stored credential named {name!r} (tripline classifier credential set {name} ...)")
         return {}
@@ -31,8 +33,7 @@ def check_classifiers(policy, engine=None) -> dict[str, dict]:
     for name, spec in policy.classifiers.items():
         clf = open_classifier(spec, _NoSecrets(engine))
         try:
-            out[name] = {"type": spec.type, "model": clf.model,
-                         "credential": spec.credential if spec.remote else None}
+            out[name] = {"type": spec.type, "model": clf.model, "credential": spec.credential if spec.remote else None}
         finally:
             clf.close()
     return out

@@ -5,13 +5,13 @@ so a decision names exactly which model weights took part in it. Building
 the classifier (loading the model, finding its credential) is
 ``registry.open_classifier``.
 """
+
 from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
 
 
 class SpecError(ValueError):
@@ -22,7 +22,6 @@ class SpecError(ValueError):
         self.field = field
 
 
-
 TYPES = ("onnx", "google-content-safety", "safer", "hive", "http")
 REMOTE_TYPES = TYPES[1:]
 # Which uploads a classifier sees: "unmatched" (no bank matched), and
@@ -30,8 +29,17 @@ REMOTE_TYPES = TYPES[1:]
 ELIGIBILITY = ("unmatched", "text_flagged")
 
 _COMMON = {"type", "eligible", "sample", "batch"}
-_REMOTE = {"credential", "url", "allow_private", "timeout", "retries", "rate", "daily_budget",
-           "breaker_failures", "breaker_reset_seconds"}
+_REMOTE = {
+    "credential",
+    "url",
+    "allow_private",
+    "timeout",
+    "retries",
+    "rate",
+    "daily_budget",
+    "breaker_failures",
+    "breaker_reset_seconds",
+}
 _KEYS = {
     "onnx": _COMMON | {"model", "size", "labels"},
     "google-content-safety": _COMMON | _REMOTE,
@@ -65,8 +73,8 @@ class ClassifierSpec:
     allow_private: bool = False
     timeout: float = 10.0
     retries: int = 2
-    rate: float | None = None              # calls per second, per process
-    daily_budget: int | None = None        # calls per UTC day, across all instances (database)
+    rate: float | None = None  # calls per second, per process
+    daily_budget: int | None = None  # calls per UTC day, across all instances (database)
     breaker_failures: int = 5
     breaker_reset_seconds: float = 60.0
     # A plug-in type's own settings, as written in its table.
@@ -103,13 +111,17 @@ def _one(name: str, spec: Any, base_dir: Path | None, digest) -> ClassifierSpec:
         return _plugin(name, kind, spec, where)
     extra = sorted(set(spec) - _KEYS[kind])
     if extra:
-        raise SpecError(f"unknown key(s) {', '.join(map(repr, extra))} for a {kind} classifier; allowed: "
-                        f"{', '.join(sorted(_KEYS[kind]))}", **where)
+        raise SpecError(
+            f"unknown key(s) {', '.join(map(repr, extra))} for a {kind} classifier; allowed: "
+            f"{', '.join(sorted(_KEYS[kind]))}",
+            **where,
+        )
     eligible = _typed(spec, "eligible", list, where, [])
     bad = [e for e in eligible if e not in ELIGIBILITY]
     if bad:
-        raise SpecError(f"unknown eligibility {bad!r}; one or more of {', '.join(ELIGIBILITY)}",
-                          field=f"{where['field']}.eligible")
+        raise SpecError(
+            f"unknown eligibility {bad!r}; one or more of {', '.join(ELIGIBILITY)}", field=f"{where['field']}.eligible"
+        )
     sample = float(_typed(spec, "sample", (int, float), where, 1.0))
     if not 0.0 < sample <= 1.0:
         raise SpecError("sample is the share of eligible uploads sent, in (0, 1]", field=f"{where['field']}.sample")
@@ -140,23 +152,29 @@ def _plugin(name: str, kind: Any, spec: dict, where: dict) -> ClassifierSpec:
 def _onnx(name: str, spec: dict, base_dir: Path | None, digest, where: dict) -> dict:
     model = _typed(spec, "model", str, where)
     if not model:
-        raise SpecError("an onnx classifier needs model = \"path/to/model.onnx\" (relative to the policy file)",
-                          field=f"{where['field']}.model")
+        raise SpecError(
+            'an onnx classifier needs model = "path/to/model.onnx" (relative to the policy file)',
+            field=f"{where['field']}.model",
+        )
     size = _typed(spec, "size", int, where)
     if size is None or not 8 <= size <= 4096:
-        raise SpecError("an onnx classifier needs size = N (input side in pixels, 8..4096)",
-                          field=f"{where['field']}.size")
+        raise SpecError(
+            "an onnx classifier needs size = N (input side in pixels, 8..4096)", field=f"{where['field']}.size"
+        )
     if not spec.get("labels"):
-        raise SpecError("an onnx classifier needs labels = [...], one per output score",
-                          field=f"{where['field']}.labels")
+        raise SpecError(
+            "an onnx classifier needs labels = [...], one per output score", field=f"{where['field']}.labels"
+        )
     if base_dir is None:
         raise SpecError("onnx model files need a policy loaded from a file", **where)
     path = (base_dir / model).resolve()
     try:
         data = path.read_bytes()
     except OSError as exc:
-        raise SpecError(f"classifier {name!r}: cannot read model file {path}: {exc.strerror or exc}",
-                          field=f"{where['field']}.model") from None
+        raise SpecError(
+            f"classifier {name!r}: cannot read model file {path}: {exc.strerror or exc}",
+            field=f"{where['field']}.model",
+        ) from None
     sha = hashlib.sha256(data).hexdigest()
     # The decision's policy hash covers the weights, not just their file name.
     digest.update(b"\0classifier-model\0" + name.encode() + b"\0" + sha.encode())
@@ -166,22 +184,27 @@ def _onnx(name: str, spec: dict, base_dir: Path | None, digest, where: dict) -> 
 def _remote(kind: str, spec: dict, where: dict) -> dict:
     credential = _typed(spec, "credential", str, where)
     if kind != "http" and not credential:
-        raise SpecError(f"a {kind} classifier names a stored credential: credential = \"NAME\" "
-                          "(tripline classifier credential set NAME ...); the secret never goes in the policy",
-                          field=f"{where['field']}.credential")
+        raise SpecError(
+            f'a {kind} classifier names a stored credential: credential = "NAME" '
+            "(tripline classifier credential set NAME ...); the secret never goes in the policy",
+            field=f"{where['field']}.credential",
+        )
     url = _typed(spec, "url", str, where, DEFAULT_URLS.get(kind))
     if not url:
-        raise SpecError(f"a {kind} classifier needs url = \"https://...\"", field=f"{where['field']}.url")
+        raise SpecError(f'a {kind} classifier needs url = "https://..."', field=f"{where['field']}.url")
     if not url.startswith(("https://", "http://")):
         raise SpecError("url must be http(s)", field=f"{where['field']}.url")
-    out = {"credential": credential, "url": url,
-           "allow_private": _typed(spec, "allow_private", bool, where, False),
-           "timeout": float(_typed(spec, "timeout", (int, float), where, 10.0)),
-           "retries": _typed(spec, "retries", int, where, 2),
-           "rate": _typed(spec, "rate", (int, float), where),
-           "daily_budget": _typed(spec, "daily_budget", int, where),
-           "breaker_failures": _typed(spec, "breaker_failures", int, where, 5),
-           "breaker_reset_seconds": float(_typed(spec, "breaker_reset_seconds", (int, float), where, 60.0))}
+    out = {
+        "credential": credential,
+        "url": url,
+        "allow_private": _typed(spec, "allow_private", bool, where, False),
+        "timeout": float(_typed(spec, "timeout", (int, float), where, 10.0)),
+        "retries": _typed(spec, "retries", int, where, 2),
+        "rate": _typed(spec, "rate", (int, float), where),
+        "daily_budget": _typed(spec, "daily_budget", int, where),
+        "breaker_failures": _typed(spec, "breaker_failures", int, where, 5),
+        "breaker_reset_seconds": float(_typed(spec, "breaker_reset_seconds", (int, float), where, 60.0)),
+    }
     for key, low in (("timeout", 0.05), ("retries", 0), ("breaker_failures", 1), ("breaker_reset_seconds", 0.01)):
         if out[key] < low:
             raise SpecError(f"{key} must be >= {low}", field=f"{where['field']}.{key}")

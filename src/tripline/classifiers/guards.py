@@ -2,11 +2,12 @@
 control: a circuit breaker and a rate limiter (per process), and the daily
 budget (across every process and instance: its counter is in the database,
 ``classifier_usage``)."""
+
 from __future__ import annotations
 
 import threading
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from sqlalchemy import Engine, Table, and_, insert, select, update
 from sqlalchemy.exc import IntegrityError
@@ -77,7 +78,7 @@ class RateLimiter:
 
 
 def utc_day() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%d")
+    return datetime.now(UTC).strftime("%Y-%m-%d")
 
 
 class DailyBudget:
@@ -100,19 +101,20 @@ class DailyBudget:
             if conn.execute(stmt).rowcount:
                 return True
             if conn.execute(select(t.c.calls).where(where)).first() is not None:
-                return False          # the row exists: the budget is spent
+                return False  # the row exists: the budget is spent
         if self.limit is not None and n > self.limit:
             return False
         try:
             with self.engine.connect().execution_options(tripline_write=True) as conn, conn.begin():
                 conn.execute(insert(t).values(classifier=self.classifier, day=day, calls=n))
             return True
-        except IntegrityError:       # another process created today's row first
+        except IntegrityError:  # another process created today's row first
             return self.take(n)
 
     def used(self) -> int:
         t = self.t
         with self.engine.connect() as conn:
-            row = conn.execute(select(t.c.calls).where(and_(t.c.classifier == self.classifier,
-                                                            t.c.day == self.day()))).first()
+            row = conn.execute(
+                select(t.c.calls).where(and_(t.c.classifier == self.classifier, t.c.day == self.day()))
+            ).first()
         return row[0] if row else 0

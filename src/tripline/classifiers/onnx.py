@@ -5,6 +5,7 @@ Contract (docs/classifiers.md): one input, float32 NCHW RGB in [0, 1] at
 configured label. Anything else is refused when the classifier is opened,
 naming the classifier, never discovered on a live item.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -33,8 +34,11 @@ class OnnxClassifier:
             raise ClassifierConfigError(self.name, f"cannot read model file {path}: {exc.strerror or exc}") from None
         sha = hashlib.sha256(data).hexdigest()
         if spec.model_sha256 and sha != spec.model_sha256:
-            raise ClassifierConfigError(self.name, f"model file {path} changed since the policy was loaded "
-                                                   f"(sha256 {sha[:12]}…, policy has {spec.model_sha256[:12]}…)")
+            raise ClassifierConfigError(
+                self.name,
+                f"model file {path} changed since the policy was loaded "
+                f"(sha256 {sha[:12]}…, policy has {spec.model_sha256[:12]}…)",
+            )
         self.model = f"onnx:sha256:{sha}"
         self.model_sha256 = sha
         opts = ort.SessionOptions()
@@ -44,8 +48,9 @@ class OnnxClassifier:
         try:
             self.session = ort.InferenceSession(data, sess_options=opts, providers=["CPUExecutionProvider"])
         except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own untyped errors for bad files
-            raise ClassifierConfigError(self.name, f"model file {path} is not a loadable ONNX model: "
-                                                   f"{str(exc).splitlines()[0][:300]}") from None
+            raise ClassifierConfigError(
+                self.name, f"model file {path} is not a loadable ONNX model: {str(exc).splitlines()[0][:300]}"
+            ) from None
         self._check_signature(path)
 
     @property
@@ -55,24 +60,32 @@ class OnnxClassifier:
     def _check_signature(self, path) -> None:
         inputs, outputs = self.session.get_inputs(), self.session.get_outputs()
         if len(inputs) != 1:
-            raise ClassifierConfigError(self.name, f"{path}: the model must take exactly one input, it takes {len(inputs)}")
+            raise ClassifierConfigError(
+                self.name, f"{path}: the model must take exactly one input, it takes {len(inputs)}"
+            )
         inp = inputs[0]
         if inp.type != "tensor(float)":
             raise ClassifierConfigError(self.name, f"{path}: input {inp.name!r} is {inp.type}, not float32")
         shape = list(inp.shape)
         want = [None, 3, self.size, self.size]
-        if len(shape) != 4 or any(isinstance(d, int) and d != w for d, w in zip(shape[1:], want[1:])):
-            raise ClassifierConfigError(self.name, f"{path}: input shape {shape} does not fit NCHW "
-                                                   f"[N, 3, {self.size}, {self.size}] (size = {self.size} in the policy)")
+        if len(shape) != 4 or any(isinstance(d, int) and d != w for d, w in zip(shape[1:], want[1:], strict=True)):
+            raise ClassifierConfigError(
+                self.name,
+                f"{path}: input shape {shape} does not fit NCHW "
+                f"[N, 3, {self.size}, {self.size}] (size = {self.size} in the policy)",
+            )
         self.input_name = inp.name
         self.fixed_batch = shape[0] if isinstance(shape[0], int) else None
         if self.fixed_batch not in (None, 1):
-            raise ClassifierConfigError(self.name, f"{path}: a fixed batch of {shape[0]} is not supported; use 1 or a dynamic N")
+            raise ClassifierConfigError(
+                self.name, f"{path}: a fixed batch of {shape[0]} is not supported; use 1 or a dynamic N"
+            )
         out = outputs[0]
         last = out.shape[-1] if out.shape else None
         if isinstance(last, int) and last != len(self.labels):
-            raise ClassifierConfigError(self.name, f"{path}: output {out.name!r} has {last} scores, the policy names "
-                                                   f"{len(self.labels)} labels")
+            raise ClassifierConfigError(
+                self.name, f"{path}: output {out.name!r} has {last} scores, the policy names {len(self.labels)} labels"
+            )
         self.output_name = out.name
         # A dry run catches what shapes alone do not (a model that only
         # fails once executed, a symbolic output that is the wrong length).
@@ -107,7 +120,7 @@ class OnnxClassifier:
                 ready.append((i, self.tensor(inp.image)))
         step = 1 if self.fixed_batch == 1 else self.batch
         for start in range(0, len(ready), step):
-            chunk = ready[start:start + step]
+            chunk = ready[start : start + step]
             t0 = time.perf_counter()
             try:
                 y = self._run(np.stack([t for _, t in chunk]))
@@ -116,8 +129,8 @@ class OnnxClassifier:
                     out[i] = exc
                 continue
             ms = (time.perf_counter() - t0) * 1000 / len(chunk)
-            for (i, _), row in zip(chunk, y):
-                out[i] = Scores(dict(zip(self.labels, map(float, row))), self.model, ms)
+            for (i, _), row in zip(chunk, y, strict=True):
+                out[i] = Scores(dict(zip(self.labels, map(float, row), strict=True)), self.model, ms)
         return out  # type: ignore[return-value]
 
     def close(self) -> None:

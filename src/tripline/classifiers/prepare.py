@@ -5,12 +5,12 @@ Workers run in other processes and the stage runs where matches are known
 reduced RGB copy of the decoded image, not the full decode: a 24-megapixel
 photo would otherwise cross the process boundary as 72 MB of pixels.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from PIL import Image
-
 
 # Files above this are not kept for remote classifiers: a scan batch holds
 # up to 64 items in memory, and vendors refuse larger uploads anyway.
@@ -19,8 +19,8 @@ MAX_SEND_BYTES = 20 * 1024 * 1024
 
 @dataclass(frozen=True)
 class InputSpec:
-    max_side: int | None = None     # longest side kept; None: no image is kept
-    want_bytes: bool = False        # keep the file's bytes for remote classifiers
+    max_side: int | None = None  # longest side kept; None: no image is kept
+    want_bytes: bool = False  # keep the file's bytes for remote classifiers
 
 
 def prepare(image: Image.Image | None, data: bytes, spec: InputSpec) -> dict:

@@ -1,6 +1,7 @@
 """Classifier types by name. ``classifier_factory`` is the one lookup every
 caller uses (the stage, ``tripline policy check``), so a plug-in registry
 only has to be consulted here."""
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -11,11 +12,13 @@ from tripline.classifiers.config import ClassifierSpec
 
 def _onnx(spec: ClassifierSpec, runtime) -> Classifier:
     from tripline.classifiers.onnx import OnnxClassifier
+
     return OnnxClassifier(spec, runtime)
 
 
 def _remote(spec: ClassifierSpec, runtime) -> Classifier:
     from tripline.classifiers.remote import RemoteClassifier
+
     return RemoteClassifier(spec, runtime)
 
 

@@ -1,6 +1,7 @@
 """A remote classifier: one vendor's shapes (vendors.py) behind the seam,
 with timeouts, retries with backoff, a circuit breaker, a rate limit and a
 daily budget. Built only from a configured ``[classifiers.NAME]``."""
+
 from __future__ import annotations
 
 import time
@@ -17,7 +18,7 @@ from tripline.service.urlsafe import UnsafeURL, resolve_checked
 
 _RETRY_STATUS = {408, 429, 500, 502, 503, 504}
 _MAX_BACKOFF = 5.0
-CONCURRENCY = 4          # calls in flight per classifier within one batch
+CONCURRENCY = 4  # calls in flight per classifier within one batch
 
 
 class RemoteClassifier:
@@ -41,8 +42,9 @@ class RemoteClassifier:
         self.breaker = CircuitBreaker(spec.breaker_failures, spec.breaker_reset_seconds)
         self.rate = RateLimiter(spec.rate)
         self.budget = runtime.budget(spec.name, spec.daily_budget) if spec.daily_budget is not None else None
-        self.client = httpx.Client(timeout=spec.timeout, follow_redirects=False,
-                                   headers={"User-Agent": "tripline-classifier"})
+        self.client = httpx.Client(
+            timeout=spec.timeout, follow_redirects=False, headers={"User-Agent": "tripline-classifier"}
+        )
         self.pool = ThreadPoolExecutor(max_workers=CONCURRENCY, thread_name_prefix=f"clf-{spec.name}")
 
     def classify(self, batch: Sequence[ClassifierInput]) -> list[Outcome]:
@@ -54,17 +56,21 @@ class RemoteClassifier:
             else:
                 todo.append(i)
         size = max(1, min(self.vendor.max_batch, self.spec.batch))
-        chunks = [todo[k:k + size] for k in range(0, len(todo), size)]
-        for chunk, results in zip(chunks, self.pool.map(lambda c: self._chunk([batch[i] for i in c]), chunks)):
-            for i, res in zip(chunk, results):
+        chunks = [todo[k : k + size] for k in range(0, len(todo), size)]
+        for chunk, results in zip(
+            chunks, self.pool.map(lambda c: self._chunk([batch[i] for i in c]), chunks), strict=True
+        ):
+            for i, res in zip(chunk, results, strict=True):
                 out[i] = res
         return out  # type: ignore[return-value]
 
     def _chunk(self, inputs: list[ClassifierInput]) -> list[Outcome]:
         if not self.breaker.allow():
-            return [ClassifierError("circuit_open", "the circuit breaker is open after repeated failures")] * len(inputs)
+            return [ClassifierError("circuit_open", "the circuit breaker is open after repeated failures")] * len(
+                inputs
+            )
         if self.budget is not None and not self.budget.take(len(inputs)):
-            self.breaker.release()       # a trial that never called proves nothing
+            self.breaker.release()  # a trial that never called proves nothing
             return [ClassifierError("budget_exhausted", "today's call budget is spent")] * len(inputs)
         t0 = time.perf_counter()
         try:
@@ -93,8 +99,11 @@ class RemoteClassifier:
                 last = ClassifierError("unreachable", f"{type(exc).__name__}", retryable=True)
                 continue
             if resp.status_code in _RETRY_STATUS:
-                last = ClassifierError("rate_limited" if resp.status_code == 429 else "http_error",
-                                       f"HTTP {resp.status_code}", retryable=True)
+                last = ClassifierError(
+                    "rate_limited" if resp.status_code == 429 else "http_error",
+                    f"HTTP {resp.status_code}",
+                    retryable=True,
+                )
                 last.retry_after = _retry_after(resp)  # type: ignore[attr-defined]
                 continue
             if resp.status_code >= 400:

@@ -1,5 +1,6 @@
 """What a classifier needs from outside the pure core: its credential (the
 named-secret store) and its daily budget counter (the database)."""
+
 from __future__ import annotations
 
 from sqlalchemy import Engine
@@ -17,12 +18,14 @@ class Runtime:
             # command defaults to ($TRIPLINE_DB, or the state folder's).
             from tripline import config
             from tripline.store.engine import make_engine
+
             self.engine = make_engine(config.db_url(None, config.home_dir(None)))
         return self.engine
 
     def keys(self):
         if self._keys is None:
             from tripline.vault import key_provider_from_env
+
             try:
                 self._keys = key_provider_from_env()
             except Exception as exc:  # noqa: BLE001 - KeyError_ and OSError alike
@@ -31,10 +34,12 @@ class Runtime:
 
     def secret(self, name: str) -> dict:
         from tripline.store.secrets import SecretStore
+
         return SecretStore(self._engine(), self.keys()).get(name)
 
     def budget(self, classifier: str, limit: int | None) -> DailyBudget:
         from tripline.store.secret_models import ClassifierUsage
+
         return DailyBudget(self._engine(), ClassifierUsage.__table__, classifier, limit)
 
 
@@ -44,6 +49,7 @@ def open_stage(policy, engine: Engine | None = None, keys=None):
     if not getattr(policy, "classifiers", None):
         return None
     from tripline.classifiers.stage import ClassifierStage
+
     return ClassifierStage(policy, Runtime(engine, keys))
 
 
@@ -52,6 +58,7 @@ def with_classifier_input(options, stage):
     if stage is None:
         return options
     from dataclasses import replace
+
     return replace(options, classifier_input=stage.input_spec)
 
 
@@ -62,4 +69,5 @@ def run_classifiers(stage, records: list[dict], context: dict | None = None) -> 
         stage.run(records, context)
     else:
         from tripline.classifiers.stage import drop_inputs
+
         drop_inputs(records)

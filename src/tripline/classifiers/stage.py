@@ -6,6 +6,7 @@ Each classifier gets the eligible items of a batch at once (the local slot
 runs them as one tensor batch); each item's answer or error goes into
 ``record["classifiers"][NAME]``. A classifier failing never fails the item.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -17,7 +18,7 @@ from tripline.classifiers.config import ClassifierSpec
 from tripline.classifiers.prepare import InputSpec
 from tripline.classifiers.registry import open_classifier
 
-INPUT_KEY = "classifier_input"      # what the worker kept; never written out
+INPUT_KEY = "classifier_input"  # what the worker kept; never written out
 
 
 class ClassifierStage:
@@ -31,14 +32,17 @@ class ClassifierStage:
             self.close()
             raise
         sizes = [c.input_size for c in self.classifiers.values() if c.input_size]
-        self.input_spec = InputSpec(max_side=max(sizes) if sizes else None,
-                                    want_bytes=any(c.wants_bytes for c in self.classifiers.values()))
+        self.input_spec = InputSpec(
+            max_side=max(sizes) if sizes else None, want_bytes=any(c.wants_bytes for c in self.classifiers.values())
+        )
 
     def run(self, records: list[dict], context: dict | None = None) -> None:
         inputs = [_input(rec, rec.pop(INPUT_KEY, None), context) for rec in records]
         for name, clf in self.classifiers.items():
             spec = self.specs[name]
-            chosen = [i for i, rec in enumerate(records) if _applies(rec) and self._eligible(spec, rec, inputs[i], context)]
+            chosen = [
+                i for i, rec in enumerate(records) if _applies(rec) and self._eligible(spec, rec, inputs[i], context)
+            ]
             if not chosen:
                 continue
             missing = [i for i in chosen if inputs[i] is None]
@@ -55,7 +59,7 @@ class ClassifierStage:
             if len(outcomes) != len(ready):
                 outcomes = [ClassifierError("classifier_failed", "answered the wrong number of results")] * len(ready)
             per_item = (time.perf_counter() - t0) * 1000 / len(ready)
-            for i, outcome in zip(ready, outcomes):
+            for i, outcome in zip(ready, outcomes, strict=True):
                 if isinstance(outcome, Scores) and not outcome.ms:
                     outcome.ms = per_item
                 _put(records[i], name, outcome)
@@ -70,7 +74,7 @@ class ClassifierStage:
             # By content hash, not at random: a re-scan of the same file
             # makes the same choice, and so does every instance.
             digest = hashlib.sha256(f"{spec.name}\0{rec.get('sha256') or rec.get('key')}".encode()).digest()
-            if int.from_bytes(digest[:8], "big") / 2 ** 64 >= spec.sample:
+            if int.from_bytes(digest[:8], "big") / 2**64 >= spec.sample:
                 return False
         return True
 
@@ -97,14 +101,20 @@ def _applies(rec: dict) -> bool:
 def _input(rec: dict, kept: dict | None, context: dict | None) -> ClassifierInput | None:
     if not kept:
         return None
-    return ClassifierInput(key=rec.get("key", ""), image=kept.get("image"), data=kept.get("data"),
-                           sha256=rec.get("sha256") or "", context=context or {})
+    return ClassifierInput(
+        key=rec.get("key", ""),
+        image=kept.get("image"),
+        data=kept.get("data"),
+        sha256=rec.get("sha256") or "",
+        context=context or {},
+    )
 
 
 def _put(rec: dict, name: str, outcome) -> None:
     out = rec.setdefault("classifiers", {})
     if isinstance(outcome, Scores) and not all(
-            isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in outcome.labels.values()):
+        isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in outcome.labels.values()
+    ):
         # NaN or infinity would compare false in every rule and cannot be
         # stored as JSON: the answer is unusable, so it is an error.
         outcome = ClassifierError("bad_output", "the classifier answered a score that is not a finite number")

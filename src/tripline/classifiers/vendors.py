@@ -5,13 +5,14 @@ inputs, and read the answer into one label→score dict per input. Which
 documentation each shape follows, and what could not be confirmed, is in
 docs/classifiers.md ("Vendor shapes").
 """
+
 from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from tripline.classifiers.base import ClassifierError, ClassifierInput
 
@@ -23,8 +24,8 @@ GOOGLE_PRIORITIES = {"VERY_LOW": 0.0, "LOW": 0.25, "MEDIUM": 0.5, "HIGH": 0.75, 
 @dataclass(frozen=True)
 class Vendor:
     max_batch: int
-    request: Callable[[str, dict | None, Sequence[ClassifierInput]], dict]   # httpx.Client.request kwargs
-    parse: Callable[[Any, int], tuple[list[dict[str, float]], str | None]]   # (labels per input, model version)
+    request: Callable[[str, dict | None, Sequence[ClassifierInput]], dict]  # httpx.Client.request kwargs
+    parse: Callable[[Any, int], tuple[list[dict[str, float]], str | None]]  # (labels per input, model version)
 
 
 def _bad(msg: str) -> ClassifierError:
@@ -46,8 +47,12 @@ def _score(value: Any, where: str) -> float:
 
 # -- Google Content Safety API ---------------------------------------------
 def google_request(url: str, secret: dict | None, batch: Sequence[ClassifierInput]) -> dict:
-    return {"method": "POST", "url": url, "params": {"key": _secret(secret, "api_key", "key")},
-            "json": {"images": [base64.b64encode(i.data or b"").decode() for i in batch]}}
+    return {
+        "method": "POST",
+        "url": url,
+        "params": {"key": _secret(secret, "api_key", "key")},
+        "json": {"images": [base64.b64encode(i.data or b"").decode() for i in batch]},
+    }
 
 
 def google_parse(body: Any, n: int) -> tuple[list[dict[str, float]], str | None]:
@@ -69,13 +74,17 @@ def _multipart(inp: ClassifierInput) -> dict:
 
 
 def hive_request(url: str, secret: dict | None, batch: Sequence[ClassifierInput]) -> dict:
-    return {"method": "POST", "url": url, "headers": {"Authorization": f"Token {_secret(secret, 'api_key', 'token')}"},
-            "files": _multipart(batch[0])}
+    return {
+        "method": "POST",
+        "url": url,
+        "headers": {"Authorization": f"Token {_secret(secret, 'api_key', 'token')}"},
+        "files": _multipart(batch[0]),
+    }
 
 
 def hive_parse(body: Any, n: int) -> tuple[list[dict[str, float]], str | None]:
     status = body.get("status") if isinstance(body, dict) else None
-    if isinstance(status, list):        # the sync endpoint wraps one status per task
+    if isinstance(status, list):  # the sync endpoint wraps one status per task
         status = status[0] if status else None
     response = status.get("response") if isinstance(status, dict) else None
     output = response.get("output") if isinstance(response, dict) else None
@@ -99,9 +108,12 @@ def hive_parse(body: Any, n: int) -> tuple[list[dict[str, float]], str | None]:
 
 # -- Thorn Safer Predict -----------------------------------------------------
 def safer_request(url: str, secret: dict | None, batch: Sequence[ClassifierInput]) -> dict:
-    return {"method": "POST", "url": url,
-            "headers": {"Authorization": f"Bearer {_secret(secret, 'api_key', 'token')}"},
-            "files": _multipart(batch[0])}
+    return {
+        "method": "POST",
+        "url": url,
+        "headers": {"Authorization": f"Bearer {_secret(secret, 'api_key', 'token')}"},
+        "files": _multipart(batch[0]),
+    }
 
 
 def safer_parse(body: Any, n: int) -> tuple[list[dict[str, float]], str | None]:
@@ -135,8 +147,12 @@ def http_request(url: str, secret: dict | None, batch: Sequence[ClassifierInput]
         if isinstance(header, dict):
             headers.update({str(k): str(v) for k, v in header.items()})
     inp = batch[0]
-    return {"method": "POST", "url": url, "headers": headers,
-            "json": {"image": base64.b64encode(inp.data or b"").decode(), "sha256": inp.sha256}}
+    return {
+        "method": "POST",
+        "url": url,
+        "headers": headers,
+        "json": {"image": base64.b64encode(inp.data or b"").decode(), "sha256": inp.sha256},
+    }
 
 
 def http_parse(body: Any, n: int) -> tuple[list[dict[str, float]], str | None]:

@@ -1,11 +1,12 @@
 """`tripline bank ...`: create, list, add, import, export, remove, disable,
 enable, set, stats, reindex, delete."""
+
 from __future__ import annotations
 
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -18,7 +19,9 @@ from tripline.cli.common import DbOpt, HomeOpt, fail, open_banks
 bank_app = typer.Typer(help="Manage hash banks (lists of known content).", no_args_is_help=True)
 console = Console()
 
-TypeOpt = Annotated[Optional[str], typer.Option("--type", "-t", help="Signal type: pdq, md5 or sha256 (MD5 is guessed from length).")]
+TypeOpt = Annotated[
+    str | None, typer.Option("--type", "-t", help="Signal type: pdq, md5 or sha256 (MD5 is guessed from length).")
+]
 
 
 def _typed_values(values: list[str], signal_type: str | None) -> list[tuple[str, str]]:
@@ -34,8 +37,9 @@ def _typed_values(values: list[str], signal_type: str | None) -> list[tuple[str,
     return out
 
 
-def _image_entries(paths: list[Path], note: str | None, regions: dict[str, list[tuple[int, str]]],
-                   keypoints: dict[str, object] | None):
+def _image_entries(
+    paths: list[Path], note: str | None, regions: dict[str, list[tuple[int, str]]], keypoints: dict[str, object] | None
+):
     """PDQ, MD5 and SHA-256 entries for every image under ``paths``; the
     region hashes of each image (crops, banner-free parts) go into ``regions``
     and its ORB keypoints into ``keypoints`` (None: none taken), so the bank
@@ -76,19 +80,28 @@ def _report_import(name: str, result, report: ParseReport | None = None) -> None
 @bank_app.command("create")
 def create(
     name: str,
-    kind: Annotated[str, typer.Option(help="'match' (known bad) or 'allow' (known benign: suppresses other matches).")] = "match",
+    kind: Annotated[
+        str, typer.Option(help="'match' (known bad) or 'allow' (known benign: suppresses other matches).")
+    ] = "match",
     threshold: Annotated[int, typer.Option(help="PDQ match threshold, inclusive (0-256).")] = 31,
     quality_min: Annotated[int, typer.Option(help="Ignore PDQ hashes of query images below this quality.")] = 50,
     description: Annotated[str, typer.Option()] = "",
     source: Annotated[str, typer.Option(help="Where the list comes from (exchange, partner, own review).")] = "",
-    home: HomeOpt = None, db: DbOpt = None,
+    home: HomeOpt = None,
+    db: DbOpt = None,
 ) -> None:
     """Create an empty bank."""
     _check_threshold(threshold, quality_min)
     with open_banks(home, db) as banks:
         try:
-            banks.create(name, kind=kind, pdq_threshold=threshold, pdq_quality_min=quality_min,
-                         description=description, source=source)
+            banks.create(
+                name,
+                kind=kind,
+                pdq_threshold=threshold,
+                pdq_quality_min=quality_min,
+                description=description,
+                source=source,
+            )
         except ValueError as exc:
             fail(str(exc))
     console.print(f"created bank [bold]{name}[/] ({kind}, PDQ ≤ {threshold}, quality ≥ {quality_min})")
@@ -108,8 +121,17 @@ def list_(as_json: Annotated[bool, typer.Option("--json")] = False, home: HomeOp
         rows = []
         for b in banks.store.list_banks():
             counts = banks.store.count_entries(b.name)
-            rows.append({"name": b.name, "kind": b.kind, "enabled": b.enabled, "pdq_threshold": b.pdq_threshold,
-                         "pdq_quality_min": b.pdq_quality_min, "entries": counts, "description": b.description})
+            rows.append(
+                {
+                    "name": b.name,
+                    "kind": b.kind,
+                    "enabled": b.enabled,
+                    "pdq_threshold": b.pdq_threshold,
+                    "pdq_quality_min": b.pdq_quality_min,
+                    "entries": counts,
+                    "description": b.description,
+                }
+            )
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
         return
@@ -118,20 +140,37 @@ def list_(as_json: Annotated[bool, typer.Option("--json")] = False, home: HomeOp
         c = r["entries"]
         enabled = [str(c.get(t, {}).get("enabled", 0)) for t in signals.entry_type_names()]
         disabled = sum(v.get("disabled", 0) for v in c.values())
-        table.add_row(r["name"], r["kind"], "yes" if r["enabled"] else "no", str(r["pdq_threshold"]),
-                      str(r["pdq_quality_min"]), *enabled, str(disabled))
+        table.add_row(
+            r["name"],
+            r["kind"],
+            "yes" if r["enabled"] else "no",
+            str(r["pdq_threshold"]),
+            str(r["pdq_quality_min"]),
+            *enabled,
+            str(disabled),
+        )
     console.print(table)
 
 
 @bank_app.command("add")
 def add(
     name: str,
-    values: Annotated[Optional[list[str]], typer.Argument(help="Hash values to add.")] = None,
+    values: Annotated[list[str] | None, typer.Argument(help="Hash values to add.")] = None,
     signal_type: TypeOpt = None,
-    image: Annotated[Optional[list[Path]], typer.Option("--image", help="Hash these image files or folders and add their PDQ, MD5 and SHA-256.")] = None,
-    note: Annotated[Optional[str], typer.Option(help="Note stored with each entry.")] = None,
-    no_keypoints: Annotated[bool, typer.Option("--no-keypoints", help="With --image: store no ORB keypoints (4.6 KB per image; without them off-centre crops are not matched).")] = False,
-    home: HomeOpt = None, db: DbOpt = None,
+    image: Annotated[
+        list[Path] | None,
+        typer.Option("--image", help="Hash these image files or folders and add their PDQ, MD5 and SHA-256."),
+    ] = None,
+    note: Annotated[str | None, typer.Option(help="Note stored with each entry.")] = None,
+    no_keypoints: Annotated[
+        bool,
+        typer.Option(
+            "--no-keypoints",
+            help="With --image: store no ORB keypoints (4.6 KB per image; without them off-centre crops are not matched).",
+        ),
+    ] = False,
+    home: HomeOpt = None,
+    db: DbOpt = None,
 ) -> None:
     """Add hashes, or the hashes of images, to a bank."""
     if not values and not image:
@@ -155,9 +194,13 @@ def import_(
     name: str,
     file: Annotated[Path, typer.Argument(help="Hash list file, or - for standard input.")],
     fmt: Annotated[str, typer.Option("--format", "-f", help=f"One of {', '.join(FORMATS)}.")] = "csv",
-    signal_type: Annotated[Optional[str], typer.Option("--signal-type", help="Type of every row, for files that do not say (e.g. a plain PDQ list).")] = None,
+    signal_type: Annotated[
+        str | None,
+        typer.Option("--signal-type", help="Type of every row, for files that do not say (e.g. a plain PDQ list)."),
+    ] = None,
     create: Annotated[bool, typer.Option("--create", help="Create the bank if it does not exist.")] = False,
-    home: HomeOpt = None, db: DbOpt = None,
+    home: HomeOpt = None,
+    db: DbOpt = None,
 ) -> None:
     """Import a hash list: CSV (signal_type,signal[,note]), python-threatexchange/HMA signal files (tx), or plain MD5/SHA-256 lists."""
     report = ParseReport()
@@ -185,8 +228,11 @@ def import_(
 def export(
     name: str,
     fmt: Annotated[str, typer.Option("--format", "-f", help=f"One of {', '.join(FORMATS)}.")] = "csv",
-    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="File to write (default standard output).")] = None,
-    home: HomeOpt = None, db: DbOpt = None,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="File to write (default standard output).")
+    ] = None,
+    home: HomeOpt = None,
+    db: DbOpt = None,
 ) -> None:
     """Export a bank's entries (enabled and disabled)."""
     with open_banks(home, db) as banks:
@@ -206,9 +252,12 @@ def export(
 def _entry_command(action: str):
     def command(
         name: str,
-        values: Annotated[Optional[list[str]], typer.Argument(help="Hash values; none with disable/enable means the whole bank.")] = None,
+        values: Annotated[
+            list[str] | None, typer.Argument(help="Hash values; none with disable/enable means the whole bank.")
+        ] = None,
         signal_type: TypeOpt = None,
-        home: HomeOpt = None, db: DbOpt = None,
+        home: HomeOpt = None,
+        db: DbOpt = None,
     ) -> None:
         with open_banks(home, db) as banks:
             try:
@@ -246,16 +295,25 @@ for _action in ("remove", "disable", "enable"):
 @bank_app.command("set")
 def set_(
     name: str,
-    threshold: Annotated[Optional[int], typer.Option(help="PDQ threshold, inclusive.")] = None,
-    quality_min: Annotated[Optional[int], typer.Option(help="Minimum query PDQ quality.")] = None,
-    kind: Annotated[Optional[str], typer.Option(help="match or allow.")] = None,
-    description: Annotated[Optional[str], typer.Option()] = None,
-    home: HomeOpt = None, db: DbOpt = None,
+    threshold: Annotated[int | None, typer.Option(help="PDQ threshold, inclusive.")] = None,
+    quality_min: Annotated[int | None, typer.Option(help="Minimum query PDQ quality.")] = None,
+    kind: Annotated[str | None, typer.Option(help="match or allow.")] = None,
+    description: Annotated[str | None, typer.Option()] = None,
+    home: HomeOpt = None,
+    db: DbOpt = None,
 ) -> None:
     """Change a bank's settings."""
     _check_threshold(threshold, quality_min)
-    fields = {k: v for k, v in {"pdq_threshold": threshold, "pdq_quality_min": quality_min, "kind": kind,
-                                 "description": description}.items() if v is not None}
+    fields = {
+        k: v
+        for k, v in {
+            "pdq_threshold": threshold,
+            "pdq_quality_min": quality_min,
+            "kind": kind,
+            "description": description,
+        }.items()
+        if v is not None
+    }
     if kind is not None and kind not in ("match", "allow"):
         fail("--kind must be 'match' or 'allow'")
     with open_banks(home, db) as banks:
@@ -291,7 +349,8 @@ def reindex(name: str, home: HomeOpt = None, db: DbOpt = None) -> None:
 def delete(
     name: str,
     yes: Annotated[bool, typer.Option("--yes", help="Confirm deleting the bank and all its entries.")] = False,
-    home: HomeOpt = None, db: DbOpt = None,
+    home: HomeOpt = None,
+    db: DbOpt = None,
 ) -> None:
     """Delete a bank and all its entries."""
     if not yes:

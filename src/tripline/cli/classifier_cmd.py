@@ -10,6 +10,7 @@ JSON, the key itself on one line. It is read, encrypted under the vault
 master key (--key-file or $TRIPLINE_VAULT_KEY_FILE) and never printed; a
 policy names it with ``credential = "NAME"``.
 """
+
 from __future__ import annotations
 
 import json
@@ -21,13 +22,15 @@ import typer
 from tripline import config
 from tripline.cli.common import DbOpt, HomeOpt, fail
 
-classifier_app = typer.Typer(help="Classifier plug-ins: stored credentials for remote classifiers.",
-                             no_args_is_help=True)
-credential_app = typer.Typer(help="Encrypted credentials for remote classifiers (never printed).",
-                             no_args_is_help=True)
+classifier_app = typer.Typer(
+    help="Classifier plug-ins: stored credentials for remote classifiers.", no_args_is_help=True
+)
+credential_app = typer.Typer(help="Encrypted credentials for remote classifiers (never printed).", no_args_is_help=True)
 classifier_app.add_typer(credential_app, name="credential")
 
-KeyOpt = Annotated[str | None, typer.Option("--key-file", help="Vault master key file (default $TRIPLINE_VAULT_KEY_FILE).")]
+KeyOpt = Annotated[
+    str | None, typer.Option("--key-file", help="Vault master key file (default $TRIPLINE_VAULT_KEY_FILE).")
+]
 
 
 def _store(home, db, key_file, need_key: bool):
@@ -66,10 +69,16 @@ def _read_secret(path: Path) -> dict:
 
 @credential_app.command("set")
 def credential_set(
-    name: Annotated[str, typer.Argument(help="Name a policy refers to (credential = \"NAME\").")],
-    kind: Annotated[str, typer.Option("--type", help="Classifier type it is for: google-content-safety, safer, hive, http.")],
-    secret_file: Annotated[Path, typer.Option("--secret-file", help="File holding the secret (JSON object or the bare key).")],
-    home: HomeOpt = None, db: DbOpt = None, key_file: KeyOpt = None,
+    name: Annotated[str, typer.Argument(help='Name a policy refers to (credential = "NAME").')],
+    kind: Annotated[
+        str, typer.Option("--type", help="Classifier type it is for: google-content-safety, safer, hive, http.")
+    ],
+    secret_file: Annotated[
+        Path, typer.Option("--secret-file", help="File holding the secret (JSON object or the bare key).")
+    ],
+    home: HomeOpt = None,
+    db: DbOpt = None,
+    key_file: KeyOpt = None,
 ) -> None:
     """Store (or replace) a credential, encrypted."""
     from tripline.classifiers.config import REMOTE_TYPES
@@ -88,8 +97,9 @@ def credential_set(
 
 
 @credential_app.command("list")
-def credential_list(as_json: Annotated[bool, typer.Option("--json")] = False,
-                    home: HomeOpt = None, db: DbOpt = None) -> None:
+def credential_list(
+    as_json: Annotated[bool, typer.Option("--json")] = False, home: HomeOpt = None, db: DbOpt = None
+) -> None:
     """Names, types and dates of stored credentials; never the secrets."""
     store, secrets = _store(home, db, None, need_key=False)
     try:

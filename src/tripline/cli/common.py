@@ -1,8 +1,9 @@
 """Options and helpers shared by the command modules."""
+
 from __future__ import annotations
 
 from contextlib import contextmanager
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -11,8 +12,16 @@ from tripline import config
 
 err_console = Console(stderr=True)
 
-HomeOpt = Annotated[Optional[str], typer.Option("--home", help="State folder (default $TRIPLINE_HOME or ~/.local/share/tripline).")]
-DbOpt = Annotated[Optional[str], typer.Option("--db", help="Database URL: sqlite:///path or postgresql://... (default $TRIPLINE_DB or SQLite in the state folder).")]
+HomeOpt = Annotated[
+    str | None, typer.Option("--home", help="State folder (default $TRIPLINE_HOME or ~/.local/share/tripline).")
+]
+DbOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--db",
+        help="Database URL: sqlite:///path or postgresql://... (default $TRIPLINE_DB or SQLite in the state folder).",
+    ),
+]
 
 
 def fail(message: str, code: int = 2) -> None:

@@ -1,9 +1,10 @@
 """`tripline config check|show|docs`, and the global `--config FILE` option."""
+
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -12,8 +13,12 @@ from tripline.cli.common import fail
 
 config_app = typer.Typer(help="The settings file (TOML) and TRIPLINE_* variables.", no_args_is_help=True)
 
-ConfigOpt = Annotated[Optional[Path], typer.Option(
-    "--config", help=f"Settings file (TOML; default ${tconfig.CONFIG_ENV}). Environment variables override it.")]
+ConfigOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--config", help=f"Settings file (TOML; default ${tconfig.CONFIG_ENV}). Environment variables override it."
+    ),
+]
 
 
 def load_or_fail(path: str | Path | None) -> None:
@@ -29,7 +34,9 @@ def _root(config: ConfigOpt = None) -> None:
 
 
 @config_app.command("check")
-def check(file: Annotated[Optional[Path], typer.Argument(help="File to check (default: the active one).")] = None) -> None:
+def check(
+    file: Annotated[Path | None, typer.Argument(help="File to check (default: the active one).")] = None,
+) -> None:
     """Validate a settings file and the TRIPLINE_* environment; exit 2 naming the first bad key."""
     target = file or (Path(p) if (p := os.environ.get(tconfig.CONFIG_ENV)) else None)
     try:

@@ -5,6 +5,7 @@ one deliberate step (a Kubernetes Job, a compose one-shot), serialised by a
 PostgreSQL advisory lock (an flock beside a SQLite file), so instances
 started together cannot race.
 """
+
 from __future__ import annotations
 
 import json

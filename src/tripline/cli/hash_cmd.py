@@ -1,4 +1,5 @@
 """`tripline hash FILE... [--json] [--exact]`"""
+
 from __future__ import annotations
 
 import json
@@ -22,7 +23,7 @@ def hash_file(path: Path, exact: bool, limits: Limits = Limits()) -> dict:
     if raw_b64:
         out["path_b64"] = raw_b64
     refused = refusal(str(path))
-    if refused is not None:   # links, FIFOs, devices: never opened, nothing of them printed
+    if refused is not None:  # links, FIFOs, devices: never opened, nothing of them printed
         out["error"] = refused
         return out
     try:
@@ -31,8 +32,15 @@ def hash_file(path: Path, exact: bool, limits: Limits = Limits()) -> dict:
         out["error"] = exc.to_dict()
         return out
     h = hash_bytes(data, limits, exact=exact)
-    out.update(media_type=h.media_type, width=h.width, height=h.height, pdq=h.pdq,
-               pdq_quality=h.pdq_quality, md5=h.md5, sha256=h.sha256)
+    out.update(
+        media_type=h.media_type,
+        width=h.width,
+        height=h.height,
+        pdq=h.pdq,
+        pdq_quality=h.pdq_quality,
+        md5=h.md5,
+        sha256=h.sha256,
+    )
     if h.error is not None:
         out["error"] = h.error.to_dict()
     return out
@@ -43,7 +51,12 @@ def register(app: typer.Typer) -> None:
     def hash_cmd(
         files: Annotated[list[Path], typer.Argument(help="Image files to hash.")],
         as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line per file.")] = False,
-        exact: Annotated[bool, typer.Option("--exact", help="Bit-identical to python-threatexchange: full-resolution decode, stored orientation.")] = False,
+        exact: Annotated[
+            bool,
+            typer.Option(
+                "--exact", help="Bit-identical to python-threatexchange: full-resolution decode, stored orientation."
+            ),
+        ] = False,
     ) -> None:
         """Hash images: PDQ (+quality), MD5 and SHA-256. Exit 2 if any file failed."""
         failed = False
@@ -55,10 +68,15 @@ def register(app: typer.Typer) -> None:
                 typer.echo(json.dumps(rec))
             else:
                 err = rec.get("error")
-                table.add_row(escape(rec["path"]), rec.get("media_type") or "-",
-                              f"{rec['width']}x{rec['height']}" if rec.get("width") else "-",
-                              rec.get("pdq") or "-", str(rec.get("pdq_quality") if rec.get("pdq_quality") is not None else "-"),
-                              rec.get("md5") or "-", escape(f"{err['code']}: {err['message']}") if err else "")
+                table.add_row(
+                    escape(rec["path"]),
+                    rec.get("media_type") or "-",
+                    f"{rec['width']}x{rec['height']}" if rec.get("width") else "-",
+                    rec.get("pdq") or "-",
+                    str(rec.get("pdq_quality") if rec.get("pdq_quality") is not None else "-"),
+                    rec.get("md5") or "-",
+                    escape(f"{err['code']}: {err['message']}") if err else "",
+                )
         if table is not None:
             Console().print(table)
         raise typer.Exit(2 if failed else 0)

@@ -9,6 +9,7 @@
 Exit codes: `ingest` returns 2 if any record was rejected (the rest are
 ingested); the others return 0 unless they fail.
 """
+
 from __future__ import annotations
 
 import json
@@ -26,18 +27,43 @@ from tripline.cli.common import DbOpt, HomeOpt, fail
 console = Console()
 err = Console(stderr=True)
 
-DataOpt = Annotated[Path | None, typer.Option(
-    "--data", help="A separate SQLite database for distribution data (default $TRIPLINE_DISTRIBUTION_DB, else the main database, --db).")]
-ListOpt = Annotated[list[Path] | None, typer.Option(
-    "--url-list", "-l", help="URL list file (.json, or text lines 'KIND VALUE'; KIND: exact, host_suffix, path_prefix, hash). Repeatable.")]
-RegistryOpt = Annotated[list[Path] | None, typer.Option(
-    "--registry", help="Extra destination registry TOML, merged over the bundled one. Repeatable.")]
-KeywordsOpt = Annotated[list[Path] | None, typer.Option(
-    "--keywords", help="Extra promotion-wording TOML, merged over the bundled one. Repeatable.")]
-PolicyOpt = Annotated[str | None, typer.Option(
-    "--policy", help="Decide each post's media with this policy file ('default' for the bundled one) in the post's context, instead of using the decisions stored in the scan records.")]
-PlatformOpt = Annotated[str | None, typer.Option(
-    "--platform", help="Name of this platform, as the source of exported signals (default: as set at ingest, else 'unknown').")]
+DataOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--data",
+        help="A separate SQLite database for distribution data (default $TRIPLINE_DISTRIBUTION_DB, else the main database, --db).",
+    ),
+]
+ListOpt = Annotated[
+    list[Path] | None,
+    typer.Option(
+        "--url-list",
+        "-l",
+        help="URL list file (.json, or text lines 'KIND VALUE'; KIND: exact, host_suffix, path_prefix, hash). Repeatable.",
+    ),
+]
+RegistryOpt = Annotated[
+    list[Path] | None,
+    typer.Option("--registry", help="Extra destination registry TOML, merged over the bundled one. Repeatable."),
+]
+KeywordsOpt = Annotated[
+    list[Path] | None,
+    typer.Option("--keywords", help="Extra promotion-wording TOML, merged over the bundled one. Repeatable."),
+]
+PolicyOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--policy",
+        help="Decide each post's media with this policy file ('default' for the bundled one) in the post's context, instead of using the decisions stored in the scan records.",
+    ),
+]
+PlatformOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--platform",
+        help="Name of this platform, as the source of exported signals (default: as set at ingest, else 'unknown').",
+    ),
+]
 
 
 def _open(data: Path | None, home: str | None, db: str | None = None):
@@ -46,7 +72,9 @@ def _open(data: Path | None, home: str | None, db: str | None = None):
     from tripline import config
     from tripline.distribution import DistributionRepository, default_path, import_legacy, is_legacy_file
 
-    data = data or (Path(os.environ["TRIPLINE_DISTRIBUTION_DB"]) if os.environ.get("TRIPLINE_DISTRIBUTION_DB") else None)
+    data = data or (
+        Path(os.environ["TRIPLINE_DISTRIBUTION_DB"]) if os.environ.get("TRIPLINE_DISTRIBUTION_DB") else None
+    )
     if data is not None:
         # A file of the old raw layout is upgraded in place: the new tables
         # are added beside the old ones and filled from them.
@@ -66,13 +94,17 @@ def _open(data: Path | None, home: str | None, db: str | None = None):
             repo.close()
             fail(f"cannot import the old distribution data {legacy}: {exc}; move it away to continue without it")
         if counts is not None:
-            err.print(f"imported {legacy} ({', '.join(f'{v} {k}' for k, v in counts.items())}); "
-                      "it is no longer read and can be archived", highlight=False)
+            err.print(
+                f"imported {legacy} ({', '.join(f'{v} {k}' for k, v in counts.items())}); "
+                "it is no longer read and can be archived",
+                highlight=False,
+            )
     return repo
 
 
 def _users_and_audit(home: str | None, db: str | None):
     from tripline.cli.serve_cmd import open_store_audit
+
     return open_store_audit(home, db)
 
 
@@ -82,6 +114,7 @@ def _check_verifier(engine, username: str) -> None:
 
     from tripline.service.roles import allowed
     from tripline.store.review_models import User
+
     users = User.__table__
     with engine.connect() as conn:
         r = conn.execute(select(users.c.roles, users.c.disabled).where(users.c.username == username)).first()
@@ -129,15 +162,22 @@ def _print_leads(analysis) -> None:
     table = Table(title=f"Distribution leads ({len(analysis.leads)})")
     for col in ("lead", "handle", "score", "state", "cluster", "media hits", "destinations"):
         table.add_column(col)
-    for l in analysis.leads:
-        cats = sorted({d["category"] or "listed" for d in l.destinations})
-        table.add_row(l.lead_id, l.handle, f"{l.score:.2f}", l.state, l.cluster_id or "-", str(len(l.media_hits)),
-                      ", ".join(cats))
+    for lead in analysis.leads:
+        cats = sorted({d["category"] or "listed" for d in lead.destinations})
+        table.add_row(
+            lead.lead_id,
+            lead.handle,
+            f"{lead.score:.2f}",
+            lead.state,
+            lead.cluster_id or "-",
+            str(len(lead.media_hits)),
+            ", ".join(cats),
+        )
     if analysis.leads:
         console.print(table)
-    for l in analysis.leads:
-        console.print(f"[bold]{l.lead_id}[/] {l.handle} - evidence:")
-        for e in l.evidence:
+    for lead in analysis.leads:
+        console.print(f"[bold]{lead.lead_id}[/] {lead.handle} - evidence:")
+        for e in lead.evidence:
             console.print("  - " + _evidence_line(e), highlight=False, markup=False)
     if analysis.clusters:
         ct = Table(title=f"Clusters ({len(analysis.clusters)})")
@@ -172,12 +212,22 @@ def _evidence_line(e: dict) -> str:
 def register(app: typer.Typer) -> None:
     @app.command("ingest")
     def ingest(
-        files: Annotated[list[Path], typer.Argument(help="JSONL files of accounts and posts (one JSON object a line).")],
-        results: Annotated[list[Path] | None, typer.Option("--results", "-r", help="A scan's results.jsonl with the posts' media records. Repeatable.")] = None,
-        media_root: Annotated[Path | None, typer.Option(help="Folder that relative media paths are relative to (default: each file's folder).")] = None,
+        files: Annotated[
+            list[Path], typer.Argument(help="JSONL files of accounts and posts (one JSON object a line).")
+        ],
+        results: Annotated[
+            list[Path] | None,
+            typer.Option("--results", "-r", help="A scan's results.jsonl with the posts' media records. Repeatable."),
+        ] = None,
+        media_root: Annotated[
+            Path | None,
+            typer.Option(help="Folder that relative media paths are relative to (default: each file's folder)."),
+        ] = None,
         platform: PlatformOpt = None,
         json_out: Annotated[bool, typer.Option("--json", help="Print the counts as JSON.")] = False,
-        data: DataOpt = None, home: HomeOpt = None, db: DbOpt = None,
+        data: DataOpt = None,
+        home: HomeOpt = None,
+        db: DbOpt = None,
     ) -> None:
         """Ingest accounts and posts (and, optionally, their media's scan results)."""
         from tripline.distribution import ingest_jsonl, load_scan_results
@@ -201,8 +251,10 @@ def register(app: typer.Typer) -> None:
             if json_out:
                 print(json.dumps(totals, indent=2))
             else:
-                console.print(f"ingested {totals['accounts']} accounts, {totals['posts']} posts, "
-                              f"{totals['media_records']} media records into {repo.path}")
+                console.print(
+                    f"ingested {totals['accounts']} accounts, {totals['posts']} posts, "
+                    f"{totals['media_records']} media records into {repo.path}"
+                )
                 for e in totals["errors"][:20]:
                     err.print(f"{e['file']}:{e['line']}: {e['error']}", markup=False)
                 if len(totals["errors"]) > 20:
@@ -219,8 +271,13 @@ def register(app: typer.Typer) -> None:
     def leads(
         ctx: typer.Context,
         json_out: Annotated[bool, typer.Option("--json", help="Print leads, clusters and evidence as JSON.")] = False,
-        url_list: ListOpt = None, registry: RegistryOpt = None, keywords: KeywordsOpt = None,
-        policy: PolicyOpt = None, data: DataOpt = None, home: HomeOpt = None, db: DbOpt = None,
+        url_list: ListOpt = None,
+        registry: RegistryOpt = None,
+        keywords: KeywordsOpt = None,
+        policy: PolicyOpt = None,
+        data: DataOpt = None,
+        home: HomeOpt = None,
+        db: DbOpt = None,
     ) -> None:
         """List distribution leads and clusters with their evidence."""
         if ctx.invoked_subcommand is not None:
@@ -230,8 +287,13 @@ def register(app: typer.Typer) -> None:
     @leads_app.command("list")
     def list_cmd(
         json_out: Annotated[bool, typer.Option("--json", help="Print leads, clusters and evidence as JSON.")] = False,
-        url_list: ListOpt = None, registry: RegistryOpt = None, keywords: KeywordsOpt = None,
-        policy: PolicyOpt = None, data: DataOpt = None, home: HomeOpt = None, db: DbOpt = None,
+        url_list: ListOpt = None,
+        registry: RegistryOpt = None,
+        keywords: KeywordsOpt = None,
+        policy: PolicyOpt = None,
+        data: DataOpt = None,
+        home: HomeOpt = None,
+        db: DbOpt = None,
     ) -> None:
         """List distribution leads and clusters with their evidence."""
         _list(json_out, url_list, registry, keywords, policy, data, home, db)
@@ -250,12 +312,21 @@ def register(app: typer.Typer) -> None:
     @leads_app.command("verify")
     def verify(
         lead_id: Annotated[str, typer.Argument(help="Lead id (as listed by `tripline leads`).")],
-        reject: Annotated[bool, typer.Option("--reject", help="Mark the lead as checked and wrong: never exported.")] = False,
+        reject: Annotated[
+            bool, typer.Option("--reject", help="Mark the lead as checked and wrong: never exported.")
+        ] = False,
         unset: Annotated[bool, typer.Option("--unset", help="Back to unverified.")] = False,
-        by: Annotated[str | None, typer.Option("--by", help="The Tripline user who checked it (default $USER); "
-                                                            "must be an enabled user allowed to review.")] = None,
+        by: Annotated[
+            str | None,
+            typer.Option(
+                "--by",
+                help="The Tripline user who checked it (default $USER); must be an enabled user allowed to review.",
+            ),
+        ] = None,
         note: Annotated[str | None, typer.Option("--note", help="Why.")] = None,
-        data: DataOpt = None, home: HomeOpt = None, db: DbOpt = None,
+        data: DataOpt = None,
+        home: HomeOpt = None,
+        db: DbOpt = None,
     ) -> None:
         """Record a human's verdict on a lead (the account and its links; not its
         media, which is confirmed in the review console). Audited. Only verified
@@ -281,12 +352,26 @@ def register(app: typer.Typer) -> None:
 
     @leads_app.command("export")
     def export(
-        out: Annotated[Path | None, typer.Option("--out", "-o", help="Write the packet here (default: stdout).")] = None,
-        include_unverified: Annotated[bool, typer.Option("--include-unverified", help="Also export leads no human has verified yet (never rejected ones).")] = False,
-        xml: Annotated[bool, typer.Option("--xml", help="Write the leads' associatedAccount elements as CyberTipline XML instead.")] = False,
+        out: Annotated[
+            Path | None, typer.Option("--out", "-o", help="Write the packet here (default: stdout).")
+        ] = None,
+        include_unverified: Annotated[
+            bool,
+            typer.Option(
+                "--include-unverified", help="Also export leads no human has verified yet (never rejected ones)."
+            ),
+        ] = False,
+        xml: Annotated[
+            bool, typer.Option("--xml", help="Write the leads' associatedAccount elements as CyberTipline XML instead.")
+        ] = False,
         platform: PlatformOpt = None,
-        url_list: ListOpt = None, registry: RegistryOpt = None, keywords: KeywordsOpt = None,
-        policy: PolicyOpt = None, data: DataOpt = None, home: HomeOpt = None, db: DbOpt = None,
+        url_list: ListOpt = None,
+        registry: RegistryOpt = None,
+        keywords: KeywordsOpt = None,
+        policy: PolicyOpt = None,
+        data: DataOpt = None,
+        home: HomeOpt = None,
+        db: DbOpt = None,
     ) -> None:
         """Export leads as cross-platform signal packets (URL, username, keyword, hash)."""
         from tripline.distribution import associated_account_xml, signal_packets
@@ -319,10 +404,17 @@ def register(app: typer.Typer) -> None:
 
     @leads_app.command("scan-media")
     def scan_media(
-        out: Annotated[Path, typer.Option("--out", "-o", help="Scan output folder (results.jsonl etc.).")] = Path("tripline-out"),
-        bank: Annotated[list[str] | None, typer.Option("--bank", "-b", help="Bank to match (repeatable; default every enabled bank).")] = None,
+        out: Annotated[Path, typer.Option("--out", "-o", help="Scan output folder (results.jsonl etc.).")] = Path(
+            "tripline-out"
+        ),
+        bank: Annotated[
+            list[str] | None,
+            typer.Option("--bank", "-b", help="Bank to match (repeatable; default every enabled bank)."),
+        ] = None,
         workers: Annotated[int | None, typer.Option(help="Worker processes (default: in-process).")] = 0,
-        data: DataOpt = None, home: HomeOpt = None, db: DbOpt = None,
+        data: DataOpt = None,
+        home: HomeOpt = None,
+        db: DbOpt = None,
     ) -> None:
         """Scan the posts' media that have no scan record yet, and load the results."""
         from tripline.cli.common import open_banks

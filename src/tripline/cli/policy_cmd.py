@@ -5,6 +5,7 @@ Exit codes: ``policy check`` 0 valid, 2 invalid. ``policy explain`` 0, or 2
 when the item or policy cannot be read. ``check-prompt`` 0 allow, 1 deny,
 3 review (the strongest verdict over all prompts given), 2 on errors.
 """
+
 from __future__ import annotations
 
 import json
@@ -18,7 +19,9 @@ from tripline.cli.common import DbOpt, fail
 
 policy_app = typer.Typer(help="Decision policies: validate them, explain their decisions.", no_args_is_help=True)
 
-PolicyOpt = Annotated[Path | None, typer.Option("--policy", help="Policy file (default: the policy shipped with Tripline).")]
+PolicyOpt = Annotated[
+    Path | None, typer.Option("--policy", help="Policy file (default: the policy shipped with Tripline).")
+]
 
 
 def _load(path: Path | None):
@@ -56,11 +59,15 @@ def check(
         typer.echo(json.dumps(summary, indent=2))
         return
     typer.echo(f"ok: {policy.name} {policy.version} (sha256 {policy.sha256})")
-    typer.echo(f"  {len(policy.rules)} rules, {len(policy.gate)} prompt-gate rules, "
-               f"{len(summary['lexicons'])} lexicons, {len(summary['text_rules'])} text rules, {len(summary['sets'])} sets")
+    typer.echo(
+        f"  {len(policy.rules)} rules, {len(policy.gate)} prompt-gate rules, "
+        f"{len(summary['lexicons'])} lexicons, {len(summary['text_rules'])} text rules, {len(summary['sets'])} sets"
+    )
     for name, c in classifiers.items():
-        typer.echo(f"  classifier {name}: {c['type']} {c['model']}"
-                   + (f" (credential {c['credential']})" if c["credential"] else ""))
+        typer.echo(
+            f"  classifier {name}: {c['type']} {c['model']}"
+            + (f" (credential {c['credential']})" if c["credential"] else "")
+        )
 
 
 def _check_classifiers(policy, db: str | None) -> dict:
@@ -72,6 +79,7 @@ def _check_classifiers(policy, db: str | None) -> dict:
     if any(s.remote for s in policy.classifiers.values()):
         from tripline import config
         from tripline.store import Store
+
         try:
             store = Store(config.db_url(db, config.home_dir(None)))
         except Exception as exc:  # noqa: BLE001
@@ -120,7 +128,12 @@ def explain(
     item: Annotated[Path, typer.Argument(help="JSON file holding one scan record, or results.jsonl with --key.")],
     key: Annotated[str | None, typer.Option("--key", help="Item key to pick from a results.jsonl.")] = None,
     policy: PolicyOpt = None,
-    context: Annotated[Path | None, typer.Option("--context", help="JSON file with the post/account context (caption, hashtags, bio, links, banks).")] = None,
+    context: Annotated[
+        Path | None,
+        typer.Option(
+            "--context", help="JSON file with the post/account context (caption, hashtags, bio, links, banks)."
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the explanation as JSON.")] = False,
 ) -> None:
     """Show which rules fired for an item, and why."""
@@ -151,8 +164,10 @@ def explain(
     if stored is not None:
         if differs:
             sp = stored.get("policy") or {}
-            typer.echo(f"note: the stored decision differs: {decision_label(stored)} by policy "
-                       f"{sp.get('name')} {sp.get('version')} (sha256 {str(sp.get('sha256'))[:16]})")
+            typer.echo(
+                f"note: the stored decision differs: {decision_label(stored)} by policy "
+                f"{sp.get('name')} {sp.get('version')} (sha256 {str(sp.get('sha256'))[:16]})"
+            )
         else:
             typer.echo("note: the stored decision is reproduced exactly")
 
@@ -160,7 +175,9 @@ def explain(
 def check_prompt(
     prompt: Annotated[str | None, typer.Argument(help="The prompt (omit with --file).")] = None,
     negative: Annotated[str | None, typer.Option("--negative", help="The negative prompt.")] = None,
-    file: Annotated[Path | None, typer.Option("--file", help="Check every line of this file as a prompt ('-' for stdin).")] = None,
+    file: Annotated[
+        Path | None, typer.Option("--file", help="Check every line of this file as a prompt ('-' for stdin).")
+    ] = None,
     policy: PolicyOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per prompt.")] = False,
 ) -> None:

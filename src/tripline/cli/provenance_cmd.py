@@ -4,16 +4,16 @@ With ``--json`` one JSON object per line per file (the provenance record plus
 ``"path"``); an unreadable file gives ``{"path", "error": {"code", "message"}}``
 and the others go on. Exit code 0, or 2 when any file errored.
 """
+
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import List, Optional
 
 import typer
 
 
-def _read_pem(path: Optional[Path]) -> Optional[str]:
+def _read_pem(path: Path | None) -> str | None:
     if path is None:
         return None
     try:
@@ -31,8 +31,12 @@ def _summary(console, path: str, rec: dict) -> None:
     from rich.text import Text
 
     colour = {"verified": "red", "declared": "yellow", "likely": "magenta", "none": "green"}[rec["synthetic"]]
-    table = Table(title=f"{escape(path)}  synthetic: [{colour}]{rec['synthetic']}[/]", show_header=False,
-                  title_justify="left", expand=False)
+    table = Table(
+        title=f"{escape(path)}  synthetic: [{colour}]{rec['synthetic']}[/]",
+        show_header=False,
+        title_justify="left",
+        expand=False,
+    )
     table.add_column("field", style="bold")
     table.add_column("value", overflow="fold")
 
@@ -55,8 +59,11 @@ def _summary(console, path: str, rec: dict) -> None:
             row(key, str(rec[key]))
     c = rec["c2pa"]
     if c["present"]:
-        row("c2pa", f"{c['validation_state']}; {c['claim_generator'] or '?'}; issuer {c['issuer'] or '?'}; "
-                    f"source types {', '.join(s.rsplit('/', 1)[-1] for s in c['digital_source_types']) or '-'}")
+        row(
+            "c2pa",
+            f"{c['validation_state']}; {c['claim_generator'] or '?'}; issuer {c['issuer'] or '?'}; "
+            f"source types {', '.join(s.rsplit('/', 1)[-1] for s in c['digital_source_types']) or '-'}",
+        )
     if rec.get("iptc_digital_source_type"):
         row("iptc", rec["iptc_digital_source_type"])
     if rec.get("tc260_label"):
@@ -71,11 +78,14 @@ def _summary(console, path: str, rec: dict) -> None:
 
 
 def provenance(
-    files: List[Path] = typer.Argument(..., metavar="FILE...", help="Image or media files to read.", show_default=False),
+    files: list[Path] = typer.Argument(
+        ..., metavar="FILE...", help="Image or media files to read.", show_default=False
+    ),
     as_json: bool = typer.Option(False, "--json", help="One JSON record per line."),
     no_watermarks: bool = typer.Option(False, "--no-watermarks", help="Skip invisible-watermark decoding."),
-    trust_anchors: Optional[Path] = typer.Option(None, "--trust-anchors", metavar="PEM",
-                                                 help="PEM bundle of C2PA trust anchors."),
+    trust_anchors: Path | None = typer.Option(
+        None, "--trust-anchors", metavar="PEM", help="PEM bundle of C2PA trust anchors."
+    ),
 ) -> None:
     """Read AI-generation provenance: generator metadata, C2PA, IPTC/TC260 labels, watermarks."""
     from rich.console import Console

@@ -9,10 +9,11 @@ Exit codes (see README):
      full, an internal error); results.jsonl holds whole lines only and a
      rerun with the same --out resumes
 """
+
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -60,21 +61,69 @@ def register(app: typer.Typer) -> None:
     @app.command("scan")
     def scan(
         paths: Annotated[list[Path], typer.Argument(help="Files, folders, zip or tar archives.")],
-        bank: Annotated[Optional[list[str]], typer.Option("--bank", "-b", help="Bank to match (repeatable; default every enabled bank).")] = None,
-        out: Annotated[Path, typer.Option("--out", "-o", help="Output folder: results.jsonl, summary.json, report.html. Re-running with the same folder resumes.")] = Path("tripline-out"),
-        workers: Annotated[Optional[int], typer.Option(help="Worker processes (default: all cores; 0 = in-process).")] = None,
-        fresh: Annotated[bool, typer.Option("--fresh", help="Start over instead of resuming the output folder's run.")] = False,
-        exact: Annotated[bool, typer.Option("--exact", help="Hash exactly as python-threatexchange (slower; no EXIF orientation).")] = False,
-        exact_dihedral: Annotated[bool, typer.Option("--exact-dihedral", help="Recompute the rotation/mirror variants that PDQ's single-transform shortcut gets slightly wrong for some image sizes (full recall on rotated copies; up to 7x hashing cost on such sizes).")] = False,
-        no_robust: Annotated[bool, typer.Option("--no-robust", help="Skip border/banner normalisation of uploads (faster; misses framed and captioned copies).")] = False,
-        no_keypoints: Annotated[bool, typer.Option("--no-keypoints", help="Skip the keypoint stage for banks built from images (~8 ms less per item; misses off-centre crops).")] = False,
+        bank: Annotated[
+            list[str] | None,
+            typer.Option("--bank", "-b", help="Bank to match (repeatable; default every enabled bank)."),
+        ] = None,
+        out: Annotated[
+            Path,
+            typer.Option(
+                "--out",
+                "-o",
+                help="Output folder: results.jsonl, summary.json, report.html. Re-running with the same folder resumes.",
+            ),
+        ] = Path("tripline-out"),
+        workers: Annotated[
+            int | None, typer.Option(help="Worker processes (default: all cores; 0 = in-process).")
+        ] = None,
+        fresh: Annotated[
+            bool, typer.Option("--fresh", help="Start over instead of resuming the output folder's run.")
+        ] = False,
+        exact: Annotated[
+            bool, typer.Option("--exact", help="Hash exactly as python-threatexchange (slower; no EXIF orientation).")
+        ] = False,
+        exact_dihedral: Annotated[
+            bool,
+            typer.Option(
+                "--exact-dihedral",
+                help="Recompute the rotation/mirror variants that PDQ's single-transform shortcut gets slightly wrong for some image sizes (full recall on rotated copies; up to 7x hashing cost on such sizes).",
+            ),
+        ] = False,
+        no_robust: Annotated[
+            bool,
+            typer.Option(
+                "--no-robust",
+                help="Skip border/banner normalisation of uploads (faster; misses framed and captioned copies).",
+            ),
+        ] = False,
+        no_keypoints: Annotated[
+            bool,
+            typer.Option(
+                "--no-keypoints",
+                help="Skip the keypoint stage for banks built from images (~8 ms less per item; misses off-centre crops).",
+            ),
+        ] = False,
         no_provenance: Annotated[bool, typer.Option("--no-provenance", help="Skip AI-provenance reading.")] = False,
-        policy: Annotated[Optional[Path], typer.Option("--policy", help="Policy file (TOML); default: the policy shipped with Tripline.")] = None,
+        policy: Annotated[
+            Path | None,
+            typer.Option("--policy", help="Policy file (TOML); default: the policy shipped with Tripline."),
+        ] = None,
         max_seconds: Annotated[float, typer.Option(help="Time limit per item.")] = Limits.max_seconds,
-        max_pixels: Annotated[int, typer.Option(help="Pixel limit per image (decompression bombs).")] = Limits.max_pixels,
-        max_worker_memory: Annotated[int, typer.Option(help="Memory cap per worker process, MiB (0 = none); an item needing more fails alone.")] = 3072,
-        follow_links: Annotated[bool, typer.Option("--follow-links", help="Follow symbolic links found inside the folders, as long as they lead to a file or folder inside the scanned paths (default: list them as skipped_link).")] = False,
-        home: HomeOpt = None, db: DbOpt = None,
+        max_pixels: Annotated[
+            int, typer.Option(help="Pixel limit per image (decompression bombs).")
+        ] = Limits.max_pixels,
+        max_worker_memory: Annotated[
+            int, typer.Option(help="Memory cap per worker process, MiB (0 = none); an item needing more fails alone.")
+        ] = 3072,
+        follow_links: Annotated[
+            bool,
+            typer.Option(
+                "--follow-links",
+                help="Follow symbolic links found inside the folders, as long as they lead to a file or folder inside the scanned paths (default: list them as skipped_link).",
+            ),
+        ] = False,
+        home: HomeOpt = None,
+        db: DbOpt = None,
     ) -> None:
         """Hash every image under PATHS and match it against hash banks."""
         from tripline.policy import PolicyError, default_policy, load_policy
@@ -85,34 +134,67 @@ def register(app: typer.Typer) -> None:
         except PolicyError as exc:
             fail(f"invalid policy: {exc}")
 
-        options = ScanOptions(limits=Limits(max_seconds=max_seconds, max_pixels=max_pixels), exact=exact,
-                              exact_dihedral=exact_dihedral, robust=not no_robust, keypoints=not no_keypoints,
-                              provenance=not no_provenance, max_worker_memory=max_worker_memory * 1024**2)
-        bar = Progress(TextColumn("[bold]scanning"), BarColumn(), MofNCompleteColumn(),
-                       TextColumn("{task.fields[rate]} items/s"), TextColumn("flagged {task.fields[flagged]}"),
-                       TextColumn("errors {task.fields[errors]}"), TimeElapsedColumn(), TextColumn("ETA"),
-                       TimeRemainingColumn(), console=console, transient=False)
+        options = ScanOptions(
+            limits=Limits(max_seconds=max_seconds, max_pixels=max_pixels),
+            exact=exact,
+            exact_dihedral=exact_dihedral,
+            robust=not no_robust,
+            keypoints=not no_keypoints,
+            provenance=not no_provenance,
+            max_worker_memory=max_worker_memory * 1024**2,
+        )
+        bar = Progress(
+            TextColumn("[bold]scanning"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[rate]} items/s"),
+            TextColumn("flagged {task.fields[flagged]}"),
+            TextColumn("errors {task.fields[errors]}"),
+            TimeElapsedColumn(),
+            TextColumn("ETA"),
+            TimeRemainingColumn(),
+            console=console,
+            transient=False,
+        )
         task = bar.add_task("scan", total=None, rate="-", flagged=0, errors=0)
 
         def on_progress(p) -> None:
             import time
 
             elapsed = max(time.monotonic() - p.started, 1e-6)
-            bar.update(task, total=p.total, completed=p.done, flagged=p.flagged, errors=p.errors,
-                       rate=f"{(p.done - p.skipped) / elapsed:.1f}")
+            bar.update(
+                task,
+                total=p.total,
+                completed=p.done,
+                flagged=p.flagged,
+                errors=p.errors,
+                rate=f"{(p.done - p.skipped) / elapsed:.1f}",
+            )
 
         with open_banks(home, db) as banks:
             try:
                 with bar:
-                    result = run_scan([str(p) for p in paths], out_dir=out, store=banks.store, banks=banks,
-                                      bank_names=bank or None, options=options, policy=active_policy,
-                                      workers=workers, fresh=fresh, on_progress=on_progress,
-                                      follow_links=follow_links)
+                    result = run_scan(
+                        [str(p) for p in paths],
+                        out_dir=out,
+                        store=banks.store,
+                        banks=banks,
+                        bank_names=bank or None,
+                        options=options,
+                        policy=active_policy,
+                        workers=workers,
+                        fresh=fresh,
+                        on_progress=on_progress,
+                        follow_links=follow_links,
+                    )
             except (BankError, ClassifierConfigError) as exc:
-                fail(str(exc))   # a classifier that cannot open is named before anything is scanned
+                fail(str(exc))  # a classifier that cannot open is named before anything is scanned
             except OSError as exc:
-                fail(f"the scan stopped: cannot write to the output folder {out}: "
-                     f"{exc.strerror or exc}{f' ({exc.filename})' if exc.filename else ''}", EXIT_SCAN_FAILED)
+                fail(
+                    f"the scan stopped: cannot write to the output folder {out}: "
+                    f"{exc.strerror or exc}{f' ({exc.filename})' if exc.filename else ''}",
+                    EXIT_SCAN_FAILED,
+                )
             except Exception as exc:  # noqa: BLE001 - a crash must not look like "matches found"
                 fail(f"the scan stopped on an internal error: {type(exc).__name__}: {exc}", EXIT_SCAN_FAILED)
         print_summary(result.summary, out)

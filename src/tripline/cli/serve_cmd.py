@@ -1,5 +1,6 @@
 """`tripline serve`, `tripline audit verify|export`,
 `tripline apikey create|revoke|list` (users: user_cmd.py)."""
+
 from __future__ import annotations
 
 import contextlib
@@ -18,8 +19,14 @@ from tripline.cli.config_cmd import ConfigOpt, load_or_fail
 audit_app = typer.Typer(help="The hash-chained audit log.", no_args_is_help=True)
 key_app = typer.Typer(help="API keys (services).", no_args_is_help=True)
 
-RolesOpt = Annotated[str, typer.Option("--roles", "-r", help="Comma-separated: admin, policy-manager, reviewer, "
-                                                               "child-safety-reviewer, auditor, integration.")]
+RolesOpt = Annotated[
+    str,
+    typer.Option(
+        "--roles",
+        "-r",
+        help="Comma-separated: admin, policy-manager, reviewer, child-safety-reviewer, auditor, integration.",
+    ),
+]
 
 
 def open_store_audit(home: str | None, db: str | None):
@@ -44,11 +51,22 @@ def serve(
     port: Annotated[int | None, typer.Option(help="Port (service.port).")] = None,
     workers: Annotated[int | None, typer.Option(help="Worker processes (service.workers).")] = None,
     policy: Annotated[str | None, typer.Option(help="Policy TOML (default: the built-in policy).")] = None,
-    insecure_cookies: Annotated[bool, typer.Option("--insecure-cookies", help="Drop the Secure cookie flag (plain-HTTP development only).")] = False,
-    allow_url_fetch: Annotated[bool, typer.Option("--allow-url-fetch", help="Let HMA ?url= endpoints fetch media (off by default: no outbound calls).")] = False,
-    allow_private_urls: Annotated[bool, typer.Option("--allow-private-urls", help="Also allow private, loopback and link-local URL targets.")] = False,
+    insecure_cookies: Annotated[
+        bool, typer.Option("--insecure-cookies", help="Drop the Secure cookie flag (plain-HTTP development only).")
+    ] = False,
+    allow_url_fetch: Annotated[
+        bool,
+        typer.Option(
+            "--allow-url-fetch", help="Let HMA ?url= endpoints fetch media (off by default: no outbound calls)."
+        ),
+    ] = False,
+    allow_private_urls: Annotated[
+        bool, typer.Option("--allow-private-urls", help="Also allow private, loopback and link-local URL targets.")
+    ] = False,
     rate: Annotated[float | None, typer.Option(help="Requests per second per principal (per worker).")] = None,
-    trusted_origin: Annotated[list[str] | None, typer.Option(help="Extra origins allowed for console form posts.")] = None,
+    trusted_origin: Annotated[
+        list[str] | None, typer.Option(help="Extra origins allowed for console form posts.")
+    ] = None,
     log_level: Annotated[str | None, typer.Option(help="uvicorn log level.")] = None,
 ) -> None:
     """Run the HTTP service and review console (FastAPI + uvicorn). Settings: --config FILE or
@@ -62,10 +80,16 @@ def serve(
     if config is not None:
         load_or_fail(config)
     cfg = ServiceConfig.from_settings(
-        home=home, db=db, policy=policy, cookie_secure=False if insecure_cookies else None,
-        allow_url_fetch=allow_url_fetch or None, allow_private_urls=allow_private_urls or None,
-        rate_per_second=rate, rate_burst=int(rate * 2) if rate else None,
-        trusted_origins=list(trusted_origin) if trusted_origin else None)
+        home=home,
+        db=db,
+        policy=policy,
+        cookie_secure=False if insecure_cookies else None,
+        allow_url_fetch=allow_url_fetch or None,
+        allow_private_urls=allow_private_urls or None,
+        rate_per_second=rate,
+        rate_burst=int(rate * 2) if rate else None,
+        trusted_origins=list(trusted_origin) if trusted_origin else None,
+    )
     try:
         # Once here, so a misconfigured instance fails before any worker starts
         # (and the SQLite secret file is created once, not raced by workers).
@@ -75,21 +99,32 @@ def serve(
     cfg.secret_key = None
     os.environ.update(cfg.to_env())
     level = tconfig.get("service.log_level", log_level)
-    uvicorn.run("tripline.service.app:create_app_from_env", factory=True, host=tconfig.get("service.host", host),
-                port=tconfig.get("service.port", port), workers=tconfig.get("service.workers", workers),
-                log_level=level, access_log=level in ("info", "debug", "trace"),
-                proxy_headers=False, server_header=False)
+    uvicorn.run(
+        "tripline.service.app:create_app_from_env",
+        factory=True,
+        host=tconfig.get("service.host", host),
+        port=tconfig.get("service.port", port),
+        workers=tconfig.get("service.workers", workers),
+        log_level=level,
+        access_log=level in ("info", "debug", "trace"),
+        proxy_headers=False,
+        server_header=False,
+    )
 
 
 @audit_app.command("verify")
 def audit_verify(
-    home: HomeOpt = None, db: DbOpt = None,
-    head: Annotated[str | None, typer.Option(help="Expected head SEQ:HASH, recorded earlier outside the database.")] = None,
+    home: HomeOpt = None,
+    db: DbOpt = None,
+    head: Annotated[
+        str | None, typer.Option(help="Expected head SEQ:HASH, recorded earlier outside the database.")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Recompute the hash chain; exit 1 if any entry was edited or deleted."""
     store, log = open_store_audit(home, db)
     from tripline.audit import parse_anchor
+
     expected = None
     if head:
         try:
@@ -113,7 +148,8 @@ def audit_verify(
 
 @audit_app.command("export")
 def audit_export(
-    home: HomeOpt = None, db: DbOpt = None,
+    home: HomeOpt = None,
+    db: DbOpt = None,
     out: Annotated[Path | None, typer.Option("--out", "-o", help="File (default stdout).")] = None,
     since_seq: Annotated[int, typer.Option(help="Only entries after this sequence number.")] = 0,
     actor: Annotated[str, typer.Option(help="Who is exporting (recorded in the log).")] = "cli",
@@ -122,7 +158,7 @@ def audit_export(
     store, log = open_store_audit(home, db)
     try:
         log.append(f"cli:{actor}", "audit.export", None, {"since_seq": since_seq})
-        with (open(out, "w", encoding="utf-8") if out else contextlib.nullcontext(sys.stdout)) as f:
+        with open(out, "w", encoding="utf-8") if out else contextlib.nullcontext(sys.stdout) as f:
             for e in log.entries(since_seq=since_seq):
                 f.write(json.dumps(e, ensure_ascii=False) + "\n")
     finally:
@@ -176,9 +212,12 @@ review_media_app = typer.Typer(help="Encrypted review media (uploads of flagged 
 
 @review_media_app.command("purge")
 def review_media_purge(
-    home: HomeOpt = None, db: DbOpt = None,
+    home: HomeOpt = None,
+    db: DbOpt = None,
     days: Annotated[int, typer.Option(help="Keep media last flagged within this many days.")] = 90,
-    media_dir: Annotated[str | None, typer.Option(help="Review media folder (default TRIPLINE_HOME/review-media).")] = None,
+    media_dir: Annotated[
+        str | None, typer.Option(help="Review media folder (default TRIPLINE_HOME/review-media).")
+    ] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run")] = False,
 ) -> None:
     """Delete review media past its retention period (audited). Evidence that must
@@ -198,8 +237,12 @@ def review_media_purge(
     if not dry_run:
         store, log = open_store_audit(home, db)
         try:
-            log.append("cli:operator", "review_media.purge", None, {"days": days, "purged": len(purged),
-                                                                  "sha256": purged[:100]})
+            log.append(
+                "cli:operator",
+                "review_media.purge",
+                None,
+                {"days": days, "purged": len(purged), "sha256": purged[:100]},
+            )
         finally:
             store.close()
     print(json.dumps({"purged": purged, "dry_run": dry_run}))

@@ -1,6 +1,7 @@
 """`tripline user add|list|disable|enable|remove|set-roles|reset-password`:
 console users (people). Every change is audited with the operator's name;
 disabling, removing or resetting a user ends their sessions at once."""
+
 from __future__ import annotations
 
 import getpass
@@ -37,12 +38,17 @@ def _change(home, db, what: str, fn) -> None:
 
 
 @user_app.command("add")
-def user_add(username: str, roles: RolesOpt, home: HomeOpt = None, db: DbOpt = None,
-             password_stdin: StdinOpt = False, actor: ActorOpt = "cli") -> None:
+def user_add(
+    username: str,
+    roles: RolesOpt,
+    home: HomeOpt = None,
+    db: DbOpt = None,
+    password_stdin: StdinOpt = False,
+    actor: ActorOpt = "cli",
+) -> None:
     """Add a console user (password asked for, or read from stdin)."""
     password = _read_password(password_stdin)
-    _change(home, db, f"user {username} added",
-            lambda a: a.add_user(username, password, roles, actor=f"cli:{actor}"))
+    _change(home, db, f"user {username} added", lambda a: a.add_user(username, password, roles, actor=f"cli:{actor}"))
 
 
 @user_app.command("list")
@@ -61,15 +67,13 @@ def user_list(home: HomeOpt = None, db: DbOpt = None) -> None:
 @user_app.command("disable")
 def user_disable(username: str, home: HomeOpt = None, db: DbOpt = None, actor: ActorOpt = "cli") -> None:
     """Disable a user: no login, and their open sessions end now."""
-    _change(home, db, f"user {username} disabled",
-            lambda a: a.set_disabled(username, True, actor=f"cli:{actor}"))
+    _change(home, db, f"user {username} disabled", lambda a: a.set_disabled(username, True, actor=f"cli:{actor}"))
 
 
 @user_app.command("enable")
 def user_enable(username: str, home: HomeOpt = None, db: DbOpt = None, actor: ActorOpt = "cli") -> None:
     """Re-enable a disabled user."""
-    _change(home, db, f"user {username} enabled",
-            lambda a: a.set_disabled(username, False, actor=f"cli:{actor}"))
+    _change(home, db, f"user {username} enabled", lambda a: a.set_disabled(username, False, actor=f"cli:{actor}"))
 
 
 @user_app.command("remove")
@@ -79,20 +83,25 @@ def user_remove(username: str, home: HomeOpt = None, db: DbOpt = None, actor: Ac
 
 
 @user_app.command("set-roles")
-def user_set_roles(username: str, roles: RolesOpt, home: HomeOpt = None, db: DbOpt = None,
-                   actor: ActorOpt = "cli") -> None:
+def user_set_roles(
+    username: str, roles: RolesOpt, home: HomeOpt = None, db: DbOpt = None, actor: ActorOpt = "cli"
+) -> None:
     """Replace a user's roles."""
-    _change(home, db, f"user {username} roles set",
-            lambda a: a.set_roles(username, roles, actor=f"cli:{actor}"))
+    _change(home, db, f"user {username} roles set", lambda a: a.set_roles(username, roles, actor=f"cli:{actor}"))
 
 
 @user_app.command("reset-password")
-def user_reset_password(username: str, home: HomeOpt = None, db: DbOpt = None,
-                        password_stdin: StdinOpt = False, actor: ActorOpt = "cli") -> None:
+def user_reset_password(
+    username: str, home: HomeOpt = None, db: DbOpt = None, password_stdin: StdinOpt = False, actor: ActorOpt = "cli"
+) -> None:
     """Set a new password (asked for, or from stdin); the user's sessions end."""
     password = _read_password(password_stdin)
-    _change(home, db, f"user {username} password reset",
-            lambda a: a.reset_password(username, password, actor=f"cli:{actor}"))
+    _change(
+        home,
+        db,
+        f"user {username} password reset",
+        lambda a: a.reset_password(username, password, actor=f"cli:{actor}"),
+    )
 
 
 def register(app: typer.Typer) -> None:

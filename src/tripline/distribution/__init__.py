@@ -8,6 +8,7 @@ destination side needs to act.
     analysis = analyze(repo, lists, registry)
     packets = signal_packets(analysis, source_platform="ExampleArt")
 """
+
 from tripline.distribution.cluster import Cluster
 from tripline.distribution.detect import Analysis, DetectOptions, Lead, analyze
 from tripline.distribution.export import (
@@ -23,8 +24,27 @@ from tripline.distribution.model import Account, Post, RecordError
 from tripline.distribution.repository import DistributionRepository, default_path, import_legacy, is_legacy_file
 
 __all__ = [
-    "Account", "Analysis", "Cluster", "DetectOptions", "DistributionRepository", "IngestResult", "Lead", "Post",
-    "RecordError", "analyze", "associated_account_xml", "associated_accounts", "default_path", "import_legacy", "ingest_jsonl",
-    "ingest_records", "is_legacy_file", "lead_signals", "load_keywords", "load_scan_results", "media_hit", "scan_post_media",
+    "Account",
+    "Analysis",
+    "Cluster",
+    "DetectOptions",
+    "DistributionRepository",
+    "IngestResult",
+    "Lead",
+    "Post",
+    "RecordError",
+    "analyze",
+    "associated_account_xml",
+    "associated_accounts",
+    "default_path",
+    "import_legacy",
+    "ingest_jsonl",
+    "ingest_records",
+    "is_legacy_file",
+    "lead_signals",
+    "load_keywords",
+    "load_scan_results",
+    "media_hit",
+    "scan_post_media",
     "signal_packets",
 ]

@@ -4,6 +4,7 @@ Promotion rings spread one set of destinations (one invite link, one
 subscription page) over many throwaway accounts. Clustering shows the ring,
 including members who had no flagged media themselves.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -17,7 +18,7 @@ class Cluster:
     id: str
     members: list[str]
     leads: list[str]
-    shared: list[dict] = field(default_factory=list)   # {"kind", "value", "accounts"}
+    shared: list[dict] = field(default_factory=list)  # {"kind", "value", "accounts"}
 
     def to_dict(self) -> dict:
         return {"cluster_id": self.id, "members": self.members, "leads": self.leads, "shared": self.shared}
@@ -60,7 +61,7 @@ def find_clusters(signals: dict, lead_accounts: set[str], flagged_tags: set[str]
 
     uf = _UnionFind()
     shared_tags: Counter = Counter()
-    for (kind, value), accounts in by_key.items():
+    for (kind, _value), accounts in by_key.items():
         if len(accounts) < 2 or len(accounts) > options.cluster_max_key_accounts:
             continue
         ordered = sorted(accounts)
@@ -82,9 +83,11 @@ def find_clusters(signals: dict, lead_accounts: set[str], flagged_tags: set[str]
         leads = sorted(members & lead_accounts)
         if len(members) < 2 or not leads:
             continue
-        shared = [{"kind": kind, "value": value, "accounts": sorted(accts & members)}
-                  for (kind, value), accts in sorted(by_key.items())
-                  if len(accts & members) >= 2 and len(accts) <= options.cluster_max_key_accounts]
+        shared = [
+            {"kind": kind, "value": value, "accounts": sorted(accts & members)}
+            for (kind, value), accts in sorted(by_key.items())
+            if len(accts & members) >= 2 and len(accts) <= options.cluster_max_key_accounts
+        ]
         cid = "C" + hashlib.sha1("\n".join(sorted(members)).encode()).hexdigest()[:10]
         clusters.append(Cluster(cid, sorted(members), leads, shared))
     clusters.sort(key=lambda c: (-len(c.leads), -len(c.members), c.id))

@@ -6,6 +6,7 @@ to a subscription page, and a flagged upload alone is handled by the scan and
 policy. A link on a URL list counts as a destination. Wording, hashtags and
 disguised links only raise the score and fill the evidence.
 """
+
 from __future__ import annotations
 
 from collections import Counter
@@ -46,7 +47,7 @@ class DetectOptions:
 class AccountSignals:
     account: Account
     media_hits: list[dict] = field(default_factory=list)
-    findings: list[dict] = field(default_factory=list)      # every link, with "where"
+    findings: list[dict] = field(default_factory=list)  # every link, with "where"
     keywords: dict[str, str] = field(default_factory=dict)  # id -> first matched text
     tags: set[str] = field(default_factory=set)
 
@@ -75,9 +76,17 @@ class Lead:
         return self.state == "verified"
 
     def to_dict(self) -> dict:
-        return {"lead_id": self.lead_id, "account_id": self.account_id, "handle": self.handle,
-                "display_name": self.display_name, "score": self.score, "state": self.state,
-                "human_verified": self.human_verified, "cluster_id": self.cluster_id, "evidence": self.evidence}
+        return {
+            "lead_id": self.lead_id,
+            "account_id": self.account_id,
+            "handle": self.handle,
+            "display_name": self.display_name,
+            "score": self.score,
+            "state": self.state,
+            "human_verified": self.human_verified,
+            "cluster_id": self.cluster_id,
+            "evidence": self.evidence,
+        }
 
 
 @dataclass
@@ -89,12 +98,17 @@ class Analysis:
     stats: dict
 
     def lead(self, lead_id: str) -> Lead | None:
-        return next((l for l in self.leads if l.lead_id == lead_id or l.account_id == lead_id), None)
+        return next((lead for lead in self.leads if lead.lead_id == lead_id or lead.account_id == lead_id), None)
 
     def to_dict(self) -> dict:
-        return {"leads": [l.to_dict() for l in self.leads], "clusters": [c.to_dict() for c in self.clusters],
-                "flagged_hashtags": {t: {"flagged_posts": f, "posts": n} for t, (f, n) in sorted(self.flagged_tags.items())},
-                "stats": self.stats}
+        return {
+            "leads": [lead.to_dict() for lead in self.leads],
+            "clusters": [c.to_dict() for c in self.clusters],
+            "flagged_hashtags": {
+                t: {"flagged_posts": f, "posts": n} for t, (f, n) in sorted(self.flagged_tags.items())
+            },
+            "stats": self.stats,
+        }
 
 
 def lead_id_for(account_id: str) -> str:
@@ -112,14 +126,28 @@ def _post_hits(repo: DistributionRepository, post: Post, account: Account, polic
             record = decide_with_policy(policy, record, policy_context(post, account))
         hit = media_hit(record)
         if hit:
-            hits.append({**hit, "post_id": post.id, "media": ref["value"],
-                         "sha256": (record or {}).get("sha256"), "md5": (record or {}).get("md5"),
-                         "pdq": (record or {}).get("pdq"), "synthetic": synthetic_strength(record)})
+            hits.append(
+                {
+                    **hit,
+                    "post_id": post.id,
+                    "media": ref["value"],
+                    "sha256": (record or {}).get("sha256"),
+                    "md5": (record or {}).get("md5"),
+                    "pdq": (record or {}).get("pdq"),
+                    "synthetic": synthetic_strength(record),
+                }
+            )
     return hits
 
 
-def analyze(repo: DistributionRepository, lists: UrlLists | None = None, registry: DestinationRegistry | None = None,
-            keywords: list[Keyword] | None = None, options: DetectOptions | None = None, policy=None) -> Analysis:
+def analyze(
+    repo: DistributionRepository,
+    lists: UrlLists | None = None,
+    registry: DestinationRegistry | None = None,
+    keywords: list[Keyword] | None = None,
+    options: DetectOptions | None = None,
+    policy=None,
+) -> Analysis:
     """Find leads and clusters. With a ``policy`` (``tripline.policy.Policy``),
     every post's media record is (re)decided in that post's context (caption,
     bio, hashtags); without one, the decisions already in the records count,
@@ -128,8 +156,14 @@ def analyze(repo: DistributionRepository, lists: UrlLists | None = None, registr
         return _analyze(repo, lists, registry, keywords, options, policy)
 
 
-def _analyze(repo: DistributionRepository, lists: UrlLists | None, registry: DestinationRegistry | None,
-             keywords: list[Keyword] | None, options: DetectOptions | None, policy) -> Analysis:
+def _analyze(
+    repo: DistributionRepository,
+    lists: UrlLists | None,
+    registry: DestinationRegistry | None,
+    keywords: list[Keyword] | None,
+    options: DetectOptions | None,
+    policy,
+) -> Analysis:
     registry = registry if registry is not None else DestinationRegistry.load()
     keywords = keywords if keywords is not None else load_keywords()
     options = options or DetectOptions()
@@ -170,40 +204,78 @@ def _analyze(repo: DistributionRepository, lists: UrlLists | None, registry: Des
             if hits:
                 tag_flagged[t] += 1
 
-    flagged_tags = {t: (f, tag_posts[t]) for t, f in tag_flagged.items()
-                    if f >= options.flagged_tag_min_posts and f / tag_posts[t] >= options.flagged_tag_min_share}
+    flagged_tags = {
+        t: (f, tag_posts[t])
+        for t, f in tag_flagged.items()
+        if f >= options.flagged_tag_min_posts and f / tag_posts[t] >= options.flagged_tag_min_share
+    }
     states = repo.lead_states()
     kw_weight = {k.id: k.weight for k in keywords}
     leads = []
     for account_id, s in signals.items():
         if s.media_hits and s.destinations:
             lid = lead_id_for(account_id)
-            leads.append(_make_lead(lid, s, registry, kw_weight, flagged_tags, states.get(lid, {}).get("state", "unverified")))
-    leads.sort(key=lambda l: (-l.score, l.account_id))
-    clusters = find_clusters(signals, {l.account_id for l in leads}, set(flagged_tags), options)
-    by_account = {l.account_id: l for l in leads}
+            leads.append(
+                _make_lead(lid, s, registry, kw_weight, flagged_tags, states.get(lid, {}).get("state", "unverified"))
+            )
+    leads.sort(key=lambda lead: (-lead.score, lead.account_id))
+    clusters = find_clusters(signals, {lead.account_id for lead in leads}, set(flagged_tags), options)
+    by_account = {lead.account_id: lead for lead in leads}
     for c in clusters:
         for m in c.members:
             if m in by_account:
                 by_account[m].cluster_id = c.id
-    stats = {"accounts": len(signals), "posts": n_posts, "leads": len(leads), "clusters": len(clusters),
-             "accounts_with_media_hits": sum(1 for s in signals.values() if s.media_hits),
-             "accounts_with_destinations": sum(1 for s in signals.values() if s.destinations)}
+    stats = {
+        "accounts": len(signals),
+        "posts": n_posts,
+        "leads": len(leads),
+        "clusters": len(clusters),
+        "accounts_with_media_hits": sum(1 for s in signals.values() if s.media_hits),
+        "accounts_with_destinations": sum(1 for s in signals.values() if s.destinations),
+    }
     return Analysis(leads, clusters, flagged_tags, signals, stats)
 
 
-def _make_lead(lead_id: str, s: AccountSignals, registry: DestinationRegistry, kw_weight: dict[str, float],
-               flagged_tags: dict[str, tuple[int, int]], state: str) -> Lead:
+def _make_lead(
+    lead_id: str,
+    s: AccountSignals,
+    registry: DestinationRegistry,
+    kw_weight: dict[str, float],
+    flagged_tags: dict[str, tuple[int, int]],
+    state: str,
+) -> Lead:
     evidence: list[dict] = []
     for h in s.media_hits:
-        evidence.append({"kind": "media_hit", "post_id": h["post_id"], "media": h["media"], "sha256": h["sha256"],
-                         "hit": h["kind"], "action": h["action"], "priority": h["priority"], "reason": h["reason"],
-                         "rules": h["rules"], "banks": h["banks"], "synthetic": h["synthetic"]})
+        evidence.append(
+            {
+                "kind": "media_hit",
+                "post_id": h["post_id"],
+                "media": h["media"],
+                "sha256": h["sha256"],
+                "hit": h["kind"],
+                "action": h["action"],
+                "priority": h["priority"],
+                "reason": h["reason"],
+                "rules": h["rules"],
+                "banks": h["banks"],
+                "synthetic": h["synthetic"],
+            }
+        )
     dests = _unique(s.destinations)
     for f in dests:
-        evidence.append({"kind": "destination", "where": f["where"], "url": f["url"], "canonical": f["canonical"],
-                         "category": f["category"], "platform": f["platform"], "obfuscated": f["obfuscated"],
-                         "decoded_from": f["decoded_from"], "list_matches": f["list_matches"]})
+        evidence.append(
+            {
+                "kind": "destination",
+                "where": f["where"],
+                "url": f["url"],
+                "canonical": f["canonical"],
+                "category": f["category"],
+                "platform": f["platform"],
+                "obfuscated": f["obfuscated"],
+                "decoded_from": f["decoded_from"],
+                "list_matches": f["list_matches"],
+            }
+        )
     for k, m in sorted(s.keywords.items()):
         evidence.append({"kind": "keyword", "keyword": k, "matched": m})
     tags = sorted(s.tags & set(flagged_tags))
@@ -218,8 +290,19 @@ def _make_lead(lead_id: str, s: AccountSignals, registry: DestinationRegistry, k
     score += 0.05 if tags else 0.0
     # Disguising a link is a deliberate act to get past filters.
     score += 0.05 if any(f["obfuscated"] or f["decoded_from"] for f in dests) else 0.0
-    return Lead(lead_id, s.account.id, s.account.handle, s.account.display_name, round(min(score, 0.99), 2), state,
-                evidence, dests, s.media_hits, dict(s.keywords), tags)
+    return Lead(
+        lead_id,
+        s.account.id,
+        s.account.handle,
+        s.account.display_name,
+        round(min(score, 0.99), 2),
+        state,
+        evidence,
+        dests,
+        s.media_hits,
+        dict(s.keywords),
+        tags,
+    )
 
 
 def _unique(findings: list[dict]) -> list[dict]:

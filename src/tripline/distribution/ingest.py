@@ -5,6 +5,7 @@ not depend on URL lists or the registry; canonicalisation, classification and
 list matching happen at detection time, so updating a list or the registry
 never needs a re-ingest.
 """
+
 from __future__ import annotations
 
 import json
@@ -24,7 +25,7 @@ _BATCH = 2000
 class IngestResult:
     accounts: int = 0
     posts: int = 0
-    errors: list[dict] = field(default_factory=list)   # {"line": n, "error": "..."}
+    errors: list[dict] = field(default_factory=list)  # {"line": n, "error": "..."}
 
     def to_dict(self) -> dict:
         return {"accounts": self.accounts, "posts": self.posts, "errors": self.errors}
@@ -54,7 +55,7 @@ def record_type(d: dict) -> str:
         return "post"
     if "handle" in d or "bio" in d:
         return "account"
-    raise RecordError("cannot tell whether this is an account or a post (set \"type\")")
+    raise RecordError('cannot tell whether this is an account or a post (set "type")')
 
 
 def _absolute_media(post: Post, media_root: Path | None) -> None:
@@ -66,14 +67,17 @@ def _absolute_media(post: Post, media_root: Path | None) -> None:
                 ref[key] = os.path.normpath(str(media_root / ref[key]))
 
 
-def ingest_records(repo: DistributionRepository, records: Iterable[dict], *,
-                   media_root: str | Path | None = None) -> IngestResult:
+def ingest_records(
+    repo: DistributionRepository, records: Iterable[dict], *, media_root: str | Path | None = None
+) -> IngestResult:
     """Ingest dicts (accounts and posts in any order). Bad records are
     reported with their position and skipped; the rest still go in."""
     return _ingest(repo, enumerate(records, 1), Path(media_root) if media_root is not None else None)
 
 
-def ingest_jsonl(repo: DistributionRepository, path: str | Path, *, media_root: str | Path | None = None) -> IngestResult:
+def ingest_jsonl(
+    repo: DistributionRepository, path: str | Path, *, media_root: str | Path | None = None
+) -> IngestResult:
     """Ingest a JSONL file; relative media paths are taken relative to
     ``media_root`` (default: the file's folder)."""
     path = Path(path)

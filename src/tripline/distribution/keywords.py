@@ -1,4 +1,5 @@
 """Promotion wording (``keywords.toml``, operator-extendable)."""
+
 from __future__ import annotations
 
 import re

@@ -7,6 +7,7 @@ the repository and found again by path or by content hash. Either run
 :func:`scan_post_media` (which calls ``tripline.scan.run_scan`` on the posts'
 media paths), or load an existing scan's results with :func:`load_scan_results`.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -35,14 +36,24 @@ def media_hit(record: dict | None) -> dict | None:
             return None
         fired = [f for f in decision.get("fired") or [] if isinstance(f, dict)]
         reasons = [f.get("reason") or f.get("rule") for f in fired]
-        return {"kind": "policy", "action": decision["action"], "priority": decision.get("priority"),
-                "reason": "; ".join(r for r in reasons if r) or f"policy {decision['action']}",
-                "rules": [f.get("rule") for f in fired], "banks": banks}
+        return {
+            "kind": "policy",
+            "action": decision["action"],
+            "priority": decision.get("priority"),
+            "reason": "; ".join(r for r in reasons if r) or f"policy {decision['action']}",
+            "rules": [f.get("rule") for f in fired],
+            "banks": banks,
+        }
     if hits:
         m = hits[0]
-        return {"kind": "hash_match", "action": None, "priority": None,
-                "reason": f"{m.get('signal_type')} match in bank {m.get('bank')} (distance {m.get('distance')})",
-                "rules": [], "banks": banks}
+        return {
+            "kind": "hash_match",
+            "action": None,
+            "priority": None,
+            "reason": f"{m.get('signal_type')} match in bank {m.get('bank')} (distance {m.get('distance')})",
+            "rules": [],
+            "banks": banks,
+        }
     return None
 
 
@@ -115,8 +126,17 @@ def unresolved_media_paths(repo: DistributionRepository) -> list[str]:
     return list(out)
 
 
-def scan_post_media(repo: DistributionRepository, *, out_dir: str | Path, store, banks, bank_names=None,
-                    options=None, workers: int | None = 0, **scan_kwargs) -> int:
+def scan_post_media(
+    repo: DistributionRepository,
+    *,
+    out_dir: str | Path,
+    store,
+    banks,
+    bank_names=None,
+    options=None,
+    workers: int | None = 0,
+    **scan_kwargs,
+) -> int:
     """Scan every post media path that has no record yet, through the normal
     scan pipeline (hashes, bank matches, provenance, the scan's policy), and
     load the results. Extra keyword arguments (e.g. ``policy=``) go to
@@ -126,6 +146,14 @@ def scan_post_media(repo: DistributionRepository, *, out_dir: str | Path, store,
     paths = [p for p in unresolved_media_paths(repo) if os.path.exists(p)]
     if not paths:
         return 0
-    run_scan(paths, out_dir=Path(out_dir), store=store, banks=banks, bank_names=bank_names,
-             options=options or ScanOptions(), workers=workers, **scan_kwargs)
+    run_scan(
+        paths,
+        out_dir=Path(out_dir),
+        store=store,
+        banks=banks,
+        bank_names=bank_names,
+        options=options or ScanOptions(),
+        workers=workers,
+        **scan_kwargs,
+    )
     return load_scan_results(repo, Path(out_dir) / "results.jsonl")

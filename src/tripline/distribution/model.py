@@ -1,4 +1,5 @@
 """Accounts and posts as a platform exports them."""
+
 from __future__ import annotations
 
 import re
@@ -66,12 +67,24 @@ class Account:
 
     @classmethod
     def from_dict(cls, d: dict) -> Account:
-        return cls(id=_str(d, "id", True), handle=_str(d, "handle"), display_name=_str(d, "display_name"),
-                   bio=_str(d, "bio"), links=_str_list(d, "links"), created=_str(d, "created"))
+        return cls(
+            id=_str(d, "id", True),
+            handle=_str(d, "handle"),
+            display_name=_str(d, "display_name"),
+            bio=_str(d, "bio"),
+            links=_str_list(d, "links"),
+            created=_str(d, "created"),
+        )
 
     def to_dict(self) -> dict:
-        return {"id": self.id, "handle": self.handle, "display_name": self.display_name, "bio": self.bio,
-                "links": list(self.links), "created": self.created}
+        return {
+            "id": self.id,
+            "handle": self.handle,
+            "display_name": self.display_name,
+            "bio": self.bio,
+            "links": list(self.links),
+            "created": self.created,
+        }
 
 
 @dataclass
@@ -90,13 +103,26 @@ class Post:
         if not isinstance(media, list):
             raise RecordError("'media' must be a list")
         tags = [normalize_tag(t) for t in _str_list(d, "hashtags")]
-        return cls(id=_str(d, "id", True), account_id=_str(d, "account_id", True), text=_str(d, "text"),
-                   hashtags=[t for t in tags if t], links=_str_list(d, "links"),
-                   media=[media_ref(m) for m in media], created=_str(d, "created"))
+        return cls(
+            id=_str(d, "id", True),
+            account_id=_str(d, "account_id", True),
+            text=_str(d, "text"),
+            hashtags=[t for t in tags if t],
+            links=_str_list(d, "links"),
+            media=[media_ref(m) for m in media],
+            created=_str(d, "created"),
+        )
 
     def to_dict(self) -> dict:
-        return {"id": self.id, "account_id": self.account_id, "text": self.text, "hashtags": list(self.hashtags),
-                "links": list(self.links), "media": [dict(m) for m in self.media], "created": self.created}
+        return {
+            "id": self.id,
+            "account_id": self.account_id,
+            "text": self.text,
+            "hashtags": list(self.hashtags),
+            "links": list(self.links),
+            "media": [dict(m) for m in self.media],
+            "created": self.created,
+        }
 
 
 def normalize_tag(tag: str) -> str:

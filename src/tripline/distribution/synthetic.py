@@ -12,6 +12,7 @@ Roles:
 * ``flagged``   decoy: flagged media, but links only to social sites or a link-in-bio page
 * ``ordinary``  decoy: everyday posts and links
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -21,11 +22,36 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 _SYL = ["ka", "lo", "mi", "ne", "ru", "sa", "ti", "vo", "ze", "pa", "qui", "do", "fen", "gar", "hol", "jin"]
-_WORDS = ["sunset", "harbor", "maple", "pixel", "violet", "canyon", "lantern", "meadow", "cobalt", "ember",
-          "willow", "quartz", "drift", "orchid", "tundra", "saffron", "glacier", "nimbus", "fable", "marble"]
+_WORDS = [
+    "sunset",
+    "harbor",
+    "maple",
+    "pixel",
+    "violet",
+    "canyon",
+    "lantern",
+    "meadow",
+    "cobalt",
+    "ember",
+    "willow",
+    "quartz",
+    "drift",
+    "orchid",
+    "tundra",
+    "saffron",
+    "glacier",
+    "nimbus",
+    "fable",
+    "marble",
+]
 _COMMON_TAGS = ["art", "digitalart", "sketch", "landscape", "cats", "photography", "wip", "commission"]
-_ORDINARY_LINKS = ["https://github.com/{h}", "https://www.youtube.com/@{h}", "https://en.wikipedia.org/wiki/Maple",
-                   "https://example.org/blog/{h}", "https://news.example.com/story/{n}"]
+_ORDINARY_LINKS = [
+    "https://github.com/{h}",
+    "https://www.youtube.com/@{h}",
+    "https://en.wikipedia.org/wiki/Maple",
+    "https://example.org/blog/{h}",
+    "https://news.example.com/story/{n}",
+]
 
 
 def _name(rng: random.Random, n: int = 3) -> str:
@@ -42,7 +68,7 @@ class SyntheticPlatform:
     posts: list[dict] = field(default_factory=list)
     media_records: list[dict] = field(default_factory=list)
     roles: dict[str, str] = field(default_factory=dict)
-    rings: list[set[str]] = field(default_factory=list)   # leads + helpers sharing an invite
+    rings: list[set[str]] = field(default_factory=list)  # leads + helpers sharing an invite
 
     @property
     def planted_leads(self) -> set[str]:
@@ -89,8 +115,16 @@ class _Builder:
         i = len(self.p.accounts)
         aid = f"acct{i:06d}"
         handle = f"{_name(self.rng)}_{i}"
-        self.p.accounts.append({"id": aid, "handle": handle, "display_name": handle.split("_")[0].title(),
-                                "bio": bio, "links": links or [], "created": f"2026-0{1 + i % 9}-1{i % 10}T12:00:00Z"})
+        self.p.accounts.append(
+            {
+                "id": aid,
+                "handle": handle,
+                "display_name": handle.split("_")[0].title(),
+                "bio": bio,
+                "links": links or [],
+                "created": f"2026-0{1 + i % 9}-1{i % 10}T12:00:00Z",
+            }
+        )
         self.p.roles[aid] = role
         return aid
 
@@ -102,58 +136,122 @@ class _Builder:
         seed = f"media-{self.n_media}"
         sha, md5 = _digest("sha256", seed), _digest("md5", seed)
         path = f"media/{self.n_media:07d}.png"
-        rec = {"key": path, "path": path, "sha256": sha, "md5": md5, "pdq": _digest("sha256", seed + "pdq"),
-               "media_type": "image/png", "matches": [], "flagged": False,
-               "provenance": {"synthetic": synthetic}}
-        match = {"bank": "test-bank", "bank_kind": "match", "signal_type": "pdq", "entry_id": self.n_media,
-                 "value": rec["pdq"], "distance": 4, "variant": "original", "suppressed": False}
+        rec = {
+            "key": path,
+            "path": path,
+            "sha256": sha,
+            "md5": md5,
+            "pdq": _digest("sha256", seed + "pdq"),
+            "media_type": "image/png",
+            "matches": [],
+            "flagged": False,
+            "provenance": {"synthetic": synthetic},
+        }
+        match = {
+            "bank": "test-bank",
+            "bank_kind": "match",
+            "signal_type": "pdq",
+            "entry_id": self.n_media,
+            "value": rec["pdq"],
+            "distance": 4,
+            "variant": "original",
+            "suppressed": False,
+        }
         if flag in ("hash", "block"):
             rec["matches"] = [match]
             rec["flagged"] = True
         if flag == "suppressed":
-            rec["matches"] = [{**match, "suppressed": True},
-                              {**match, "bank": "memes", "bank_kind": "allow", "distance": 0}]
+            rec["matches"] = [
+                {**match, "suppressed": True},
+                {**match, "bank": "memes", "bank_kind": "allow", "distance": 0},
+            ]
         if flag == "block":
-            rec["decision"] = {"action": "block", "report_queue": True, "priority": "P1", "policy": {},
-                               "fired": [{"rule": "hash-match", "action": "block", "priority": "P1",
-                                          "reason": "hash match in test-bank", "because": ["matches"]}]}
+            rec["decision"] = {
+                "action": "block",
+                "report_queue": True,
+                "priority": "P1",
+                "policy": {},
+                "fired": [
+                    {
+                        "rule": "hash-match",
+                        "action": "block",
+                        "priority": "P1",
+                        "reason": "hash match in test-bank",
+                        "because": ["matches"],
+                    }
+                ],
+            }
         elif flag == "policy":
             rec["provenance"] = {"synthetic": "declared"}
-            rec["decision"] = {"action": "review", "report_queue": False, "priority": "P2", "policy": {},
-                               "fired": [{"rule": "synthetic-prompt-text", "action": "review", "priority": "P2",
-                                          "reason": "prompt text hit on AI-generated image", "because": ["provenance"]}]}
+            rec["decision"] = {
+                "action": "review",
+                "report_queue": False,
+                "priority": "P2",
+                "policy": {},
+                "fired": [
+                    {
+                        "rule": "synthetic-prompt-text",
+                        "action": "review",
+                        "priority": "P2",
+                        "reason": "prompt text hit on AI-generated image",
+                        "because": ["provenance"],
+                    }
+                ],
+            }
         elif flag == "allow":
             rec["decision"] = {"action": "allow", "report_queue": False, "priority": None, "policy": {}, "fired": []}
         self.p.media_records.append(rec)
         # Platforms export either paths or hashes; use both.
         return sha if self.n_media % 2 else path
 
-    def post(self, aid: str, text: str, tags: list[str], links: list[str] | None = None, media: list | None = None) -> None:
+    def post(
+        self, aid: str, text: str, tags: list[str], links: list[str] | None = None, media: list | None = None
+    ) -> None:
         self.n_posts += 1
-        self.p.posts.append({"id": f"post{self.n_posts:07d}", "account_id": aid, "text": text, "hashtags": tags,
-                             "links": links or [], "media": media or [], "created": "2026-10-01T10:00:00Z"})
+        self.p.posts.append(
+            {
+                "id": f"post{self.n_posts:07d}",
+                "account_id": aid,
+                "text": text,
+                "hashtags": tags,
+                "links": links or [],
+                "media": media or [],
+                "created": "2026-10-01T10:00:00Z",
+            }
+        )
 
     def filler(self, aid: str, n: int) -> None:
         rng = self.rng
         for _ in range(n):
             w = rng.sample(_WORDS, 2)
-            self.post(aid, f"New {w[0]} study, a {w[1]} palette today.", rng.sample(_COMMON_TAGS, 2),
-                      media=[self.media(synthetic=rng.choice(["none", "none", "likely"]))])
+            self.post(
+                aid,
+                f"New {w[0]} study, a {w[1]} palette today.",
+                rng.sample(_COMMON_TAGS, 2),
+                media=[self.media(synthetic=rng.choice(["none", "none", "likely"]))],
+            )
 
 
 _LEAD_DEST = [
     "menu in bio: patreon[.]com/{h}",
     "full set on ko-fi dot com/{h}",
     "tiers below https://www.google.com/url?q=https%3A%2F%2Fwww.patreon.com%2F{h}&sa=D",
-    "uncensored versions: pаtreon.com/{h}",          # Cyrillic "а"
+    "uncensored versions: pаtreon.com/{h}",  # Cyrillic "а"
     "support me: buymeacoffee . com/{h}",
     "files at hxxps://mega[.]nz/folder/{h}",
     "gold tier $15 at subscribestar.com/{h}",
 ]
 
 
-def generate(n_accounts: int = 200, *, posts_per_account: int = 4, n_rings: int = 3, ring_size: int = 3,
-             n_solo_leads: int = 4, seed: int = 7) -> SyntheticPlatform:
+def generate(
+    n_accounts: int = 200,
+    *,
+    posts_per_account: int = 4,
+    n_rings: int = 3,
+    ring_size: int = 3,
+    n_solo_leads: int = 4,
+    seed: int = 7,
+) -> SyntheticPlatform:
     b = _Builder(seed, posts_per_account)
     rng = b.rng
     ppa = posts_per_account
@@ -165,11 +263,18 @@ def generate(n_accounts: int = 200, *, posts_per_account: int = 4, n_rings: int 
         ring: set[str] = set()
         for k in range(ring_size):
             dest = _LEAD_DEST[(r * ring_size + k) % len(_LEAD_DEST)]
-            aid = b.account("lead", bio=dest.format(h=b.unique()) if k % 2 == 0 else "new sets weekly",
-                            links=[invite] if k % 2 == 0 else [])
+            aid = b.account(
+                "lead",
+                bio=dest.format(h=b.unique()) if k % 2 == 0 else "new sets weekly",
+                links=[invite] if k % 2 == 0 else [],
+            )
             link_text = "" if k % 2 == 0 else f" join {invite.replace('https://', '').replace('.', '[.]')}"
-            b.post(aid, f"preview, {rng.choice(_WORDS)} series.{link_text}", ring_tags,
-                   media=[b.media(flag=flags[(r + k) % 3])])
+            b.post(
+                aid,
+                f"preview, {rng.choice(_WORDS)} series.{link_text}",
+                ring_tags,
+                media=[b.media(flag=flags[(r + k) % 3])],
+            )
             b.post(aid, "more soon", ring_tags + [rng.choice(_COMMON_TAGS)], media=[b.media(flag="hash")])
             b.filler(aid, ppa - 2)
             ring.add(aid)
@@ -191,10 +296,17 @@ def generate(n_accounts: int = 200, *, posts_per_account: int = 4, n_rings: int 
         h = b.unique()
         if role == "creator":
             # Legitimate creators use the same wording and destinations.
-            aid = b.account("creator", bio=f"full set of process videos on patreon.com/{h}, tier 2 gets PSDs",
-                            links=[f"https://ko-fi.com/{h}"])
-            b.post(aid, f"$5 tier gets the full res files! discord.gg/{h}", ["commission", "art"],
-                   media=[b.media(flag=rng.choice([None, "allow", "suppressed"]), synthetic="declared")])
+            aid = b.account(
+                "creator",
+                bio=f"full set of process videos on patreon.com/{h}, tier 2 gets PSDs",
+                links=[f"https://ko-fi.com/{h}"],
+            )
+            b.post(
+                aid,
+                f"$5 tier gets the full res files! discord.gg/{h}",
+                ["commission", "art"],
+                media=[b.media(flag=rng.choice([None, "allow", "suppressed"]), synthetic="declared")],
+            )
             b.filler(aid, ppa - 1)
         elif role == "flagged":
             # Links that are not paywalls or invites: an aggregator page, a

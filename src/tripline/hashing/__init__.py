@@ -1,4 +1,5 @@
 """Hashing: pure functions of bytes or pixels."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -13,12 +14,20 @@ from tripline.media.decode import FAST_MIN_SIDE
 from tripline.media.limits import deadline
 from tripline.model import ErrorCode, ItemError
 
-if TYPE_CHECKING:   # OpenCV loads only when keypoints are asked for
+if TYPE_CHECKING:  # OpenCV loads only when keypoints are asked for
     from tripline.keypoints import Keypoints
 
 __all__ = [
-    "DIHEDRAL_VARIANTS", "VARIANT_DESCRIPTIONS", "HashRecord", "PdqResult", "bits_to_hex", "digests", "hamming",
-    "hash_bytes", "pdq_hash", "robust_hashes",
+    "DIHEDRAL_VARIANTS",
+    "VARIANT_DESCRIPTIONS",
+    "HashRecord",
+    "PdqResult",
+    "bits_to_hex",
+    "digests",
+    "hamming",
+    "hash_bytes",
+    "pdq_hash",
+    "robust_hashes",
 ]
 
 
@@ -34,7 +43,7 @@ class HashRecord:
     pdq_dihedral: tuple[str, ...] = field(default=())
     orientation: int | None = None
     error: ItemError | None = None
-    image: Image.Image | None = field(default=None, repr=False)   # kept only when asked for
+    image: Image.Image | None = field(default=None, repr=False)  # kept only when asked for
     # With robust=True: normalised query variants (tripline.normalise), each
     # {"normalisation", "pdq", "quality", "box"}; most photos have none.
     pdq_variants: tuple[dict, ...] = field(default=())
@@ -69,6 +78,7 @@ def hash_bytes(
             variants, regions = robust_hashes(decoded.image, query=robust, bank=bank_regions)
             if keypoints:
                 from tripline.keypoints import extract  # lazy: OpenCV loads only when asked for
+
                 rec.keypoints = extract(decoded.image)
     except ItemError as exc:
         rec.error = exc
@@ -94,9 +104,13 @@ def robust_hashes(image: Image.Image, *, query: bool = True, bank: bool = False)
     # Lazy: tripline.normalise imports tripline.hashing.pdq.
     from tripline.normalise import bank_region_hashes, query_variants
 
-    variants = tuple(
-        {"normalisation": v.normalisation, "pdq": v.hash, "quality": v.quality, "box": list(v.box)}
-        for v in query_variants(image)
-    ) if query else ()
+    variants = (
+        tuple(
+            {"normalisation": v.normalisation, "pdq": v.hash, "quality": v.quality, "box": list(v.box)}
+            for v in query_variants(image)
+        )
+        if query
+        else ()
+    )
     regions = tuple(bank_region_hashes(image)) if bank else ()
     return variants, regions

@@ -1,5 +1,6 @@
 """Cryptographic digests of the raw bytes: exact-match signals that work on
 any file, decodable or not."""
+
 from __future__ import annotations
 
 import hashlib

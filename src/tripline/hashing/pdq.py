@@ -1,6 +1,7 @@
 """PDQ through Meta's reference implementation (pdqhash), including the eight
 dihedral variants, which the reference computes from one DCT: rotations and
 mirrors of the picture only permute and negate DCT coefficients."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -12,8 +13,14 @@ from PIL import Image
 # pdqhash.compute_dihedral's output order, named after the transform applied
 # to the picture before hashing.
 DIHEDRAL_VARIANTS = (
-    "original", "rotate90", "rotate180", "rotate270",
-    "flip_x", "flip_y", "flip_plus1", "flip_minus1",
+    "original",
+    "rotate90",
+    "rotate180",
+    "rotate270",
+    "flip_x",
+    "flip_y",
+    "flip_plus1",
+    "flip_minus1",
 )
 
 # What a reviewer reads when a match came through a variant: the query had to
@@ -32,9 +39,9 @@ VARIANT_DESCRIPTIONS = {
 
 @dataclass(frozen=True)
 class PdqResult:
-    hash: str                         # 64 lowercase hex digits, the stored orientation
-    quality: int                      # 0-100; below ~50 the hash is unreliable
-    dihedral: tuple[str, ...] = ()    # all 8 variants in DIHEDRAL_VARIANTS order, when asked for
+    hash: str  # 64 lowercase hex digits, the stored orientation
+    quality: int  # 0-100; below ~50 the hash is unreliable
+    dihedral: tuple[str, ...] = ()  # all 8 variants in DIHEDRAL_VARIANTS order, when asked for
 
 
 # The pixel transform behind each variant, on (rows, cols, channels) arrays,
@@ -96,7 +103,9 @@ def pdq_hash(im: Image.Image, *, dihedral: bool = False, exact_dihedral: bool = 
         vectors, quality = pdqhash.compute_dihedral(arr)
         hexes = [bits_to_hex(v) for v in vectors]
         if exact_dihedral:
-            skewed = ("r" if not symmetric_side(arr.shape[0]) else "") + ("c" if not symmetric_side(arr.shape[1]) else "")
+            skewed = ("r" if not symmetric_side(arr.shape[0]) else "") + (
+                "c" if not symmetric_side(arr.shape[1]) else ""
+            )
             for k, reverses in enumerate(_REVERSES):
                 if set(reverses) & set(skewed):
                     # Contiguous: pdqhash reads its luma buffer as C-ordered,

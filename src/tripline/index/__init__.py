@@ -86,7 +86,7 @@ def _group(m: int, qidx, ids, dist) -> Result:
     ids = ids[order].astype(np.int64, copy=False)
     dist = dist[order].astype(np.int32, copy=False)
     cuts = np.searchsorted(qidx[order], np.arange(1, m))
-    return list(zip(np.split(ids, cuts), np.split(dist, cuts)))
+    return list(zip(np.split(ids, cuts), np.split(dist, cuts), strict=True))
 
 
 def brute_force_search(codes_db, ids_db, queries, threshold: int) -> Result:
@@ -162,7 +162,7 @@ class PDQIndex:
             except BlockingIOError:
                 os.close(self._lock_fd)
                 self._lock_fd = None
-                raise IndexLockedError(f"{self.path}: another process has it open for writing")
+                raise IndexLockedError(f"{self.path}: another process has it open for writing") from None
         self._load()
         if not readonly:
             self._recover()
@@ -170,13 +170,11 @@ class PDQIndex:
     # ---- opening ---------------------------------------------------------------
 
     @classmethod
-    def open(cls, path, *, readonly: bool = False,
-             compact_threshold: int = DEFAULT_COMPACT_THRESHOLD) -> PDQIndex:
+    def open(cls, path, *, readonly: bool = False, compact_threshold: int = DEFAULT_COMPACT_THRESHOLD) -> PDQIndex:
         return cls(path, readonly, compact_threshold)
 
     @classmethod
-    def build(cls, path, ids, codes, *,
-              compact_threshold: int = DEFAULT_COMPACT_THRESHOLD) -> PDQIndex:
+    def build(cls, path, ids, codes, *, compact_threshold: int = DEFAULT_COMPACT_THRESHOLD) -> PDQIndex:
         """Replace whatever is at `path` with exactly these entries (ids unique)."""
         codes = _as_codes(codes, "codes")
         ids = _as_ids(ids, len(codes))
@@ -273,8 +271,9 @@ class PDQIndex:
         if self._ops:
             ids = np.concatenate([o[1] for o in self._ops])
             is_add = np.concatenate([np.full(len(o[1]), o[0] == store.KIND_ADD) for o in self._ops])
-            codes = np.concatenate([o[2] if o[2] is not None else np.zeros((len(o[1]), 32), np.uint8)
-                                    for o in self._ops])
+            codes = np.concatenate(
+                [o[2] if o[2] is not None else np.zeros((len(o[1]), 32), np.uint8) for o in self._ops]
+            )
             uniq, ridx = np.unique(ids[::-1], return_index=True)
             last = len(ids) - 1 - ridx
             bp = np.searchsorted(base_ids, uniq)
@@ -344,8 +343,7 @@ class PDQIndex:
             store.write_base(self.path, gen, ids, codes)
         store.create_log(self.path, gen)
         now = time.time_ns()
-        store.write_manifest(self.path, {"format": store.FORMAT, "gen": gen, "n": len(ids),
-                                         "updated_ns": now})
+        store.write_manifest(self.path, {"format": store.FORMAT, "gen": gen, "n": len(ids), "updated_ns": now})
         # Committed. Switch over, then drop the old generation.
         if self._log is not None:
             self._log.close()
@@ -395,10 +393,13 @@ class PDQIndex:
             # Probing a quarter of every table costs more than one exhaustive scan.
             if nprobe * 4 < mih.NBUCKET:
                 qi, pos, dist = _run(
-                    mih.probe_serial, mih.probe_parallel, m,
-                    (b.c64, b.c16, b.offsets, b.pos, b.partner, mih.MASKS, mih.MASK_PC,
-                     mih.N_MASKS, hr, wr, r, nprobe),
-                    (q64, queries.view(np.uint16)), parallel)
+                    mih.probe_serial,
+                    mih.probe_parallel,
+                    m,
+                    (b.c64, b.c16, b.offsets, b.pos, b.partner, mih.MASKS, mih.MASK_PC, mih.N_MASKS, hr, wr, r, nprobe),
+                    (q64, queries.view(np.uint16)),
+                    parallel,
+                )
             else:
                 qi, pos, dist = _scan(q64, b.c64, r, parallel)
             if len(self._masked):
@@ -410,15 +411,14 @@ class PDQIndex:
             parts.append((qi, self._d_ids[pos], dist))
         if not parts:
             return [(np.zeros(0, np.int64), np.zeros(0, np.int32)) for _ in range(m)]
-        qi, ids, dist = (np.concatenate(x) for x in zip(*parts))
+        qi, ids, dist = (np.concatenate(x) for x in zip(*parts, strict=True))
         return _group(m, qi, ids, dist)
 
     # ---- introspection / lifecycle ----------------------------------------------
 
     def stats(self) -> dict:
         ts = self._updated_ns
-        last = (None if not ts else _dt.datetime.fromtimestamp(ts / 1e9, _dt.UTC)
-                .isoformat().replace("+00:00", "Z"))
+        last = None if not ts else _dt.datetime.fromtimestamp(ts / 1e9, _dt.UTC).isoformat().replace("+00:00", "Z")
         mapped = self._base.nbytes if self._base is not None else 0
         heap = self._d_codes.nbytes + self._d_ids.nbytes + self._masked.nbytes
         return {

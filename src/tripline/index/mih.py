@@ -129,8 +129,30 @@ def _first_table(c16row, q16, hr, wr):
 
 
 @njit(cache=True)
-def _probe_one(q64, q16, c64, c16, offsets, pos, partner, masks, mask_pc, n_masks,
-               hr, wr, r, out_pos, out_dist, blo, bhi, bj, blim, cand, cand_j, scratch):
+def _probe_one(
+    q64,
+    q16,
+    c64,
+    c16,
+    offsets,
+    pos,
+    partner,
+    masks,
+    mask_pc,
+    n_masks,
+    hr,
+    wr,
+    r,
+    out_pos,
+    out_dist,
+    blo,
+    bhi,
+    bj,
+    blim,
+    cand,
+    cand_j,
+    scratch,
+):
     # Pass 1: bucket bounds for every probe. The loads are independent, so the
     # CPU overlaps their cache misses instead of taking them one bucket at a time.
     nb = 0
@@ -169,7 +191,7 @@ def _probe_one(q64, q16, c64, c16, offsets, pos, partner, masks, mask_pc, n_mask
         lim = blim[k]
         pj = partner[j]
         c = 0
-        for x in pj[blo[k]:bhi[k]]:
+        for x in pj[blo[k] : bhi[k]]:
             c += np.int64(_popcnt(np.uint64(x) ^ qp)) <= lim
         if c == 0:
             continue
@@ -197,8 +219,9 @@ def _probe_one(q64, q16, c64, c16, offsets, pos, partner, masks, mask_pc, n_mask
 
 
 @njit(cache=True)
-def _probe_q(i, Q64, Q16, c64, c16, offsets, pos, partner, masks, mask_pc, n_masks,
-             hr, wr, r, out_pos, out_dist, nprobe):
+def _probe_q(
+    i, Q64, Q16, c64, c16, offsets, pos, partner, masks, mask_pc, n_masks, hr, wr, r, out_pos, out_dist, nprobe
+):
     blo = np.empty(nprobe, np.int64)
     bhi = np.empty(nprobe, np.int64)
     bj = np.empty(nprobe, np.int64)
@@ -208,28 +231,53 @@ def _probe_q(i, Q64, Q16, c64, c16, offsets, pos, partner, masks, mask_pc, n_mas
     while True:
         cand = np.empty(capc, np.int64)
         cand_j = np.empty(capc, np.int64)
-        c = _probe_one(Q64[i], Q16[i], c64, c16, offsets, pos, partner, masks, mask_pc,
-                       n_masks, hr, wr, r, out_pos[i], out_dist[i], blo, bhi, bj, blim,
-                       cand, cand_j, scratch)
+        c = _probe_one(
+            Q64[i],
+            Q16[i],
+            c64,
+            c16,
+            offsets,
+            pos,
+            partner,
+            masks,
+            mask_pc,
+            n_masks,
+            hr,
+            wr,
+            r,
+            out_pos[i],
+            out_dist[i],
+            blo,
+            bhi,
+            bj,
+            blim,
+            cand,
+            cand_j,
+            scratch,
+        )
         if c >= 0:
             return c
         capc = -c
 
 
 @njit(cache=True)
-def probe_serial(Q64, Q16, c64, c16, offsets, pos, partner, masks, mask_pc, n_masks,
-                  hr, wr, r, nprobe, out_pos, out_dist, counts):
+def probe_serial(
+    Q64, Q16, c64, c16, offsets, pos, partner, masks, mask_pc, n_masks, hr, wr, r, nprobe, out_pos, out_dist, counts
+):
     for i in range(Q64.shape[0]):
-        counts[i] = _probe_q(i, Q64, Q16, c64, c16, offsets, pos, partner, masks, mask_pc,
-                              n_masks, hr, wr, r, out_pos, out_dist, nprobe)
+        counts[i] = _probe_q(
+            i, Q64, Q16, c64, c16, offsets, pos, partner, masks, mask_pc, n_masks, hr, wr, r, out_pos, out_dist, nprobe
+        )
 
 
 @njit(parallel=True, cache=True)
-def probe_parallel(Q64, Q16, c64, c16, offsets, pos, partner, masks, mask_pc, n_masks,
-                    hr, wr, r, nprobe, out_pos, out_dist, counts):
+def probe_parallel(
+    Q64, Q16, c64, c16, offsets, pos, partner, masks, mask_pc, n_masks, hr, wr, r, nprobe, out_pos, out_dist, counts
+):
     for i in prange(Q64.shape[0]):
-        counts[i] = _probe_q(i, Q64, Q16, c64, c16, offsets, pos, partner, masks, mask_pc,
-                              n_masks, hr, wr, r, out_pos, out_dist, nprobe)
+        counts[i] = _probe_q(
+            i, Q64, Q16, c64, c16, offsets, pos, partner, masks, mask_pc, n_masks, hr, wr, r, out_pos, out_dist, nprobe
+        )
 
 
 @njit(cache=True)
@@ -247,8 +295,12 @@ def _scan_block(Q64, c64, r, q0, q1, out_pos, out_dist, counts):
             a0, a1, a2, a3 = Q64[i, 0], Q64[i, 1], Q64[i, 2], Q64[i, 3]
             cnt = counts[i]
             for p in range(s, e):
-                d = np.int64(_popcnt(c64[p, 0] ^ a0) + _popcnt(c64[p, 1] ^ a1)
-                             + _popcnt(c64[p, 2] ^ a2) + _popcnt(c64[p, 3] ^ a3))
+                d = np.int64(
+                    _popcnt(c64[p, 0] ^ a0)
+                    + _popcnt(c64[p, 1] ^ a1)
+                    + _popcnt(c64[p, 2] ^ a2)
+                    + _popcnt(c64[p, 3] ^ a3)
+                )
                 if d <= r:
                     if cnt < cap:
                         out_pos[i, cnt] = p

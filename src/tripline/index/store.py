@@ -131,12 +131,10 @@ def write_base(root: Path, gen: int, ids: np.ndarray, codes: np.ndarray) -> None
     np.save(tmp / "ids.npy", ids)
     codes_mm = open_mm(tmp / "codes.npy", mode="w+", dtype=np.uint8, shape=(n, 32))
     codes_mm[:] = codes
-    offsets = open_mm(tmp / "offsets.npy", mode="w+", dtype=np.uint32,
-                      shape=(mih.NHALF, mih.NBUCKET + 1))
+    offsets = open_mm(tmp / "offsets.npy", mode="w+", dtype=np.uint32, shape=(mih.NHALF, mih.NBUCKET + 1))
     pos = open_mm(tmp / "pos.npy", mode="w+", dtype=np.uint32, shape=(mih.NHALF, n))
     partner = open_mm(tmp / "partner.npy", mode="w+", dtype=np.uint16, shape=(mih.NHALF, n))
-    mih.build_tables(np.asarray(codes_mm).view(np.uint16), np.asarray(offsets),
-                     np.asarray(pos), np.asarray(partner))
+    mih.build_tables(np.asarray(codes_mm).view(np.uint16), np.asarray(offsets), np.asarray(pos), np.asarray(partner))
     for mm in (codes_mm, offsets, pos, partner):
         mm.flush()
     del codes_mm, offsets, pos, partner
@@ -187,8 +185,8 @@ def parse_log(data: bytes | memoryview, start: int = 0):
         end = off + REC_HEADER + plen
         if end > size:
             break
-        payload = bytes(data[off + REC_HEADER:end])
-        if zlib.crc32(payload, zlib.crc32(bytes(data[off:off + _REC_HEAD.size]))) != crc:
+        payload = bytes(data[off + REC_HEADER : end])
+        if zlib.crc32(payload, zlib.crc32(bytes(data[off : off + _REC_HEAD.size]))) != crc:
             break
         ids = np.frombuffer(payload, dtype="<i8", count=count).astype(np.int64)
         codes = None
@@ -223,7 +221,7 @@ def cleanup(root: Path, gen: int) -> None:
     for p in root.iterdir():
         if p.name in keep:
             continue
-        if p.name.startswith(("base-", "log-", MANIFEST, f".{MANIFEST}.")):   # the last: a torn manifest write
+        if p.name.startswith(("base-", "log-", MANIFEST, f".{MANIFEST}.")):  # the last: a torn manifest write
             if p.is_dir():
                 shutil.rmtree(p, ignore_errors=True)
             else:

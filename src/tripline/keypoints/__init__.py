@@ -15,6 +15,7 @@ of pixels and arrays:
   and must agree on one similarity transform (RANSAC); the transform says
   which part of the banked image the upload shows.
 """
+
 from tripline.keypoints.features import (
     BANK_FEATURES,
     INDEXED_FEATURES,
@@ -26,5 +27,13 @@ from tripline.keypoints.features import (
 from tripline.keypoints.verify import MIN_INLIERS, Verification, verify
 
 __all__ = [
-    "BANK_FEATURES", "INDEXED_FEATURES", "MIN_INLIERS", "WORK_SIDE", "Keypoints", "Verification", "extract", "verify", "words",
+    "BANK_FEATURES",
+    "INDEXED_FEATURES",
+    "MIN_INLIERS",
+    "WORK_SIDE",
+    "Keypoints",
+    "Verification",
+    "extract",
+    "verify",
+    "words",
 ]

@@ -1,5 +1,6 @@
 """ORB keypoints of a decoded image, and the inverted-file words of their
 descriptors."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -40,9 +41,9 @@ _MASK = np.uint32((1 << WORD_BITS) - 1)
 
 @dataclass(frozen=True)
 class Keypoints:
-    points: np.ndarray        # (n, 2) float32, x/y in working-image pixels
-    descriptors: np.ndarray   # (n, 32) uint8, ORB
-    size: tuple[int, int]     # working-image width, height
+    points: np.ndarray  # (n, 2) float32, x/y in working-image pixels
+    descriptors: np.ndarray  # (n, 32) uint8, ORB
+    size: tuple[int, int]  # working-image width, height
 
     def __len__(self) -> int:
         return len(self.points)

@@ -1,5 +1,6 @@
 """Geometric verification: do an upload's keypoints and a banked image's
 stored keypoints agree on one placement of the picture?"""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -13,7 +14,7 @@ from tripline.keypoints.features import Keypoints
 # the second (Lowe's ratio test) and within MAX_DESCRIPTOR_BITS.
 _RATIO = 0.8
 MAX_DESCRIPTOR_BITS = 64
-_REPROJ_PX = 3.0          # working-image pixels
+_REPROJ_PX = 3.0  # working-image pixels
 # Unrelated corpus photo pairs agree on at most 5-6 points; true copies on
 # dozens (docs/robust-matching.md has the measured margins).
 MIN_INLIERS = 15
@@ -29,9 +30,9 @@ MAX_TILT_DEGREES = 2.0
 @dataclass(frozen=True)
 class Verification:
     inliers: int
-    scale: float          # upload size / banked size, in working pixels
-    rotation: float       # degrees
-    coverage: float       # share of the banked image's area the upload shows
+    scale: float  # upload size / banked size, in working pixels
+    rotation: float  # degrees
+    coverage: float  # share of the banked image's area the upload shows
     confirmed: bool
     aligned: bool = False  # scale and tilt are those of a copy, whatever the inliers
 
@@ -44,8 +45,11 @@ def verify(query: Keypoints, bank: Keypoints) -> Verification:
         return none
     matcher = cv2.BFMatcher(cv2.NORM_HAMMING)
     pairs = matcher.knnMatch(query.descriptors, bank.descriptors, k=2)
-    good = [p[0] for p in pairs
-            if len(p) == 2 and p[0].distance <= MAX_DESCRIPTOR_BITS and p[0].distance < _RATIO * p[1].distance]
+    good = [
+        p[0]
+        for p in pairs
+        if len(p) == 2 and p[0].distance <= MAX_DESCRIPTOR_BITS and p[0].distance < _RATIO * p[1].distance
+    ]
     # One-to-one: several query keypoints (pyramid levels of one corner, a
     # repeated texture) may pick the same bank keypoint; only the closest
     # counts, or a single spot could out-vote a real layout.
@@ -58,19 +62,21 @@ def verify(query: Keypoints, bank: Keypoints) -> Verification:
         return none
     src = query.points[[m.queryIdx for m in good]]
     dst = bank.points[[m.trainIdx for m in good]]
-    model, mask = cv2.estimateAffinePartial2D(src, dst, method=cv2.RANSAC, ransacReprojThreshold=_REPROJ_PX,
-                                              maxIters=2000, confidence=0.995)
+    model, mask = cv2.estimateAffinePartial2D(
+        src, dst, method=cv2.RANSAC, ransacReprojThreshold=_REPROJ_PX, maxIters=2000, confidence=0.995
+    )
     if model is None or mask is None:
         return none
     inliers = int(mask.sum())
     a, b = float(model[0, 0]), float(model[1, 0])
-    to_bank = float(np.hypot(a, b))          # bank pixels per upload pixel
+    to_bank = float(np.hypot(a, b))  # bank pixels per upload pixel
     scale = 1 / to_bank if to_bank > 0 else 0.0
     rotation = float(np.degrees(np.arctan2(b, a)))
     coverage = _coverage(model, query.size, bank.size)
     aligned = _SCALE_RANGE[0] <= scale <= _SCALE_RANGE[1] and abs((rotation + 45) % 90 - 45) <= MAX_TILT_DEGREES
-    return Verification(inliers, round(scale, 3), round(rotation, 1), round(coverage, 3),
-                        aligned and inliers >= MIN_INLIERS, aligned)
+    return Verification(
+        inliers, round(scale, 3), round(rotation, 1), round(coverage, 3), aligned and inliers >= MIN_INLIERS, aligned
+    )
 
 
 def _coverage(model: np.ndarray, query_size: tuple[int, int], bank_size: tuple[int, int]) -> float:

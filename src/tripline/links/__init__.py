@@ -8,6 +8,7 @@ destination registry. Nothing in this package ever fetches a URL.
 >>> extract_links("menu at example[.]com/tiers")
 ['example.com/tiers']
 """
+
 from tripline.links.canonical import CanonicalUrl, canonicalize, parse, url_expressions
 from tripline.links.extract import Link, deobfuscate, extract, extract_links
 from tripline.links.findings import finding, link_findings
@@ -16,7 +17,22 @@ from tripline.links.redirects import decode_redirect, load_wrappers
 from tripline.links.registry import Classification, DestinationRegistry, RegistryError
 
 __all__ = [
-    "CanonicalUrl", "Classification", "DestinationRegistry", "Link", "RegistryError", "UrlListError", "UrlLists",
-    "canonicalize", "decode_redirect", "deobfuscate", "extract", "extract_links", "finding", "link_findings",
-    "load_wrappers", "parse", "url_expressions", "url_hashes",
+    "CanonicalUrl",
+    "Classification",
+    "DestinationRegistry",
+    "Link",
+    "RegistryError",
+    "UrlListError",
+    "UrlLists",
+    "canonicalize",
+    "decode_redirect",
+    "deobfuscate",
+    "extract",
+    "extract_links",
+    "finding",
+    "link_findings",
+    "load_wrappers",
+    "parse",
+    "url_expressions",
+    "url_hashes",
 ]

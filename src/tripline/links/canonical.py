@@ -16,6 +16,7 @@ differences, all documented in docs/distribution.md:
 
 Pure string work: nothing here resolves or fetches anything.
 """
+
 from __future__ import annotations
 
 import ipaddress
@@ -36,8 +37,8 @@ _OCT_PART = re.compile(r"^0[0-7]+$")
 class CanonicalUrl:
     scheme: str
     host: str
-    port: str          # "" when default or absent
-    path: str          # always starts with "/"
+    port: str  # "" when default or absent
+    path: str  # always starts with "/"
     query: str | None  # None: no "?" at all; "": a bare "?"
 
     @property
@@ -99,12 +100,12 @@ def _ipv4(host: str) -> str | None:
             return None
         nums.append(n)
     last_bytes = 5 - len(nums)
-    if any(n > 255 for n in nums[:-1]) or nums[-1] >= 256 ** last_bytes:
+    if any(n > 255 for n in nums[:-1]) or nums[-1] >= 256**last_bytes:
         return None
     value = 0
     for n in nums[:-1]:
         value = value * 256 + n
-    value = value * 256 ** last_bytes + nums[-1]
+    value = value * 256**last_bytes + nums[-1]
     return str(ipaddress.IPv4Address(value))
 
 
@@ -175,7 +176,7 @@ def _parse_once(url: str) -> CanonicalUrl:
     s = s.split("#", 1)[0]
     m = _SCHEME.match(s)
     if m:
-        scheme, rest = m.group(1).lower(), s[m.end():]
+        scheme, rest = m.group(1).lower(), s[m.end() :]
     else:
         scheme, rest = "http", s
     # Browsers read a backslash as a slash in web URLs; so do we.

@@ -6,6 +6,7 @@ miss them: ``example[.]com``, ``example dot com``, ``example . com``,
 We undo those spellings on a working copy of the text, then find URLs in it.
 Pure text processing: nothing is resolved or fetched.
 """
+
 from __future__ import annotations
 
 import re
@@ -16,15 +17,67 @@ from tripline.links.tlds import TLDS, WORDLIKE
 
 # Latin look-alikes from Cyrillic and Greek. Applied only inside tokens that
 # already contain ASCII letters, so genuine Cyrillic or Greek prose is left as is.
-_HOMOGLYPHS = str.maketrans({
-    "а": "a", "в": "b", "е": "e", "к": "k", "м": "m", "н": "h", "о": "o", "р": "p", "с": "c", "т": "t",
-    "у": "y", "х": "x", "ѕ": "s", "і": "i", "ј": "j", "ԁ": "d", "ɡ": "g", "ո": "n", "ս": "u", "ӏ": "l",
-    "А": "A", "В": "B", "Е": "E", "К": "K", "М": "M", "Н": "H", "О": "O", "Р": "P", "С": "C", "Т": "T",
-    "Х": "X", "Ѕ": "S", "І": "I", "Ј": "J",
-    "α": "a", "ο": "o", "ρ": "p", "ν": "v", "τ": "t", "ι": "i", "κ": "k", "ε": "e", "υ": "u",
-    "Α": "A", "Β": "B", "Ε": "E", "Ζ": "Z", "Η": "H", "Ι": "I", "Κ": "K", "Μ": "M", "Ν": "N", "Ο": "O",
-    "Ρ": "P", "Τ": "T", "Υ": "Y", "Χ": "X",
-})
+_HOMOGLYPHS = str.maketrans(
+    {
+        "а": "a",
+        "в": "b",
+        "е": "e",
+        "к": "k",
+        "м": "m",
+        "н": "h",
+        "о": "o",
+        "р": "p",
+        "с": "c",
+        "т": "t",
+        "у": "y",
+        "х": "x",
+        "ѕ": "s",
+        "і": "i",
+        "ј": "j",
+        "ԁ": "d",
+        "ɡ": "g",
+        "ո": "n",
+        "ս": "u",
+        "ӏ": "l",
+        "А": "A",
+        "В": "B",
+        "Е": "E",
+        "К": "K",
+        "М": "M",
+        "Н": "H",
+        "О": "O",
+        "Р": "P",
+        "С": "C",
+        "Т": "T",
+        "Х": "X",
+        "Ѕ": "S",
+        "І": "I",
+        "Ј": "J",
+        "α": "a",
+        "ο": "o",
+        "ρ": "p",
+        "ν": "v",
+        "τ": "t",
+        "ι": "i",
+        "κ": "k",
+        "ε": "e",
+        "υ": "u",
+        "Α": "A",
+        "Β": "B",
+        "Ε": "E",
+        "Ζ": "Z",
+        "Η": "H",
+        "Ι": "I",
+        "Κ": "K",
+        "Μ": "M",
+        "Ν": "N",
+        "Ο": "O",
+        "Ρ": "P",
+        "Τ": "T",
+        "Υ": "Y",
+        "Χ": "X",
+    }
+)
 _INVISIBLE = re.compile("[\u00ad\u200b-\u200f\u2060-\u2064\ufeff]")
 _TOKEN = re.compile(r"\S+")
 _ASCII_LETTER = re.compile(r"[A-Za-z]")
@@ -41,8 +94,10 @@ _REWRITES: list[tuple[re.Pattern, object]] = [
     # "example dot com", "www dot example dot co dot uk"
     (re.compile(rf"(?<=[^\W_])\s+dot\s+(?=(?:{_LABEL}\s+dot\s+){{0,6}}(?:{_TLD_ALT})(?![\w-]))", re.IGNORECASE), "."),
     # "example . com", "example .com", "example. com" (not before word-like TLDs)
-    (re.compile(r"(?<=[^\W_])(?:\s+\.\s*|\.\s+)(?=([A-Za-z]{2,24})(?![\w.-]))"),
-     lambda m: "." if m.group(1).lower() in _STRONG_TLDS else m.group(0)),
+    (
+        re.compile(r"(?<=[^\W_])(?:\s+\.\s*|\.\s+)(?=([A-Za-z]{2,24})(?![\w.-]))"),
+        lambda m: "." if m.group(1).lower() in _STRONG_TLDS else m.group(0),
+    ),
 ]
 # Cheap tests that let prose without any disguise skip the costly rewrites.
 _NEEDS: list[tuple[str, ...]] = [("xx", "**", "htt"), (":",), ("/",), ("[", "(", "{", "<"), ("dot",), (" .", ". ")]
@@ -72,7 +127,7 @@ _PAIRS = {")": "(", "]": "[", "}": "{", ">": "<"}
 
 @dataclass(frozen=True)
 class Link:
-    url: str          # the link as written once the disguise is undone
+    url: str  # the link as written once the disguise is undone
     obfuscated: bool  # the text did not contain it literally
 
 
@@ -80,12 +135,18 @@ def deobfuscate(text: str) -> str:
     t = unicodedata.normalize("NFKC", text)
     t = _INVISIBLE.sub("", t)
     if not t.isascii():
-        t = _TOKEN.sub(lambda m: m.group(0).translate(_HOMOGLYPHS)
-                       if not m.group(0).isascii() and _ASCII_LETTER.search(m.group(0)) else m.group(0), t)
+        t = _TOKEN.sub(
+            lambda m: (
+                m.group(0).translate(_HOMOGLYPHS)
+                if not m.group(0).isascii() and _ASCII_LETTER.search(m.group(0))
+                else m.group(0)
+            ),
+            t,
+        )
     if " . " in t or ". " in t or " ." in t:
         t = _LETTER_SPACED.sub(_join_letters, t)
     lower = t.lower()
-    for (pattern, repl), needs in zip(_REWRITES, _NEEDS):
+    for (pattern, repl), needs in zip(_REWRITES, _NEEDS, strict=True):
         if any(n in lower for n in needs):
             t = pattern.sub(repl, t)
     if "slash" in lower or " / " in t:

@@ -1,5 +1,6 @@
 """Link findings: the per-link facts handed to the policy engine as
 ``context["links"]`` and used by lead detection."""
+
 from __future__ import annotations
 
 from collections.abc import Iterable
@@ -11,15 +12,21 @@ from tripline.links.redirects import Wrapper, decode_redirect
 from tripline.links.registry import DestinationRegistry
 
 
-def finding(raw: str, lists: UrlLists | None, registry: DestinationRegistry | None, *,
-            obfuscated: bool = False, wrappers: list[Wrapper] | None = None) -> dict:
+def finding(
+    raw: str,
+    lists: UrlLists | None,
+    registry: DestinationRegistry | None,
+    *,
+    obfuscated: bool = False,
+    wrappers: list[Wrapper] | None = None,
+) -> dict:
     """One link's finding. Both the wrapper and its destination are matched
     against the lists, because a list may name either."""
     final, chain = decode_redirect(raw, wrappers)
     c = parse(final)
     matches = lists.match(c) if lists else []
     for wrapper_url in chain:
-        for m in (lists.match(wrapper_url) if lists else []):
+        for m in lists.match(wrapper_url) if lists else []:
             if m not in matches:
                 matches.append(m)
     cls = registry.classify(c) if registry else None
@@ -39,8 +46,9 @@ def finding(raw: str, lists: UrlLists | None, registry: DestinationRegistry | No
     }
 
 
-def link_findings(text_or_urls: str | Iterable[str], lists: UrlLists | None = None,
-                  registry: DestinationRegistry | None = None) -> list[dict]:
+def link_findings(
+    text_or_urls: str | Iterable[str], lists: UrlLists | None = None, registry: DestinationRegistry | None = None
+) -> list[dict]:
     """Findings for every link in a text, or for a list of URLs (each of which
     is also searched, so a list of disguised links works too)."""
     if isinstance(text_or_urls, str):

@@ -12,6 +12,7 @@ File formats accepted by :meth:`UrlLists.load`:
 * text: one entry per line, ``KIND VALUE`` (``#`` starts a comment), or just
   ``VALUE`` when a default kind is given.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -39,7 +40,7 @@ def url_hashes(url: str | CanonicalUrl) -> set[str]:
 
 @dataclass
 class _List:
-    exact: set[str] = field(default_factory=set)          # scheme-less expressions
+    exact: set[str] = field(default_factory=set)  # scheme-less expressions
     host_suffix: set[str] = field(default_factory=set)
     path_prefix: list[tuple[str, str]] = field(default_factory=list)  # (host, path)
     full_hashes: set[str] = field(default_factory=set)

@@ -4,6 +4,7 @@ Wrappers hide where a link really goes; a platform that only looks at the
 wrapper's host sees a search engine, not a paywall. The destination is in the
 URL itself, so we read it out; we never follow anything.
 """
+
 from __future__ import annotations
 
 import tomllib
@@ -54,8 +55,14 @@ def load_wrappers(*extra: Path) -> list[Wrapper]:
     out = []
     for text in texts:
         for w in tomllib.loads(text).get("wrapper", []):
-            out.append(Wrapper(host=w["host"].lower().strip("."), path=w.get("path"),
-                               params=tuple(w.get("params", ())), whole_query=bool(w.get("whole_query", False))))
+            out.append(
+                Wrapper(
+                    host=w["host"].lower().strip("."),
+                    path=w.get("path"),
+                    params=tuple(w.get("params", ())),
+                    whole_query=bool(w.get("whole_query", False)),
+                )
+            )
     return out
 
 

@@ -3,6 +3,7 @@
 It is data (``destinations.toml`` plus any operator files), not code, so that
 trust-and-safety staff can add a service without a release.
 """
+
 from __future__ import annotations
 
 import tomllib
@@ -27,7 +28,7 @@ class Destination:
     category: str
     platform: str | None = None
     path_prefix: str = ""
-    account: str | None = None   # "path1" | "path2" | "subdomain"
+    account: str | None = None  # "path1" | "path2" | "subdomain"
     group: bool = False
 
 
@@ -35,8 +36,8 @@ class Destination:
 class Classification:
     category: str
     platform: str | None
-    account: str | None   # account name on the destination, if the URL names one
-    group: str | None     # group / invite identifier, if the URL is an invite
+    account: str | None  # account name on the destination, if the URL names one
+    group: str | None  # group / invite identifier, if the URL is an invite
     lead_destination: bool
     weight: float
 
@@ -72,14 +73,22 @@ class DestinationRegistry:
             except tomllib.TOMLDecodeError as exc:
                 raise RegistryError(f"registry file is not valid TOML: {exc}") from exc
             for name, c in data.get("categories", {}).items():
-                categories[name] = Category(name, c.get("description", ""), bool(c.get("lead_destination", False)),
-                                            float(c.get("weight", 0.0)))
+                categories[name] = Category(
+                    name, c.get("description", ""), bool(c.get("lead_destination", False)), float(c.get("weight", 0.0))
+                )
             for d in data.get("destination", []):
                 try:
                     host = parse(d["host"]).host
-                    destinations.append(Destination(host=host, category=d["category"], platform=d.get("platform"),
-                                                    path_prefix=d.get("path_prefix", ""), account=d.get("account"),
-                                                    group=bool(d.get("group", False))))
+                    destinations.append(
+                        Destination(
+                            host=host,
+                            category=d["category"],
+                            platform=d.get("platform"),
+                            path_prefix=d.get("path_prefix", ""),
+                            account=d.get("account"),
+                            group=bool(d.get("group", False)),
+                        )
+                    )
                 except KeyError as exc:
                     raise RegistryError(f"destination entry {d!r} lacks {exc}") from exc
         return cls(categories, destinations)
@@ -101,7 +110,11 @@ class DestinationRegistry:
         if rule is None:
             return None
         cat = self.categories[rule.category]
-        segments = [s for s in c.path[len(rule.path_prefix):].split("/") if s] if rule.group else [s for s in c.path.split("/") if s]
+        segments = (
+            [s for s in c.path[len(rule.path_prefix) :].split("/") if s]
+            if rule.group
+            else [s for s in c.path.split("/") if s]
+        )
         account = None
         if rule.account == "path1" and segments:
             account = segments[0].lstrip("@")

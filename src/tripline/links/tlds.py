@@ -5,6 +5,7 @@ generic TLDs seen in practice. A scheme-prefixed URL ("https://...") is
 extracted whatever its TLD; this list only decides whether "word.word" in
 prose is a domain.
 """
+
 from __future__ import annotations
 
 _CC = """
@@ -30,4 +31,49 @@ TLDS: frozenset[str] = frozenset((_CC + _GENERIC).split())
 
 # TLDs that are also everyday English words: "see you. me too" is not a
 # domain. When a dot is only implied by spacing, these do not count.
-WORDLIKE: frozenset[str] = frozenset(["me", "to", "in", "it", "is", "at", "be", "us", "so", "no", "do", "go", "my", "am", "as", "by", "an", "or", "on", "of", "if", "he", "we", "hi", "ok", "id", "one", "live", "life", "world", "today", "fun", "best", "love", "pay", "cash", "tips", "plus", "click", "sale", "deals", "art"])
+WORDLIKE: frozenset[str] = frozenset(
+    [
+        "me",
+        "to",
+        "in",
+        "it",
+        "is",
+        "at",
+        "be",
+        "us",
+        "so",
+        "no",
+        "do",
+        "go",
+        "my",
+        "am",
+        "as",
+        "by",
+        "an",
+        "or",
+        "on",
+        "of",
+        "if",
+        "he",
+        "we",
+        "hi",
+        "ok",
+        "id",
+        "one",
+        "live",
+        "life",
+        "world",
+        "today",
+        "fun",
+        "best",
+        "love",
+        "pay",
+        "cash",
+        "tips",
+        "plus",
+        "click",
+        "sale",
+        "deals",
+        "art",
+    ]
+)

@@ -5,6 +5,7 @@ for a reduced-size image (DCT scaling), which is where large photos spend most
 of their hashing time; PDQ downsamples to 64x64 anyway, so the lost detail is
 invisible to it.
 """
+
 from __future__ import annotations
 
 import io
@@ -55,11 +56,11 @@ FAST_MIN_SIDE = 512
 @dataclass
 class DecodedImage:
     media_type: str
-    width: int            # full-resolution size, after EXIF orientation
+    width: int  # full-resolution size, after EXIF orientation
     height: int
     frames: int
-    orientation: int      # EXIF orientation tag as found (1 = none)
-    image: Image.Image    # mode RGB or L; may be smaller than width x height
+    orientation: int  # EXIF orientation tag as found (1 = none)
+    image: Image.Image  # mode RGB or L; may be smaller than width x height
 
 
 def check_bytes(data: bytes, limits: Limits) -> str:
@@ -129,8 +130,12 @@ def decode_image(
                 im.load()
                 return DecodedImage(media_type, im.width, im.height, frames, orientation, _exact_mode(im))
             full_w, full_h = im.size
-            if (fast_min_side and media_type == "image/jpeg" and im.mode in ("RGB", "L", "YCbCr")
-                    and min(im.size) >= 2 * fast_min_side):
+            if (
+                fast_min_side
+                and media_type == "image/jpeg"
+                and im.mode in ("RGB", "L", "YCbCr")
+                and min(im.size) >= 2 * fast_min_side
+            ):
                 # Large JPEGs: DCT-scaled decode straight to luma, skipping
                 # chroma upsampling and colour conversion (JFIF's Y is PDQ's
                 # luminance). Smaller ones decode as the reference does, so
@@ -178,7 +183,7 @@ def pixel_chunks_only(data: bytes) -> bytes:
             break
     if not dropped:
         return data
-    out.append(data[pos:])   # a torn tail stays, so truncation is still reported
+    out.append(data[pos:])  # a torn tail stays, so truncation is still reported
     return b"".join(out)
 
 

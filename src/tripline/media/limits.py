@@ -1,5 +1,6 @@
 """Hard per-item limits. Every decode runs under them so that one hostile file
 costs a bounded amount of memory and time and then becomes a per-item error."""
+
 from __future__ import annotations
 
 import signal

@@ -1,4 +1,5 @@
 """Identify media by magic bytes. File names lie; the first bytes rarely do."""
+
 from __future__ import annotations
 
 # Media types Tripline decodes as still images.
@@ -9,7 +10,23 @@ IMAGE_TYPES = frozenset(
 _HEIC_BRANDS = {b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"hevm", b"hevs"}
 _AVIF_BRANDS = {b"avif", b"avis"}
 # mif1/msf1 are generic HEIF brands: the compatible-brand list says which codec.
-_VIDEO_BRANDS = {b"isom", b"iso2", b"iso4", b"iso5", b"iso6", b"mp41", b"mp42", b"avc1", b"dash", b"M4V ", b"M4A ", b"3gp4", b"3gp5", b"3g2a", b"mmp4"}
+_VIDEO_BRANDS = {
+    b"isom",
+    b"iso2",
+    b"iso4",
+    b"iso5",
+    b"iso6",
+    b"mp41",
+    b"mp42",
+    b"avc1",
+    b"dash",
+    b"M4V ",
+    b"M4A ",
+    b"3gp4",
+    b"3gp5",
+    b"3g2a",
+    b"mmp4",
+}
 
 
 def _isobmff_type(head: bytes) -> str | None:
@@ -52,7 +69,7 @@ def sniff(head: bytes) -> str | None:
         return "video/webm"
     if head[:5] == b"%PDF-":
         return "application/pdf"
-    if head[:4] in (b"PK\x03\x04", b"PK\x05\x06"):   # an empty zip is only its end record
+    if head[:4] in (b"PK\x03\x04", b"PK\x05\x06"):  # an empty zip is only its end record
         return "application/zip"
     if len(head) >= 262 and head[257:262] == b"ustar":
         return "application/x-tar"
@@ -63,8 +80,17 @@ def sniff(head: bytes) -> str | None:
 
 # What a file's extension claims, to flag mismatches (informational only).
 EXTENSION_TYPES = {
-    ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".jpe": "image/jpeg", ".jfif": "image/jpeg",
-    ".png": "image/png", ".gif": "image/gif", ".webp": "image/webp", ".bmp": "image/bmp",
-    ".tif": "image/tiff", ".tiff": "image/tiff", ".heic": "image/heic", ".heif": "image/heic",
+    ".jpg": "image/jpeg",
+    ".jpeg": "image/jpeg",
+    ".jpe": "image/jpeg",
+    ".jfif": "image/jpeg",
+    ".png": "image/png",
+    ".gif": "image/gif",
+    ".webp": "image/webp",
+    ".bmp": "image/bmp",
+    ".tif": "image/tiff",
+    ".tiff": "image/tiff",
+    ".heic": "image/heic",
+    ".heif": "image/heic",
     ".avif": "image/avif",
 }

@@ -1,6 +1,7 @@
 """The only pixels Tripline ever puts in a report: small, grayscale and
 blurred so strongly that no detail survives at that size. Reviewers see that
 something matched and roughly its shape, never the content."""
+
 from __future__ import annotations
 
 import io

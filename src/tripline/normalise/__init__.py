@@ -4,6 +4,7 @@ hash can be taken of the picture itself. Pure functions of pixels.
 
 See docs/robust-matching.md for the scheme, its costs and its measured recall.
 """
+
 from tripline.normalise.borders import Box, find_banner, find_content_box
 from tripline.normalise.variants import (
     BANK_REGIONS,

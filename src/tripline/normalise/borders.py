@@ -11,6 +11,7 @@ longer side and return boxes in the input image's pixel coordinates.
 * Banners (caption strips): a strip at the top or bottom whose rows are mostly
   one flat colour, text included, ending in a sharp edge into the picture.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -19,19 +20,19 @@ import numpy as np
 from PIL import Image
 
 WORK_SIDE = 512
-MIN_SIDE_FRAC = 0.01    # ignore strips thinner than this share of the side
-MAX_TRIM_FRAC = 0.45    # never trim more than this share from one side
-UNIFORM_STD = 6.0       # luma spread inside a uniform border row
-UNIFORM_LEVEL = 12.0    # and its distance from the edge's level
-FRAME_SMOOTH = 6.0      # mean step between blurred-fill rows, at most (levels per work pixel)
-FRAME_EDGE = 2.0        # mean step across a pasted picture's edge, at least
-FRAME_RATIO = 3.0       # and this many times the largest step inside the fill
+MIN_SIDE_FRAC = 0.01  # ignore strips thinner than this share of the side
+MAX_TRIM_FRAC = 0.45  # never trim more than this share from one side
+UNIFORM_STD = 6.0  # luma spread inside a uniform border row
+UNIFORM_LEVEL = 12.0  # and its distance from the edge's level
+FRAME_SMOOTH = 6.0  # mean step between blurred-fill rows, at most (levels per work pixel)
+FRAME_EDGE = 2.0  # mean step across a pasted picture's edge, at least
+FRAME_RATIO = 3.0  # and this many times the largest step inside the fill
 BANNER_MIN, BANNER_MAX = 0.06, 0.34
-BANNER_FLAT = 0.55      # share of a banner row's pixels at the banner's level
+BANNER_FLAT = 0.55  # share of a banner row's pixels at the banner's level
 BANNER_TOL = 20.0
 BANNER_INK_CONTRAST = 80.0
 BANNER_INK_MIN, BANNER_INK_MAX = 0.005, 0.4
-BORDER_DARK, BORDER_LIGHT = 24.0, 232.0   # a one-sided flat edge counts as a border only at these levels
+BORDER_DARK, BORDER_LIGHT = 24.0, 232.0  # a one-sided flat edge counts as a border only at these levels
 
 
 @dataclass(frozen=True)
@@ -110,7 +111,11 @@ def find_content_box(im: Image.Image) -> Box | None:
         sub = _content_box_once(im if box is None else im.crop(box.as_tuple()))
         if sub is None:
             break
-        box = sub if box is None else Box(box.left + sub.left, box.top + sub.top, box.left + sub.right, box.top + sub.bottom)
+        box = (
+            sub
+            if box is None
+            else Box(box.left + sub.left, box.top + sub.top, box.left + sub.right, box.top + sub.bottom)
+        )
     return box
 
 
@@ -149,7 +154,7 @@ def _content_box_once(im: Image.Image) -> Box | None:
     for k, size in dim.items():
         o = opposite[k]
         perp = [p for p in dim if p not in (k, o)]
-        blurred = runs[o][0] < runs[o][1] == trim[o]     # the opposite side is a blurred-fill frame
+        blurred = runs[o][0] < runs[o][1] == trim[o]  # the opposite side is a blurred-fill frame
         if trim[k] or not blurred or not all(trim[p] and trim[p] == runs[p][1] for p in perp):
             continue
         step = runs[k][3]
@@ -159,14 +164,16 @@ def _content_box_once(im: Image.Image) -> Box | None:
             continue
         r = lo + int(np.argmax(step[lo:hi]))
         inside = float(np.median(step[: max(1, r - 2)]))
-        after = float(np.median(step[r + 1:r + 11])) if r + 2 < len(step) else 0.0
+        after = float(np.median(step[r + 1 : r + 11])) if r + 2 < len(step) else 0.0
         if step[r] >= 0.5 * FRAME_EDGE and step[r] >= 2 * max(inside, 0.5) and step[r] >= 1.5 * after:
             trim[k] = r + 1
     if not any(trim.values()):
         return None
     box = Box(
-        round(trim["left"] * fx), round(trim["top"] * fy),
-        im.width - round(trim["right"] * fx), im.height - round(trim["bottom"] * fy),
+        round(trim["left"] * fx),
+        round(trim["top"] * fy),
+        im.width - round(trim["right"] * fx),
+        im.height - round(trim["bottom"] * fy),
     )
     if fx > 1 or fy > 1:
         # Only uniform borders have a level to refine against; a blurred fill
@@ -195,7 +202,7 @@ def _refine(im: Image.Image, box: Box, sides: set[str], fx: float, fy: float) ->
         level = float(np.median(rows[0]))
         # Deviation of each candidate line from the border's own level: the
         # first line clearly off it is the picture's first line.
-        dev = np.abs(rows[lo:hi + 1] - level).mean(axis=1)
+        dev = np.abs(rows[lo : hi + 1] - level).mean(axis=1)
         off = np.flatnonzero(dev > 2 * UNIFORM_STD)
         if len(off):
             out[side] = lo + int(off[0])
@@ -213,7 +220,7 @@ def find_banner(im: Image.Image) -> tuple[str, int] | None:
         lim = int(h * BANNER_MAX) + 1
         edge = rows[: max(2, h // 100)]
         level = float(np.median(edge))
-        if np.abs(edge - level).mean() > UNIFORM_STD:   # the edge itself must be flat
+        if np.abs(edge - level).mean() > UNIFORM_STD:  # the edge itself must be flat
             continue
         flat = (np.abs(rows[:lim] - level) <= BANNER_TOL).mean(axis=1)
         # The strip's last margin row: nearly all flat, with the rows before
@@ -226,7 +233,7 @@ def find_banner(im: Image.Image) -> tuple[str, int] | None:
         if end < BANNER_MIN * h or end + 3 > len(rows):
             continue
         # A banner ends in an edge: the picture's first rows differ clearly.
-        if np.abs(rows[end:end + 3] - level).mean() < 2 * UNIFORM_STD:
+        if np.abs(rows[end : end + 3] - level).mean() < 2 * UNIFORM_STD:
             continue
         # A caption carries text: high-contrast marks, few, and set inside the
         # strip rather than at its inner edge (a sky above a skyline has its

@@ -16,6 +16,7 @@ Every variant is hashed at its native resolution (PDQ's box filter depends on
 the input size; resizing first would add error). Which query variant may
 meet which bank hash is fixed by ``PAIRS``; see docs/robust-matching.md.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -25,16 +26,16 @@ from PIL import Image
 from tripline.hashing.pdq import pdq_hash
 from tripline.normalise.borders import Box, find_banner, find_content_box
 
-COVER_KEEP = 0.75        # a banner over the picture may cover up to 25% of it
-REGION_SLOTS = 8         # region ids: entry_id * REGION_SLOTS + code
+COVER_KEEP = 0.75  # a banner over the picture may cover up to 25% of it
+REGION_SLOTS = 8  # region ids: entry_id * REGION_SLOTS + code
 
 # Bank-side region codes (stored in the "regions" index).
 BANK_REGIONS = {
-    1: "keep_top75",      # upper 75% of the banked picture
-    2: "keep_bottom75",   # lower 75%
-    3: "border_trim",     # the banked image with its own border trimmed
-    4: "banner_strip",    # the banked image without its own banner
-    5: "centre95",        # centre crops: 5% and 10% of each dimension removed
+    1: "keep_top75",  # upper 75% of the banked picture
+    2: "keep_bottom75",  # lower 75%
+    3: "border_trim",  # the banked image with its own border trimmed
+    4: "banner_strip",  # the banked image without its own banner
+    5: "centre95",  # centre crops: 5% and 10% of each dimension removed
     6: "centre90",
 }
 CENTRE_CROPS = {"centre95": 0.05, "centre90": 0.10}
@@ -55,9 +56,9 @@ NORMALISATION_DESCRIPTIONS = {
     "border_trim": "after trimming a border (letterbox, padding or frame) from the upload",
     "banner_strip": "after removing a caption banner from the upload",
     "banner_cover_bottom": "after cutting away a caption banner over the bottom of the upload "
-                           "(compared with the upper 75% of the banked image)",
+    "(compared with the upper 75% of the banked image)",
     "banner_cover_top": "after cutting away a caption banner over the top of the upload "
-                        "(compared with the lower 75% of the banked image)",
+    "(compared with the lower 75% of the banked image)",
 }
 BANK_SIDE_DESCRIPTIONS = {
     "plain": "",
@@ -91,10 +92,10 @@ def split_region_id(rid: int) -> tuple[int, str]:
 
 @dataclass(frozen=True)
 class RobustHash:
-    normalisation: str      # a key of PAIRS other than "original"
+    normalisation: str  # a key of PAIRS other than "original"
     hash: str
     quality: int
-    box: tuple[int, int, int, int]   # region of the decoded image that was hashed
+    box: tuple[int, int, int, int]  # region of the decoded image that was hashed
 
 
 def describe(normalisation: str | None, bank_region: str | None = None) -> str:
@@ -143,8 +144,12 @@ def _regions(im: Image.Image) -> tuple[Box, list[tuple[Box, Box, str]]]:
             sub = find_content_box(im.crop(free.as_tuple()))
             if sub is not None:
                 free = Box(free.left + sub.left, free.top + sub.top, free.left + sub.right, free.top + sub.bottom)
-            picture = Box(free.left, free.top if side == "bottom" else 0, free.right,
-                          im.height if side == "bottom" else free.bottom)
+            picture = Box(
+                free.left,
+                free.top if side == "bottom" else 0,
+                free.right,
+                im.height if side == "bottom" else free.bottom,
+            )
             if not any(r[:2] == (free, picture) for r in readings):
                 readings.append((free, picture, side))
     return content, readings
@@ -152,7 +157,7 @@ def _regions(im: Image.Image) -> tuple[Box, list[tuple[Box, Box, str]]]:
 
 def _keep(content: Box, side: str) -> Box:
     cut = round(content.height * (1 - COVER_KEEP))
-    if side == "top":     # keep the top: drop the bottom share
+    if side == "top":  # keep the top: drop the bottom share
         return Box(content.left, content.top, content.right, content.bottom - cut)
     return Box(content.left, content.top + cut, content.right, content.bottom)
 

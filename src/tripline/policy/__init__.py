@@ -1,6 +1,7 @@
 """Policy: declarative rules that turn detector signals into a decision
 (block, review at P0-P3, report queue, allow) with an explanation, and the
 prompt gate for image-generation services. See docs/policy.md."""
+
 from tripline.policy.errors import PolicyError
 from tripline.policy.evaluate import (
     Decision,

@@ -1,10 +1,10 @@
 """The one error a policy raises: where (file, rule, field) and what."""
+
 from __future__ import annotations
 
 
 class PolicyError(ValueError):
-    def __init__(self, message: str, *, file: str | None = None, rule: str | None = None,
-                 field: str | None = None):
+    def __init__(self, message: str, *, file: str | None = None, rule: str | None = None, field: str | None = None):
         self.message = message
         self.file = file
         self.rule = rule
@@ -21,8 +21,6 @@ class PolicyError(ValueError):
             where.append(self.field)
         return (": ".join(where) + ": " if where else "") + self.message
 
-    def located(self, *, file: str | None = None, rule: str | None = None,
-                field: str | None = None) -> PolicyError:
+    def located(self, *, file: str | None = None, rule: str | None = None, field: str | None = None) -> PolicyError:
         """The same error with missing location parts filled in."""
-        return PolicyError(self.message, file=self.file or file, rule=self.rule or rule,
-                           field=self.field or field)
+        return PolicyError(self.message, file=self.file or file, rule=self.rule or rule, field=self.field or field)

@@ -1,6 +1,7 @@
 """Apply a policy to one item: every rule is evaluated, and the decision is
 the strongest action that fired, at the highest priority, raised by any
 escalate rule. Same record, context and policy give the same decision."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -19,8 +20,13 @@ class Fired:
     because: tuple[str, ...]
 
     def to_dict(self) -> dict:
-        return {"rule": self.rule, "action": self.action, "priority": self.priority,
-                "reason": self.reason, "because": list(self.because)}
+        return {
+            "rule": self.rule,
+            "action": self.action,
+            "priority": self.priority,
+            "reason": self.reason,
+            "because": list(self.because),
+        }
 
 
 @dataclass(frozen=True)
@@ -32,8 +38,8 @@ class RuleResult:
 
 @dataclass(frozen=True)
 class Decision:
-    action: str                      # block | review | allow
-    report_queue: bool               # a human confirms before any report is filed
+    action: str  # block | review | allow
+    report_queue: bool  # a human confirms before any report is filed
     priority: str | None
     fired: tuple[Fired, ...]
     policy: dict
@@ -41,8 +47,13 @@ class Decision:
     signals: Signals = field(default_factory=dict, repr=False, compare=False)
 
     def to_dict(self) -> dict:
-        return {"action": self.action, "report_queue": self.report_queue, "priority": self.priority,
-                "fired": [f.to_dict() for f in self.fired], "policy": dict(self.policy)}
+        return {
+            "action": self.action,
+            "report_queue": self.report_queue,
+            "priority": self.priority,
+            "fired": [f.to_dict() for f in self.fired],
+            "policy": dict(self.policy),
+        }
 
 
 def evaluate_signals(policy: Policy, signals: Signals) -> Decision:
@@ -59,7 +70,9 @@ def evaluate_signals(policy: Policy, signals: Signals) -> Decision:
             continue
         if ACTION_RANK[rule.action] > ACTION_RANK[action]:
             action = rule.action
-        if rule.priority is not None and (priority is None or PRIORITIES.index(rule.priority) < PRIORITIES.index(priority)):
+        if rule.priority is not None and (
+            priority is None or PRIORITIES.index(rule.priority) < PRIORITIES.index(priority)
+        ):
             priority = rule.priority
         report = report or rule.report
 
@@ -108,5 +121,8 @@ def decision_sort_key(decision: dict | None) -> tuple:
         return (9, 9, 1)
     action = decision.get("action") or "allow"
     prio = decision.get("priority")
-    return (-ACTION_RANK.get(action, 0), PRIORITIES.index(prio) if prio in PRIORITIES else len(PRIORITIES),
-            0 if decision.get("report_queue") else 1)
+    return (
+        -ACTION_RANK.get(action, 0),
+        PRIORITIES.index(prio) if prio in PRIORITIES else len(PRIORITIES),
+        0 if decision.get("report_queue") else 1,
+    )

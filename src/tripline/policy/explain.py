@@ -1,6 +1,7 @@
 """Human-readable and JSON explanations of a decision: every rule the
 policy evaluated, which fired and the facts that made them fire. The output
 is deterministic so golden files can pin it."""
+
 from __future__ import annotations
 
 from tripline.policy.evaluate import Decision, decision_label
@@ -10,10 +11,14 @@ def _signal_summary(signals: dict) -> list[str]:
     lines = []
     prov = (signals.get("provenance") or ({},))[0]
     item = (signals.get("item") or ({},))[0]
-    lines.append(f"item: media_type={item.get('media_type') or '-'} error={item.get('error') or '-'} "
-                 f"flagged={item.get('flagged')}")
-    lines.append(f"provenance: synthetic={prov.get('synthetic')} available={prov.get('available')} "
-                 f"generator={prov.get('generator') or '-'}")
+    lines.append(
+        f"item: media_type={item.get('media_type') or '-'} error={item.get('error') or '-'} "
+        f"flagged={item.get('flagged')}"
+    )
+    lines.append(
+        f"provenance: synthetic={prov.get('synthetic')} available={prov.get('available')} "
+        f"generator={prov.get('generator') or '-'}"
+    )
     for name in ("match", "evidence", "model", "watermark", "text", "link", "link_list"):
         facts = signals.get(name) or ()
         lines.append(f"{name}: {len(facts)}")
@@ -25,8 +30,14 @@ def explain_dict(decision: Decision, key: str | None = None) -> dict:
         "item": key,
         "decision": decision.to_dict(),
         "rules": [
-            {"rule": r.rule.name, "when": r.rule.when, "action": r.rule.action, "priority": r.rule.priority,
-             "fired": r.fired, "because": list(r.because)}
+            {
+                "rule": r.rule.name,
+                "when": r.rule.when,
+                "action": r.rule.action,
+                "priority": r.rule.priority,
+                "fired": r.fired,
+                "because": list(r.because),
+            }
             for r in decision.results
         ],
     }

@@ -14,6 +14,7 @@ Everything is checked against ``schema.SIGNALS`` while parsing, and each
 expression compiles to closures so evaluating a rule does no parsing or
 lookups by name.
 """
+
 from __future__ import annotations
 
 import operator
@@ -33,14 +34,17 @@ from tripline.policy.schema import (
     Signal,
 )
 
-_TOKEN = re.compile(r"""
+_TOKEN = re.compile(
+    r"""
     (?P<ws>\s+)
   | (?P<num>-?\d+(?:\.\d+)?)
   | (?P<str>"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*')
   | (?P<op>==|!=|<=|>=|<|>)
   | (?P<punc>[()\[\],])
   | (?P<name>[A-Za-z_][A-Za-z0-9_]*)
-""", re.VERBOSE)
+""",
+    re.VERBOSE,
+)
 _KEYWORDS = {"and", "or", "not", "in", "true", "false"}
 
 Fact = dict
@@ -89,8 +93,9 @@ class Compiler:
     limits which signals may appear (the prompt gate sees only a few).
     """
 
-    def __init__(self, sets: dict[str, list], enums: dict[tuple[str, str], tuple[str, ...]],
-                 signals: dict[str, Signal] = SIGNALS):
+    def __init__(
+        self, sets: dict[str, list], enums: dict[tuple[str, str], tuple[str, ...]], signals: dict[str, Signal] = SIGNALS
+    ):
         self.sets = sets
         self.enums = enums
         self.signals = signals
@@ -153,13 +158,15 @@ class Compiler:
 
     def _text(self, start: int) -> str:
         end = self.toks[self.i - 1]
-        return self.src[start:end.pos + len(end.text)].strip()
+        return self.src[start : end.pos + len(end.text)].strip()
 
     # -- top level: signal atoms ---------------------------------------
     def _top_atom(self) -> Node:
         tok = self._peek()
         if tok.kind != "name":
-            raise self._error(f"expected a signal name ({', '.join(self.signals)}), found {tok.text or 'end of expression'!r}")
+            raise self._error(
+                f"expected a signal name ({', '.join(self.signals)}), found {tok.text or 'end of expression'!r}"
+            )
         self._next()
         signal = self.signals.get(tok.text)
         if signal is None:
@@ -171,7 +178,7 @@ class Compiler:
         start = self._peek().pos
         self.signal = signal
         pred = self._or(self._field_atom)
-        cond = self.src[start:self._peek().pos].strip()
+        cond = self.src[start : self._peek().pos].strip()
         self._expect(")", "')' closing the condition")
         return Exists(signal, pred, cond)
 
@@ -183,8 +190,10 @@ class Compiler:
         self._next()
         spec = self.signal.fields.get(tok.text)
         if spec is None:
-            raise self._error(f"unknown field {tok.text!r} for signal {self.signal.name}; fields: "
-                              f"{', '.join(self.signal.fields)}", tok)
+            raise self._error(
+                f"unknown field {tok.text!r} for signal {self.signal.name}; fields: {', '.join(self.signal.fields)}",
+                tok,
+            )
         name = tok.text
         ftype = spec.type
         known = self.enums.get((self.signal.name, name), spec.values) if ftype == ENUM else ()
@@ -235,7 +244,9 @@ class Compiler:
         if tok.kind == "name":
             self._next()
             if tok.text not in self.sets:
-                raise self._error(f"unknown set {tok.text!r}; sets: {', '.join(sorted(self.sets)) or 'none defined'}", tok)
+                raise self._error(
+                    f"unknown set {tok.text!r}; sets: {', '.join(sorted(self.sets)) or 'none defined'}", tok
+                )
             return list(self.sets[tok.text])
         self._expect("[", "a set name or a [list]")
         values = []
@@ -271,13 +282,22 @@ class Pred:
 
 
 class Compare(Pred):
-    _OPS: ClassVar[dict] = {"==": operator.eq, "!=": operator.ne, "<": operator.lt, "<=": operator.le,
-                            ">": operator.gt, ">=": operator.ge}
+    _OPS: ClassVar[dict] = {
+        "==": operator.eq,
+        "!=": operator.ne,
+        "<": operator.lt,
+        "<=": operator.le,
+        ">": operator.gt,
+        ">=": operator.ge,
+    }
 
     def __init__(self, name: str, op: str, value: Any, ftype: str):
         self.name, self.op, self.value = name, op, value
         if ftype == HASH:
-            eq = lambda a, b: hash_eq(a, b)
+
+            def eq(a, b):
+                return hash_eq(a, b)
+
             self.fn = eq if op == "==" else (lambda a, b: not eq(a, b))
         else:
             self.fn = self._OPS[op]
@@ -414,4 +434,3 @@ class Or(Node):
 
     def fields(self):
         return set().union(*(p.fields() for p in self.parts))
-

@@ -2,6 +2,7 @@
 when they are uploaded elsewhere (and the service can prove which uploads
 it made). The bank is an ordinary Tripline bank; create it once with
 ``tripline bank create NAME --source "our generator outputs"``."""
+
 from __future__ import annotations
 
 from collections.abc import Iterable
@@ -24,7 +25,9 @@ def output_entries(image: bytes, note: str | None = None) -> list[tuple[str, str
 
 def bank_outputs(banks, bank: str, images: Iterable[bytes], note: str | None = None):
     """Add generated images to ``bank`` (a ``tripline.banks.Banks``); returns its ImportResult."""
+
     def entries():
         for image in images:
             yield from output_entries(image, note)
+
     return banks.add(bank, entries())

@@ -1,4 +1,5 @@
 """Grouping decided records for summaries and reports, most urgent first."""
+
 from __future__ import annotations
 
 from collections.abc import Iterable

@@ -5,6 +5,7 @@ unknown sections or keys, unknown signals, fields, sets, lexicons or text
 rules, operators that do not fit a field's type, missing priorities,
 duplicate names. Each error names the file, the rule and the field.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -57,7 +58,7 @@ class Policy:
     name: str
     version: str
     sha256: str
-    source: str                      # file path, or a label for policies loaded from text
+    source: str  # file path, or a label for policies loaded from text
     description: str
     sets: dict[str, list]
     text_rules: TextRules
@@ -104,12 +105,14 @@ def load_policy_bytes(data: bytes, *, source: str = "<policy>", base_dir: Path |
 def _unknown(table: dict, allowed: set, what: str, **where) -> None:
     extra = sorted(set(table) - allowed)
     if extra:
-        raise PolicyError(f"unknown key(s) {', '.join(map(repr, extra))} in {what}; allowed: {', '.join(sorted(allowed))}",
-                          **where)
+        raise PolicyError(
+            f"unknown key(s) {', '.join(map(repr, extra))} in {what}; allowed: {', '.join(sorted(allowed))}", **where
+        )
 
 
-def _get(table: dict, key: str, kind: type | tuple, what: str, *, required: bool = False, default: Any = None,
-         **where) -> Any:
+def _get(
+    table: dict, key: str, kind: type | tuple, what: str, *, required: bool = False, default: Any = None, **where
+) -> Any:
     if key not in table:
         if required:
             raise PolicyError(f"{what} is required", field=key, **where)
@@ -131,8 +134,9 @@ def _build(doc: dict, raw: bytes, source: str, base_dir: Path | None) -> Policy:
 
     sets = _get(doc, "sets", dict, "[sets]", default={})
     for set_name, values in sets.items():
-        if not isinstance(values, list) or not all(isinstance(v, (str, int, float)) and not isinstance(v, bool)
-                                                   for v in values):
+        if not isinstance(values, list) or not all(
+            isinstance(v, (str, int, float)) and not isinstance(v, bool) for v in values
+        ):
             raise PolicyError("a set is a list of strings or numbers", field=f"sets.{set_name}")
 
     digest = hashlib.sha256(raw)
@@ -147,8 +151,7 @@ def _build(doc: dict, raw: bytes, source: str, base_dir: Path | None) -> Policy:
     rules = _rules(_get(doc, "rule", list, "[[rule]]", default=[]), Compiler(sets, enums))
     gate_signals = {n: s for n, s in SIGNALS.items() if s.gate}
     gate = _gate(_get(doc, "gate", list, "[[gate]]", default=[]), Compiler(sets, enums, gate_signals))
-    return Policy(name, version, digest.hexdigest(), source, description, sets, text_rules, rules, gate,
-                  classifiers)
+    return Policy(name, version, digest.hexdigest(), source, description, sets, text_rules, rules, gate, classifiers)
 
 
 def _lexicons(table: dict, base_dir: Path | None, digest) -> dict[str, Lexicon]:
@@ -157,10 +160,10 @@ def _lexicons(table: dict, base_dir: Path | None, digest) -> dict[str, Lexicon]:
         spec = table[name]
         where = {"field": f"lexicons.{name}"}
         if not isinstance(spec, dict):
-            raise PolicyError("a lexicon is a table with terms = [...] or file = \"...\"", **where)
+            raise PolicyError('a lexicon is a table with terms = [...] or file = "..."', **where)
         _unknown(spec, _LEXICON, f"lexicon {name!r}", **where)
         if ("terms" in spec) == ("file" in spec):
-            raise PolicyError("give exactly one of terms = [...] or file = \"...\"", **where)
+            raise PolicyError('give exactly one of terms = [...] or file = "..."', **where)
         try:
             if "terms" in spec:
                 terms = spec["terms"]
@@ -209,8 +212,11 @@ def _text_rules(table: dict, lexicons: dict[str, Lexicon]) -> TextRules:
             raise PolicyError(f"{kind} must be a non-empty list of lexicon names", **where)
         missing = [n for n in names if n not in lexicons]
         if missing:
-            raise PolicyError(f"unknown lexicon(s) {', '.join(map(repr, missing))}; lexicons: "
-                              f"{', '.join(sorted(lexicons)) or 'none defined'}", **where)
+            raise PolicyError(
+                f"unknown lexicon(s) {', '.join(map(repr, missing))}; lexicons: "
+                f"{', '.join(sorted(lexicons)) or 'none defined'}",
+                **where,
+            )
         within = spec.get("within")
         if kind == "near":
             if len(names) < 2:
@@ -258,8 +264,12 @@ def _rules(specs: list, compiler: Compiler) -> list[Rule]:
         by = _get(spec, "by", int, "by", default=None, **where)
         if action in ("block", "review"):
             if priority not in PRIORITIES:
-                raise PolicyError(f"{action} needs priority = one of {', '.join(PRIORITIES)}"
-                                  + (f", got {priority!r}" if priority is not None else ""), field="priority", **where)
+                raise PolicyError(
+                    f"{action} needs priority = one of {', '.join(PRIORITIES)}"
+                    + (f", got {priority!r}" if priority is not None else ""),
+                    field="priority",
+                    **where,
+                )
         elif priority is not None:
             raise PolicyError(f"{action} rules take no priority", field="priority", **where)
         if report and action not in ("block", "review"):
@@ -280,7 +290,8 @@ def _gate(specs: list, compiler: Compiler) -> list[GateRule]:
         name, node, reason = _common(spec, i, "gate", _GATE, names, compiler)
         verdict = _get(spec, "verdict", str, "verdict", required=True, rule=name)
         if verdict not in GATE_VERDICTS:
-            raise PolicyError(f"unknown verdict {verdict!r}; verdicts: {', '.join(GATE_VERDICTS)}",
-                              rule=name, field="verdict")
+            raise PolicyError(
+                f"unknown verdict {verdict!r}; verdicts: {', '.join(GATE_VERDICTS)}", rule=name, field="verdict"
+            )
         out.append(GateRule(name, spec["when"], node, verdict, reason))
     return out

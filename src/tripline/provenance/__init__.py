@@ -6,6 +6,7 @@
 
 See docs/provenance.md for the record, the sources and the evidence levels.
 """
+
 from __future__ import annotations
 
 from .options import ProvenanceOptions

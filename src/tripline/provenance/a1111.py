@@ -5,6 +5,7 @@ prompt lines, optionally ``Negative prompt: ...`` lines, then one line of
 ``Key: value`` pairs (values with commas are double-quoted). Stored in the PNG
 text chunk ``parameters`` or in JPEG/WebP EXIF UserComment.
 """
+
 from __future__ import annotations
 
 import json
@@ -175,12 +176,15 @@ def generation_from_text(text: str, max_depth: int = 64, family: str = NAME) -> 
 
 
 def extract(view: ContainerView, rec: ProvenanceRecord) -> None:
-    for where, text in (("PNG text 'parameters'", view.text.get("parameters")),
-                        ("EXIF UserComment", view.user_comment)):
+    for where, text in (
+        ("PNG text 'parameters'", view.text.get("parameters")),
+        ("EXIF UserComment", view.user_comment),
+    ):
         if looks_like_parameters(text):
             gen = generation_from_text(text, view.options.max_json_depth)
             if gen.tool == "Fooocus":
                 gen.family = "fooocus"
-            rec.add_generation(gen, Evidence("generator_metadata", "declared",
-                                             f"{gen.tool} generation parameters in {where}"))
+            rec.add_generation(
+                gen, Evidence("generator_metadata", "declared", f"{gen.tool} generation parameters in {where}")
+            )
             return

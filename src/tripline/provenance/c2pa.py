@@ -10,6 +10,7 @@ manifest is ``valid`` (signature checks out, signer unknown); only ``trusted``
 self-signed manifest claiming "AI-generated" on a real photo must not be able
 to push that photo down the review queue.
 """
+
 from __future__ import annotations
 
 import io
@@ -100,12 +101,14 @@ def summarize(store: dict, state: str | None) -> dict:
         if not isinstance(ing, dict):
             continue
         child = manifests.get(ing.get("active_manifest")) or {}
-        ingredients.append({
-            "title": ing.get("title"),
-            "relationship": ing.get("relationship"),
-            "claim_generator": _claim_generator(child) if child else None,
-            "digital_source_types": _dsts(child) if child else [],
-        })
+        ingredients.append(
+            {
+                "title": ing.get("title"),
+                "relationship": ing.get("relationship"),
+                "claim_generator": _claim_generator(child) if child else None,
+                "digital_source_types": _dsts(child) if child else [],
+            }
+        )
     return {
         "present": True,
         "validation_state": state.lower() if isinstance(state, str) else state,
@@ -137,8 +140,9 @@ def extract(view: ContainerView, rec: ProvenanceRecord) -> None:
         if "Remote" in type(exc).__name__ or "remote manifest" in msg.lower():
             urls = xmp_values(view.xmp, "provenance")
             rec.c2pa.update(present=True, validation_state="remote_manifest_not_fetched")
-            rec.add_error(NAME, "manifest is remote-only; not fetched (offline)"
-                          + (f": {urls[0][:200]}" if urls else ""))
+            rec.add_error(
+                NAME, "manifest is remote-only; not fetched (offline)" + (f": {urls[0][:200]}" if urls else "")
+            )
             return
         rec.c2pa.update(present=view.jumbf, validation_state="unreadable" if view.jumbf else None)
         raise
@@ -152,17 +156,26 @@ def extract(view: ContainerView, rec: ProvenanceRecord) -> None:
     summary = summarize(store, state)
     rec.c2pa.update(summary)
     strength = {"trusted": "verified", "valid": "declared"}.get(summary["validation_state"], "likely")
-    why = {"verified": "trusted signer", "declared": "valid signature, signer not in trust anchors",
-           "likely": f"manifest {summary['validation_state']}"}[strength]
+    why = {
+        "verified": "trusted signer",
+        "declared": "valid signature, signer not in trust anchors",
+        "likely": f"manifest {summary['validation_state']}",
+    }[strength]
     for dst in summary["digital_source_types"]:
         if is_ai_source_type(dst):
-            rec.add_evidence(Evidence("c2pa", strength,
-                                      f"C2PA action digitalSourceType {source_type_name(dst)} ({why})"))
+            rec.add_evidence(
+                Evidence("c2pa", strength, f"C2PA action digitalSourceType {source_type_name(dst)} ({why})")
+            )
     for ing in summary["ingredients"]:
         for dst in ing["digital_source_types"]:
             if is_ai_source_type(dst):
-                rec.add_evidence(Evidence("c2pa", strength, f"C2PA ingredient {ing['title']!r} "
-                                          f"digitalSourceType {source_type_name(dst)} ({why})"))
+                rec.add_evidence(
+                    Evidence(
+                        "c2pa",
+                        strength,
+                        f"C2PA ingredient {ing['title']!r} digitalSourceType {source_type_name(dst)} ({why})",
+                    )
+                )
 
 
 def dumps_settings(trust_anchors_pem: str | None) -> str:

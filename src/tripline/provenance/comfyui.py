@@ -10,6 +10,7 @@ graph: each walk (positive texts, negative texts, models) visits a node at
 most once over *all* samplers, so N samplers linked in a cycle cost O(N),
 not O(N^2) (which took minutes at N=2000).
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
@@ -55,8 +56,9 @@ class _Graph:
             depth += 1
         return value
 
-    def _upstream(self, start: Any, follow: Callable[[dict, dict], Iterable[Any]],
-                  seen: set[str] | None = None) -> Iterator[dict]:
+    def _upstream(
+        self, start: Any, follow: Callable[[dict, dict], Iterable[Any]], seen: set[str] | None = None
+    ) -> Iterator[dict]:
         """Nodes upstream of ``start`` (a link) not already in ``seen``, each
         once, ``_MAX_VISIT`` per walk at most; ``follow(node, inputs)`` names
         the links to walk on. A ``seen`` shared between walks makes a node's
@@ -95,8 +97,11 @@ class _Graph:
                         out.append(t)
             if got_text and "clip" in inp:
                 return []  # a text encoder: its other inputs are the CLIP model
-            return [v for k, v in inp.items()
-                    if _is_link(v) and k not in ("clip", "vae", "model", "image", "pixels", "samples", "mask")]
+            return [
+                v
+                for k, v in inp.items()
+                if _is_link(v) and k not in ("clip", "vae", "model", "image", "pixels", "samples", "mask")
+            ]
 
         for _ in self._upstream(start, follow, seen):
             pass
@@ -115,8 +120,13 @@ class _Graph:
     def node_models(self, node: dict) -> list[ModelRef]:
         inp = self.inputs(node)
         out = []
-        for key, kind in (("ckpt_name", "checkpoint"), ("unet_name", "checkpoint"),
-                          ("model_name", "checkpoint"), ("lora_name", "lora"), ("vae_name", "vae")):
+        for key, kind in (
+            ("ckpt_name", "checkpoint"),
+            ("unet_name", "checkpoint"),
+            ("model_name", "checkpoint"),
+            ("lora_name", "lora"),
+            ("vae_name", "vae"),
+        ):
             v = self.resolve_literal(inp.get(key), (key, "value"))
             if isinstance(v, str) and v:
                 weight = as_float(inp.get("strength_model", inp.get("strength"))) if kind == "lora" else None
@@ -127,8 +137,12 @@ class _Graph:
         out = []
         for nid in sorted(self.nodes, key=lambda x: (len(x), x)):
             inp = self.inputs(self.nodes[nid])
-            if ("positive" in inp or "negative" in inp or "guider" in inp
-                    or (any(k in inp for k in _SEED_KEYS) and "model" in inp)):
+            if (
+                "positive" in inp
+                or "negative" in inp
+                or "guider" in inp
+                or (any(k in inp for k in _SEED_KEYS) and "model" in inp)
+            ):
                 out.append(self.nodes[nid])
         return out
 
@@ -218,8 +232,7 @@ def generation_from_workflow(wf: dict, max_nodes: int) -> Generation:
             if name:
                 gen.models.append(ModelRef(name=name, kind="checkpoint"))
         elif t.startswith("LoraLoader") and isinstance(wv[0], str):
-            gen.models.append(ModelRef(name=wv[0], kind="lora",
-                                       weight=as_float(wv[1]) if len(wv) > 1 else None))
+            gen.models.append(ModelRef(name=wv[0], kind="lora", weight=as_float(wv[1]) if len(wv) > 1 else None))
         elif "Sampler" in t and len(wv) > 0:
             seed = as_int(wv[0])
             if seed is not None:
@@ -241,5 +254,4 @@ def extract(view: ContainerView, rec: ProvenanceRecord) -> None:
         gen = generation_from_workflow(loads(workflow_txt, opts.max_json_depth), opts.max_graph_nodes)
     if gen is None:
         return
-    rec.add_generation(gen, Evidence("generator_metadata", "declared",
-                                     "ComfyUI workflow graph in PNG text chunks"))
+    rec.add_generation(gen, Evidence("generator_metadata", "declared", "ComfyUI workflow graph in PNG text chunks"))

@@ -6,6 +6,7 @@ C2PA JUMBF store is embedded, and (lazily) the decoded pixels. The walkers are
 hand-written, bounded and never raise: a damaged container yields what could
 be read plus an entry in ``errors``.
 """
+
 from __future__ import annotations
 
 import io
@@ -93,12 +94,12 @@ class ContainerView:
         self.data = data
         self.options = options
         self.format = sniff(data)
-        self.text: dict[str, str] = {}          # PNG text chunks (first of each key)
+        self.text: dict[str, str] = {}  # PNG text chunks (first of each key)
         self.text_order: list[str] = []
         self.exif_raw: bytes | None = None
         self.xmp: str | None = None
-        self.comments: list[str] = []           # JPEG COM segments
-        self.jumbf = False                      # an embedded C2PA/JUMBF store was seen
+        self.comments: list[str] = []  # JPEG COM segments
+        self.jumbf = False  # an embedded C2PA/JUMBF store was seen
         self.webp_lossless = False
         self.dims: tuple[int, int] | None = None  # from IHDR / SOF when the walker saw it
         self.errors: list[tuple[str, str]] = []
@@ -118,7 +119,7 @@ class ContainerView:
                 self._walk_webp()
             elif self.format in ("tiff", "gif", "avif", "heif"):
                 self._walk_pillow()
-        except Exception as exc:  # pragma: no cover - walkers are defensive already
+        except Exception as exc:  # pragma: no cover  # noqa: BLE001 - last resort; walkers are defensive already
             self._err(f"{type(exc).__name__}: {exc}")
 
     def _set_text(self, key: str, value: str) -> None:
@@ -198,7 +199,7 @@ class ContainerView:
                         self._set_text(k, v)
                 elif ctype == b"eXIf":
                     self.exif_raw = self.exif_raw or body
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - hostile input: one malformed PNG chunk is recorded and skipped
                 self._err(f"PNG {ctype!r}: {exc}")
         self._err("PNG ends without IEND (truncated)")
 
@@ -285,7 +286,7 @@ class ContainerView:
             comment = im.info.get("comment")
             if isinstance(comment, (bytes, bytearray)):
                 self.comments.append(bytes(comment).decode("utf-8", errors="replace"))
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - hostile input: Pillow raises many types on malformed metadata
             self._err(f"metadata: {exc}")
 
     # -- lazily decoded parts ---------------------------------------------
@@ -306,7 +307,7 @@ class ContainerView:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 self._pil = Image.open(io.BytesIO(self.data))
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - hostile input: Pillow raises many types on undecodable images
             self._pil_failed = True
             self._err(f"not a decodable image: {type(exc).__name__}")
         return self._pil
@@ -326,7 +327,7 @@ class ContainerView:
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")
                     ex.load(raw)
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - hostile input: Pillow raises many types on malformed EXIF
                 self._err(f"bad EXIF: {type(exc).__name__}")
                 return {}
         if not ex:
@@ -340,9 +341,9 @@ class ContainerView:
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")
                     out.update(ex.get_ifd(TAG_EXIF_IFD))
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - hostile input: Pillow raises many types on a malformed Exif IFD
                 self._err(f"bad Exif IFD: {type(exc).__name__}")
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - hostile input: Pillow raises many types on malformed EXIF
             self._err(f"bad EXIF: {type(exc).__name__}")
         return out
 
@@ -358,7 +359,7 @@ class ContainerView:
     def user_comment(self) -> str | None:
         try:
             s = decode_user_comment(self.exif.get(TAG_USER_COMMENT))
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - hostile input: any failure decoding the UserComment is recorded
             self._err(f"bad UserComment: {type(exc).__name__}")
             return None
         return s or None
@@ -377,7 +378,7 @@ class ContainerView:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 im.load()
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - hostile input: Pillow raises many types on corrupt pixel data
             self._err(f"image decode failed: {type(exc).__name__}: {exc}")
             return None
         return im

@@ -1,5 +1,6 @@
 """Draw Things: JSON in XMP ``exif:UserComment`` (``c`` = prompt, ``uc`` =
 negative), with ``xmp:CreatorTool`` "Draw Things"."""
+
 from __future__ import annotations
 
 from .container import ContainerView
@@ -23,8 +24,9 @@ def generation_from_json(obj: dict) -> Generation:
     if isinstance(loras, list):
         for item in loras[:256]:
             if isinstance(item, dict) and as_str(item.get("file")):
-                gen.models.append(ModelRef(name=as_str(item.get("file")), kind="lora",
-                                           weight=as_float(item.get("weight"))))
+                gen.models.append(
+                    ModelRef(name=as_str(item.get("file")), kind="lora", weight=as_float(item.get("weight")))
+                )
     seed = as_int(obj.get("seed"))
     if seed is not None:
         gen.seeds.append(seed)
@@ -45,6 +47,7 @@ def extract(view: ContainerView, rec: ProvenanceRecord) -> None:
         obj = loads(text, view.options.max_json_depth)
         if isinstance(obj, dict) and ("c" in obj or "Draw Things" in " ".join(tools)):
             gen = generation_from_json(obj)
-            rec.add_generation(gen, Evidence("generator_metadata", "declared",
-                                             "Draw Things parameters in XMP UserComment"))
+            rec.add_generation(
+                gen, Evidence("generator_metadata", "declared", "Draw Things parameters in XMP UserComment")
+            )
             return

@@ -1,6 +1,7 @@
 """Fooocus: JSON ``parameters`` (``fooocus_scheme: fooocus``) in PNG text or
 JPEG/WebP EXIF UserComment. Its a1111-scheme output is handled by
 :mod:`.a1111` (``Version: Fooocus ...``)."""
+
 from __future__ import annotations
 
 from .container import TAG_MAKER_NOTE, TAG_SOFTWARE, ContainerView
@@ -75,6 +76,7 @@ def extract(view: ContainerView, rec: ProvenanceRecord) -> None:
             continue
         obj = loads(text, view.options.max_json_depth)
         if _is_fooocus(obj):
-            rec.add_generation(generation_from_json(obj),
-                               Evidence("generator_metadata", "declared", f"Fooocus parameters in {where}"))
+            rec.add_generation(
+                generation_from_json(obj), Evidence("generator_metadata", "declared", f"Fooocus parameters in {where}")
+            )
             return

@@ -1,5 +1,6 @@
 """InvokeAI: v1 ``Dream`` command line, v2 ``sd-metadata`` JSON, v3+
 ``invokeai_metadata`` JSON (PNG text chunks)."""
+
 from __future__ import annotations
 
 import re
@@ -124,15 +125,18 @@ def extract(view: ContainerView, rec: ProvenanceRecord) -> None:
     if "invokeai_metadata" in view.text:
         obj = loads(view.text["invokeai_metadata"], depth)
         if isinstance(obj, dict):
-            rec.add_generation(from_v3(obj), Evidence("generator_metadata", "declared",
-                                                      "InvokeAI metadata (invokeai_metadata)"))
+            rec.add_generation(
+                from_v3(obj), Evidence("generator_metadata", "declared", "InvokeAI metadata (invokeai_metadata)")
+            )
             return
     if "sd-metadata" in view.text:
         obj = loads(view.text["sd-metadata"], depth)
         if isinstance(obj, dict):
-            rec.add_generation(from_v2(obj), Evidence("generator_metadata", "declared",
-                                                      "InvokeAI metadata (sd-metadata)"))
+            rec.add_generation(
+                from_v2(obj), Evidence("generator_metadata", "declared", "InvokeAI metadata (sd-metadata)")
+            )
             return
     if "Dream" in view.text:
-        rec.add_generation(from_dream(view.text["Dream"]), Evidence("generator_metadata", "declared",
-                                                                    "InvokeAI metadata (Dream)"))
+        rec.add_generation(
+            from_dream(view.text["Dream"]), Evidence("generator_metadata", "declared", "InvokeAI metadata (Dream)")
+        )

@@ -1,5 +1,6 @@
 """Midjourney: ``Description`` (PNG text, EXIF ImageDescription or XMP
 dc:description) holding the prompt, its ``--`` parameters and ``Job ID: <uuid>``."""
+
 from __future__ import annotations
 
 import re
@@ -36,13 +37,16 @@ def generation_from_description(text: str) -> Generation | None:
 
 
 def extract(view: ContainerView, rec: ProvenanceRecord) -> None:
-    candidates = [("PNG text 'Description'", view.text.get("Description")),
-                  ("EXIF ImageDescription", view.exif_str(TAG_IMAGE_DESCRIPTION))]
+    candidates = [
+        ("PNG text 'Description'", view.text.get("Description")),
+        ("EXIF ImageDescription", view.exif_str(TAG_IMAGE_DESCRIPTION)),
+    ]
     candidates += [("XMP dc:description", v) for v in xmp_values(view.xmp, "description")[:4]]
     for where, text in candidates:
         if text and "Job ID" in text:
             gen = generation_from_description(text)
             if gen is not None:
-                rec.add_generation(gen, Evidence("generator_metadata", "declared",
-                                                 f"Midjourney job description in {where}"))
+                rec.add_generation(
+                    gen, Evidence("generator_metadata", "declared", f"Midjourney job description in {where}")
+                )
                 return

@@ -6,6 +6,7 @@ The signed message is the RGB pixel bytes followed by ``json.dumps`` of the
 Comment object without its ``signed_hash`` key (NovelAI's ``nai_sig.py``).
 A valid signature is *verified* evidence; metadata alone is *declared*.
 """
+
 from __future__ import annotations
 
 import base64
@@ -99,18 +100,20 @@ def _emit(view: ContainerView, rec: ProvenanceRecord, meta: dict, where: str) ->
     if "signed_hash" in comment:
         ok = verify_signed_hash(view.image, comment, view.options.novelai_public_keys)
         if ok:
-            rec.add_evidence(Evidence("signature", "verified",
-                                      f"NovelAI Ed25519 signed_hash valid ({where})"))
+            rec.add_evidence(Evidence("signature", "verified", f"NovelAI Ed25519 signed_hash valid ({where})"))
         elif ok is False:
-            rec.add_evidence(Evidence("signature", "declared",
-                                      f"NovelAI signed_hash present but does not verify ({where}); "
-                                      "image altered or re-encoded"))
+            rec.add_evidence(
+                Evidence(
+                    "signature",
+                    "declared",
+                    f"NovelAI signed_hash present but does not verify ({where}); image altered or re-encoded",
+                )
+            )
 
 
 def _is_novelai(meta: dict) -> bool:
     sw = str(meta.get("Software", "")) + " " + str(meta.get("Source", ""))
-    return "NovelAI" in sw or ("Comment" in meta and "uc" in str(meta.get("Comment", ""))
-                               and "Stable Diffusion" in sw)
+    return "NovelAI" in sw or ("Comment" in meta and "uc" in str(meta.get("Comment", "")) and "Stable Diffusion" in sw)
 
 
 def extract_from_stealth(view: ContainerView, rec: ProvenanceRecord, text: str, where: str) -> None:

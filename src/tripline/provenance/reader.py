@@ -1,16 +1,28 @@
 """``read_provenance``: parse the container once, run every source parser on
 the shared view, contain each parser's failure into ``record.errors``."""
+
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
-from . import (
-    a1111, c2pa, comfyui, drawthings, flux, fooocus, invokeai, midjourney, novelai,
-    stealth, swarmui, watermark, xmp,
-)
 from tripline.media.limits import deadline
 from tripline.model import ItemError
 
+from . import (
+    a1111,
+    c2pa,
+    comfyui,
+    drawthings,
+    flux,
+    fooocus,
+    invokeai,
+    midjourney,
+    novelai,
+    stealth,
+    swarmui,
+    watermark,
+    xmp,
+)
 from .container import ContainerView
 from .options import ProvenanceOptions
 from .record import ProvenanceRecord
@@ -71,9 +83,9 @@ def read_provenance(data: bytes, *, options: ProvenanceOptions | None = None) ->
                     rec.add_error(name, "input nested too deeply")
                 except MemoryError:
                     rec.add_error(name, "out of memory while parsing")
-                except Exception as exc:  # contained by design: one source never breaks the others
+                except Exception as exc:  # noqa: BLE001 - contained by design: one source never breaks the others
                     rec.add_error(name, f"{type(exc).__name__}: {exc}")
-    except ItemError as exc:   # the deadline: what was read so far stands
+    except ItemError as exc:  # the deadline: what was read so far stands
         rec.add_error("provenance", f"{exc.message}; the remaining sources were not read")
     for source, message in view.errors:
         rec.add_error(source, message)

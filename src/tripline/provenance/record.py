@@ -1,4 +1,5 @@
 """The normalized provenance record that every source parser feeds."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -168,9 +169,7 @@ class ProvenanceRecord:
         first = lambda attr: next((getattr(g, attr) for g in self.generations if getattr(g, attr) is not None), None)  # noqa: E731
         size = first("size")
         return {
-            "generator": (
-                {"family": p.family, "tool": p.tool, "version": p.version} if p is not None else None
-            ),
+            "generator": ({"family": p.family, "tool": p.tool, "version": p.version} if p is not None else None),
             "prompt": self._clip("\n".join(prompts)) if prompts else None,
             "negative_prompt": self._clip("\n".join(negs)) if negs else None,
             "models": [m.to_dict() for m in self.all_models()],
@@ -197,5 +196,7 @@ def summarize(record: dict) -> str:
     if not ev:
         return "no provenance evidence"
     order = {"verified": 0, "declared": 1, "likely": 2}
-    parts = [f"{e.get('strength')}: {e.get('detail')}" for e in sorted(ev, key=lambda e: order.get(e.get("strength"), 9))]
+    parts = [
+        f"{e.get('strength')}: {e.get('detail')}" for e in sorted(ev, key=lambda e: order.get(e.get("strength"), 9))
+    ]
     return "; ".join(parts)

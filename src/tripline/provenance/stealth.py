@@ -7,6 +7,7 @@ read column by column (x outer, y inner) from the alpha channel (magic
 length *in bits*; then the payload. Only lossless containers (PNG, lossless
 WebP) can carry it.
 """
+
 from __future__ import annotations
 
 import zlib

@@ -1,4 +1,5 @@
 """SwarmUI: JSON with ``sui_image_params`` in PNG ``parameters`` or EXIF UserComment."""
+
 from __future__ import annotations
 
 from .container import ContainerView
@@ -49,11 +50,15 @@ def generation_from_json(obj: dict) -> Generation:
 
 
 def extract(view: ContainerView, rec: ProvenanceRecord) -> None:
-    for where, text in (("PNG text 'parameters'", view.text.get("parameters")),
-                        ("EXIF UserComment", view.user_comment)):
+    for where, text in (
+        ("PNG text 'parameters'", view.text.get("parameters")),
+        ("EXIF UserComment", view.user_comment),
+    ):
         if text and "sui_image_params" in text and text.lstrip().startswith("{"):
             obj = loads(text, view.options.max_json_depth)
             if isinstance(obj, dict) and "sui_image_params" in obj:
-                rec.add_generation(generation_from_json(obj), Evidence(
-                    "generator_metadata", "declared", f"SwarmUI parameters in {where}"))
+                rec.add_generation(
+                    generation_from_json(obj),
+                    Evidence("generator_metadata", "declared", f"SwarmUI parameters in {where}"),
+                )
                 return

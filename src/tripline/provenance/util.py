@@ -1,4 +1,5 @@
 """Small defensive helpers shared by the source parsers."""
+
 from __future__ import annotations
 
 import json

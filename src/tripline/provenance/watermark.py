@@ -27,6 +27,7 @@ line up by luck, whole blocks rarely do. Measured on the 668 corpus photos
 the bit rule alone gives one false positive; with the gate none (see
 bench/provenance_bench.py).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -131,7 +132,7 @@ class Score:
     matched: int
     total: int
     confidence: str | None
-    block_z: float = 0.0          # z-score of block-level agreement with the payload
+    block_z: float = 0.0  # z-score of block-level agreement with the payload
     bits_confidence: str | None = None  # the bit-count rule alone (before the block gate)
 
 
@@ -154,9 +155,7 @@ def score_array(rgb: np.ndarray) -> list[Score]:
                 z = (agree - 0.5) * 2.0 * np.sqrt(nb)
                 best = Score(s, order, matched, n, None, float(z))
         likely, very = thresholds(n)
-        best.bits_confidence = (
-            "very_likely" if best.matched >= very else "likely" if best.matched >= likely else None
-        )
+        best.bits_confidence = "very_likely" if best.matched >= very else "likely" if best.matched >= likely else None
         # Gate: a real mark makes most blocks agree, not just the majority
         # vote of each bit (chance agreement sits at z ~ 0; marked images at
         # z > 40; the corpus's one bits-only false positive at z = 2.3).
@@ -207,7 +206,11 @@ def extract(view: ContainerView, rec: ProvenanceRecord) -> None:
         if sc.confidence is None:
             continue
         rec.watermarks.append(Watermark(sc.scheme.name, sc.scheme.payload, sc.matched, sc.total, sc.confidence))
-        rec.add_evidence(Evidence(
-            "watermark", "likely",
-            f"invisible watermark {sc.scheme.name} ({sc.scheme.payload}) {sc.matched}/{sc.total} bits, "
-            f"{sc.confidence.replace('_', ' ')}, {sc.order.upper()} order"))
+        rec.add_evidence(
+            Evidence(
+                "watermark",
+                "likely",
+                f"invisible watermark {sc.scheme.name} ({sc.scheme.payload}) {sc.matched}/{sc.total} bits, "
+                f"{sc.confidence.replace('_', ' ')}, {sc.order.upper()} order",
+            )
+        )

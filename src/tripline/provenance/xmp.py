@@ -4,6 +4,7 @@ XMP is read with bounded regular expressions over the packet text rather than
 an XML parser: we need a handful of properties, and a regex cannot be made to
 expand entities or recurse.
 """
+
 from __future__ import annotations
 
 import html
@@ -86,8 +87,9 @@ def extract(view: ContainerView, rec: ProvenanceRecord) -> None:
     if dsts:
         rec.iptc_digital_source_type = dsts[0]
         if is_ai_source_type(dsts[0]):
-            rec.add_evidence(Evidence("iptc_digital_source_type", "declared",
-                                      f"XMP DigitalSourceType {source_type_name(dsts[0])}"))
+            rec.add_evidence(
+                Evidence("iptc_digital_source_type", "declared", f"XMP DigitalSourceType {source_type_name(dsts[0])}")
+            )
     # TC260 (GB 45438-2025) implicit AIGC label: JSON in XMP TC260:AIGC, or a PNG "AIGC" chunk.
     raw = None
     if xmp and (TC260_NS in xmp or ":AIGC" in xmp):
@@ -100,8 +102,9 @@ def extract(view: ContainerView, rec: ProvenanceRecord) -> None:
         if not isinstance(obj, dict):
             rec.add_error("tc260", "AIGC label is not a JSON object")
             return
-        label = {str(k): (v if isinstance(v, (str, int, float)) or v is None else str(v))
-                 for k, v in list(obj.items())[:32]}
+        label = {
+            str(k): (v if isinstance(v, (str, int, float)) or v is None else str(v)) for k, v in list(obj.items())[:32]
+        }
         rec.tc260_label = label
         code = str(label.get("Label", "")).strip()
         meaning = TC260_LABELS.get(code)

@@ -16,6 +16,7 @@ authentication required and 3000 not authorized (fatal: fix credentials);
 (success when finishing or when retracting a report a lost response had
 already finished). See docs/reporting.md for sources.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -33,10 +34,21 @@ ENDPOINTS = {
     "production": "https://report.cybertip.org/ispws",
 }
 RESPONSE_CODES = {
-    0: "Success", 1000: "Server error", 1100: "Save failed", 1110: "Upload failed", 1111: "File upload failed",
-    1300: "Update failed", 2000: "Authentication required", 3000: "Not authorized", 4000: "Invalid request",
-    4100: "Validation failed", 4110: "Malformed XML submittal", 4200: "Malformed file submittal",
-    5001: "Report does not exist", 5002: "File does not exist", 5101: "Report already retracted",
+    0: "Success",
+    1000: "Server error",
+    1100: "Save failed",
+    1110: "Upload failed",
+    1111: "File upload failed",
+    1300: "Update failed",
+    2000: "Authentication required",
+    3000: "Not authorized",
+    4000: "Invalid request",
+    4100: "Validation failed",
+    4110: "Malformed XML submittal",
+    4200: "Malformed file submittal",
+    5001: "Report does not exist",
+    5002: "File does not exist",
+    5101: "Report already retracted",
     5102: "Report already finished",
 }
 RETRYABLE_CODES = frozenset({1000, 1100, 1110, 1111, 1300})
@@ -74,16 +86,34 @@ def parse_response(body: bytes) -> Response:
     except (etree.XMLSyntaxError, TypeError, ValueError) as exc:
         raise TransientError(f"unreadable response: {body[:200]!r}") from exc
     files = [f.text or "" for f in root.findall("files/fileId")] if root.tag == "reportDoneResponse" else None
-    return Response(code, root.findtext("responseDescription") or RESPONSE_CODES.get(code, ""),
-                    root.findtext("reportId"), root.findtext("fileId"), root.findtext("hash"), files)
+    return Response(
+        code,
+        root.findtext("responseDescription") or RESPONSE_CODES.get(code, ""),
+        root.findtext("reportId"),
+        root.findtext("fileId"),
+        root.findtext("hash"),
+        files,
+    )
 
 
 class CyberTiplineClient:
-    def __init__(self, base_url: str, username: str, password: str, *, timeout: float = 60.0,
-                 transport: httpx.BaseTransport | None = None):
+    def __init__(
+        self,
+        base_url: str,
+        username: str,
+        password: str,
+        *,
+        timeout: float = 60.0,
+        transport: httpx.BaseTransport | None = None,
+    ):
         self.base_url = base_url.rstrip("/")
-        self._http = httpx.Client(auth=(username, password), timeout=timeout, transport=transport,
-                                  follow_redirects=False, headers={"User-Agent": "tripline-report/0.1"})
+        self._http = httpx.Client(
+            auth=(username, password),
+            timeout=timeout,
+            transport=transport,
+            follow_redirects=False,
+            headers={"User-Agent": "tripline-report/0.1"},
+        )
 
     def close(self) -> None:
         self._http.close()
@@ -116,15 +146,21 @@ class CyberTiplineClient:
         return self._check("/status", self._call("GET", "/status"))
 
     def submit(self, report_xml: bytes) -> str:
-        resp = self._check("/submit", self._call("POST", "/submit", content=report_xml,
-                                                 headers={"Content-Type": "text/xml; charset=utf-8"}))
+        resp = self._check(
+            "/submit",
+            self._call("POST", "/submit", content=report_xml, headers={"Content-Type": "text/xml; charset=utf-8"}),
+        )
         if not resp.report_id:
             raise TransientError("/submit: no reportId in the response")
         return resp.report_id
 
     def upload(self, report_id: str, name: str, data: bytes) -> Response:
-        resp = self._check("/upload", self._call("POST", "/upload", data={"id": report_id},
-                                                 files={"file": (name, data, "application/octet-stream")}))
+        resp = self._check(
+            "/upload",
+            self._call(
+                "POST", "/upload", data={"id": report_id}, files={"file": (name, data, "application/octet-stream")}
+            ),
+        )
         if not resp.file_id:
             raise TransientError("/upload: no fileId in the response")
         want = hashlib.md5(data, usedforsecurity=False).hexdigest()
@@ -133,16 +169,22 @@ class CyberTiplineClient:
         return resp
 
     def fileinfo(self, xml: bytes) -> Response:
-        return self._check("/fileinfo", self._call("POST", "/fileinfo", content=xml,
-                                                   headers={"Content-Type": "text/xml; charset=utf-8"}))
+        return self._check(
+            "/fileinfo",
+            self._call("POST", "/fileinfo", content=xml, headers={"Content-Type": "text/xml; charset=utf-8"}),
+        )
 
     def finish(self, report_id: str) -> Response:
-        return self._check("/finish", self._call("POST", "/finish", data={"id": report_id}),
-                           ok=(SUCCESS, ALREADY_FINISHED))
+        return self._check(
+            "/finish", self._call("POST", "/finish", data={"id": report_id}), ok=(SUCCESS, ALREADY_FINISHED)
+        )
 
     def retract(self, report_id: str) -> Response:
-        return self._check("/retract", self._call("POST", "/retract", data={"id": report_id}),
-                           ok=(SUCCESS, ALREADY_RETRACTED, ALREADY_FINISHED, NO_SUCH_REPORT))
+        return self._check(
+            "/retract",
+            self._call("POST", "/retract", data={"id": report_id}),
+            ok=(SUCCESS, ALREADY_RETRACTED, ALREADY_FINISHED, NO_SUCH_REPORT),
+        )
 
 
 Checkpoint = Callable[[dict], None]
@@ -163,8 +205,14 @@ class NcmecDestination:
     def __init__(self, client: CyberTiplineClient):
         self.client = client
 
-    def deliver(self, incident: ConfirmedIncident, document: bytes, files: list[tuple[str, bytes]],
-                state: dict, checkpoint: Checkpoint) -> dict:
+    def deliver(
+        self,
+        incident: ConfirmedIncident,
+        document: bytes,
+        files: list[tuple[str, bytes]],
+        state: dict,
+        checkpoint: Checkpoint,
+    ) -> dict:
         c = self.client
         if state.get("finished"):
             return {"remote_id": state["report_id"], "files": state.get("file_ids", [])}

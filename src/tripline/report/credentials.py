@@ -5,6 +5,7 @@ token) encrypted with AES-256-GCM under a random data key wrapped by the
 vault master key. ``describe`` says only whether they are set; ``_secret`` is
 internal to building a destination client.
 """
+
 from __future__ import annotations
 
 import json
@@ -48,9 +49,16 @@ class CredentialStore:
         blob = {"v": 2, **seal(self.keys, json.dumps(secret).encode(), aad)}
         with write_transaction(self.engine) as conn:
             conn.execute(delete(creds_t).where(creds_t.c.destination == destination))
-            conn.execute(insert(creds_t).values(destination=destination, environment=environment, base_url=base_url,
-                                                key_id=self.keys.key_id, ciphertext=json.dumps(blob),
-                                                updated_at=utcnow()))
+            conn.execute(
+                insert(creds_t).values(
+                    destination=destination,
+                    environment=environment,
+                    base_url=base_url,
+                    key_id=self.keys.key_id,
+                    ciphertext=json.dumps(blob),
+                    updated_at=utcnow(),
+                )
+            )
         return self.describe(destination)
 
     def describe(self, destination: str) -> dict:
@@ -59,8 +67,13 @@ class CredentialStore:
             r = conn.execute(select(creds_t).where(creds_t.c.destination == destination)).first()
         if r is None:
             return {"destination": destination, "configured": False}
-        return {"destination": destination, "configured": True, "environment": r.environment,
-                "base_url": r.base_url, "updated_at": r.updated_at.isoformat(timespec="seconds")}
+        return {
+            "destination": destination,
+            "configured": True,
+            "environment": r.environment,
+            "base_url": r.base_url,
+            "updated_at": r.updated_at.isoformat(timespec="seconds"),
+        }
 
     def _secret(self, destination: str) -> tuple[str, str, dict]:
         """(environment, base_url, secret) for building a client. Internal."""
@@ -74,14 +87,18 @@ class CredentialStore:
         else:
             # Rows stored before the binding: only the known NCMEC endpoints.
             if destination != "ncmec" or ENDPOINTS.get(r.environment) != r.base_url:
-                raise LookupError(f"{destination}: stored endpoint {r.base_url!r} is not bound to the credentials; "
-                                  "store the credentials again")
+                raise LookupError(
+                    f"{destination}: stored endpoint {r.base_url!r} is not bound to the credentials; "
+                    "store the credentials again"
+                )
             aad = f"tripline-cred:{destination}".encode()
         try:
             secret = json.loads(open_sealed(self.keys, blob, aad, r.key_id))
         except Exception as exc:  # KeyError_, InvalidTag
             if r.key_id != self.keys.key_id:
-                raise   # another master key: a configuration error, reported as such
-            raise LookupError(f"{destination}: stored credentials do not match their endpoint and environment "
-                              "(altered in the database?); store them again") from exc
+                raise  # another master key: a configuration error, reported as such
+            raise LookupError(
+                f"{destination}: stored credentials do not match their endpoint and environment "
+                "(altered in the database?); store them again"
+            ) from exc
         return r.environment, r.base_url, secret

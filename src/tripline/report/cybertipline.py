@@ -9,6 +9,7 @@ true only when the audit shows it; publiclyAvailable only when known;
 originalFileHash for MD5, SHA256 and PDQ; vPDQ and provenance as name/value
 details; the file's upload ipCaptureEvent (at most one, as the schema allows).
 """
+
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
@@ -33,13 +34,13 @@ class ReporterConfig:
     first_name: str | None = None
     last_name: str | None = None
     phone: str | None = None
-    contact_email: str | None = None       # contactPerson, if different
+    contact_email: str | None = None  # contactPerson, if different
     contact_first_name: str | None = None
     contact_last_name: str | None = None
     company_template: str | None = None
     terms_of_service: str | None = None
     legal_url: str | None = None
-    esp_service: str | None = None         # product name, used as espService / platform
+    esp_service: str | None = None  # product name, used as espService / platform
     extra: dict = field(default_factory=dict)
 
     @classmethod
@@ -120,8 +121,13 @@ def build_report(incident: ConfirmedIncident, reporter: ReporterConfig) -> bytes
     when = incident.incident_at or incident.uploaded_at or incident.confirmed_at
     _sub(s, "incidentDateTime", xml_datetime(when))
     if incident.incident_at is None:
-        _sub(s, "incidentDateTimeDescription",
-             "upload time" if incident.uploaded_at is not None else "time of review confirmation (incident time unknown)")
+        _sub(
+            s,
+            "incidentDateTimeDescription",
+            "upload time"
+            if incident.uploaded_at is not None
+            else "time of review confirmation (incident time unknown)",
+        )
     # internetDetails: the schema asks for at least one per report
     d = _sub(root, "internetDetails")
     w = _sub(d, "webPageIncident")
@@ -129,7 +135,11 @@ def build_report(incident: ConfirmedIncident, reporter: ReporterConfig) -> bytes
     for u in urls:
         _sub(w, "url", u)
     if not urls:
-        _sub(w, "additionalInfo", f"Uploaded to {incident.platform or reporter.esp_service or 'the reporting service'}; no public URL.")
+        _sub(
+            w,
+            "additionalInfo",
+            f"Uploaded to {incident.platform or reporter.esp_service or 'the reporting service'}; no public URL.",
+        )
     # reporter
     r = _sub(root, "reporter")
     rp = _sub(r, "reportingPerson")
@@ -181,7 +191,9 @@ def provenance_pairs(prov: dict | None) -> list[tuple[str, str]]:
         out.append(("provenanceSyntheticEvidence", str(prov["synthetic"])))
     gen = prov.get("generator") or {}
     if gen.get("family") or gen.get("tool"):
-        out.append(("generator", " ".join(str(x) for x in (gen.get("tool") or gen.get("family"), gen.get("version")) if x)))
+        out.append(
+            ("generator", " ".join(str(x) for x in (gen.get("tool") or gen.get("family"), gen.get("version")) if x))
+        )
     if prov.get("prompt"):
         out.append(("prompt", str(prov["prompt"])[:MAX_DETAIL_CHARS]))
     for m in prov.get("models") or []:

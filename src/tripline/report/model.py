@@ -5,6 +5,7 @@ decision into a ``ConfirmedIncident``; the builder turns that into a
 CyberTipline report. Nothing here reads machine decisions: the builder
 refuses an incident that does not carry a human reviewer and confirmation.
 """
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
@@ -26,10 +27,19 @@ INCIDENT_TYPES = (
 )
 DEFAULT_INCIDENT_TYPE = INCIDENT_TYPES[0]
 # The schema's fileAnnotations (xs:all, each fixed="true": present means yes).
-FILE_ANNOTATIONS = ("animeDrawingVirtualHentai", "potentialMeme", "viral", "possibleSelfProduction",
-                    "physicalHarm", "violenceGore", "bestiality", "liveStreaming", "infant", "generativeAi")
-REPORT_ANNOTATIONS = ("sextortion", "csamSolicitation", "minorToMinorInteraction", "spam",
-                      "sadisticOnlineExploitation")
+FILE_ANNOTATIONS = (
+    "animeDrawingVirtualHentai",
+    "potentialMeme",
+    "viral",
+    "possibleSelfProduction",
+    "physicalHarm",
+    "violenceGore",
+    "bestiality",
+    "liveStreaming",
+    "infant",
+    "generativeAi",
+)
+REPORT_ANNOTATIONS = ("sextortion", "csamSolicitation", "minorToMinorInteraction", "spam", "sadisticOnlineExploitation")
 IP_EVENT_NAMES = ("Login", "Registration", "Purchase", "Upload", "Other", "Unknown")
 
 
@@ -40,7 +50,7 @@ class IncidentError(ValueError):
 @dataclass
 class IpCapture:
     ip: str
-    event: str = "Unknown"          # Login | Registration | Purchase | Upload | Other | Unknown
+    event: str = "Unknown"  # Login | Registration | Purchase | Upload | Other | Unknown
     at: datetime | None = None
     possible_proxy: bool | None = None
     port: int | None = None
@@ -62,10 +72,10 @@ class Uploader:
 class ConfirmedIncident:
     # -- the human decision (required) --
     item_id: str
-    reviewer: str                      # username of the human who confirmed
+    reviewer: str  # username of the human who confirmed
     confirmed_at: datetime
-    classification: str                # A1 | A2 | B1 | B2
-    decision_source: str = "human"     # anything else is refused
+    classification: str  # A1 | A2 | B1 | B2
+    decision_source: str = "human"  # anything else is refused
     # fileAnnotations the reviewer confirmed, e.g. {"generativeAi": True}. Only
     # True values are sent; generativeAi only when the reviewer ticked it.
     annotations: dict[str, bool] = field(default_factory=dict)
@@ -79,27 +89,29 @@ class ConfirmedIncident:
     md5: str | None = None
     sha256: str | None = None
     pdq: str | None = None
-    vpdq: str | None = None            # summary, e.g. "frames=120 distinct=87 sha256-of-hashes=..."
+    vpdq: str | None = None  # summary, e.g. "frames=120 distinct=87 sha256-of-hashes=..."
     original_file_name: str | None = None
-    provenance: dict[str, Any] | None = None   # ProvenanceRecord.to_dict()
-    classifier_flagged: bool = False           # a classifier rule sent it to review (no vendor details)
+    provenance: dict[str, Any] | None = None  # ProvenanceRecord.to_dict()
+    classifier_flagged: bool = False  # a classifier rule sent it to review (no vendor details)
     # -- upload context --
-    incident_at: datetime | None = None        # when the incident happened (upload time if unknown)
+    incident_at: datetime | None = None  # when the incident happened (upload time if unknown)
     uploaded_at: datetime | None = None
-    location_url: str | None = None            # where the file was on the service
-    urls: list[str] = field(default_factory=list)   # web pages of the incident
+    location_url: str | None = None  # where the file was on the service
+    urls: list[str] = field(default_factory=list)  # web pages of the incident
     publicly_available: bool | None = None
     uploader: Uploader | None = None
     ip_events: list[IpCapture] = field(default_factory=list)
     associated_accounts: list[dict] = field(default_factory=list)  # distribution.export.associated_accounts()
-    platform: str | None = None                # the reporter's product, e.g. "Example Photos"
+    platform: str | None = None  # the reporter's product, e.g. "Example Photos"
     additional_info: str | None = None
 
     def check(self) -> None:
         """Refuse anything that is not a complete human confirmation."""
         if self.decision_source != "human":
-            raise IncidentError("a report is built only from a human-confirmed review decision "
-                                f"(decision_source={self.decision_source!r})")
+            raise IncidentError(
+                "a report is built only from a human-confirmed review decision "
+                f"(decision_source={self.decision_source!r})"
+            )
         if not (self.reviewer or "").strip():
             raise IncidentError("no reviewer: a report needs the human who confirmed it")
         if not isinstance(self.confirmed_at, datetime) or self.confirmed_at.tzinfo is None:
@@ -137,8 +149,10 @@ class ConfirmedIncident:
         for k in ("confirmed_at", "incident_at", "uploaded_at"):
             if isinstance(d.get(k), str):
                 d[k] = datetime.fromisoformat(d[k])
-        d["ip_events"] = [IpCapture(**{**e, "at": datetime.fromisoformat(e["at"]) if isinstance(e.get("at"), str) else e.get("at")})
-                          for e in d.get("ip_events") or []]
+        d["ip_events"] = [
+            IpCapture(**{**e, "at": datetime.fromisoformat(e["at"]) if isinstance(e.get("at"), str) else e.get("at")})
+            for e in d.get("ip_events") or []
+        ]
         if d.get("uploader") is not None:
             d["uploader"] = Uploader(**d["uploader"])
         return cls(**d)
@@ -207,14 +221,22 @@ def from_review_item(item: dict, audit_events: list[dict], **context: Any) -> Co
         decided_at = datetime.fromisoformat(decided_at)
     if decided_at is not None and decided_at.tzinfo is None:
         decided_at = decided_at.replace(tzinfo=UTC)
-    annotations = {k: True for k, v in (outcome.get("annotations") or {}).items() if v is True and k in FILE_ANNOTATIONS}
+    annotations = {
+        k: True for k, v in (outcome.get("annotations") or {}).items() if v is True and k in FILE_ANNOTATIONS
+    }
     path = str(rec.get("path") or rec.get("key") or f"item-{item.get('id')}")
     kw: dict[str, Any] = {
-        "item_id": str(item.get("id")), "reviewer": item["decided_by"], "confirmed_at": decided_at,
-        "classification": outcome.get("classification"), "annotations": annotations,
+        "item_id": str(item.get("id")),
+        "reviewer": item["decided_by"],
+        "confirmed_at": decided_at,
+        "classification": outcome.get("classification"),
+        "annotations": annotations,
         "viewed": viewed_from_audit(audit_events, item.get("id")),
-        "file_name": path.replace("\\", "/").rsplit("/", 1)[-1], "file_size": rec.get("size"),
-        "md5": rec.get("md5"), "sha256": rec.get("sha256") or item.get("sha256"), "pdq": rec.get("pdq"),
+        "file_name": path.replace("\\", "/").rsplit("/", 1)[-1],
+        "file_size": rec.get("size"),
+        "md5": rec.get("md5"),
+        "sha256": rec.get("sha256") or item.get("sha256"),
+        "pdq": rec.get("pdq"),
         "provenance": rec.get("provenance") if isinstance(rec.get("provenance"), dict) else None,
         "classifier_flagged": flagged_by_classifier(item.get("decision") or rec.get("decision")),
     }

@@ -4,6 +4,7 @@ Uploader-controlled strings (links, file names, captions) end up in the
 CyberTipline report; one control character such as ``\\x0b`` would make the
 document unparseable, so an uploader could block their own report. Such
 characters are replaced at intake and again when a report is built."""
+
 from __future__ import annotations
 
 import re

@@ -5,6 +5,7 @@ schema comes from $TRIPLINE_NCMEC_XSD, else ``../shared/fixtures/ncmec/`` next
 to the repository (the copy served by the reporting API's ``/xsd``). In
 production, point TRIPLINE_NCMEC_XSD at a copy fetched from the endpoint.
 """
+
 from __future__ import annotations
 
 import functools

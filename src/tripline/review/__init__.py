@@ -1,5 +1,6 @@
 """The human review queue: items the policy flagged, claims with expiring
 locks, decisions, and the reviewer exposure budget."""
+
 from tripline.review.exposure import Budget, Exposure, ExposureStatus
 from tripline.review.queue import (
     CLASSIFICATIONS,
@@ -9,5 +10,13 @@ from tripline.review.queue import (
     queue_for_decision,
 )
 
-__all__ = ["CLASSIFICATIONS", "Budget", "ClaimConflict", "Exposure", "ExposureStatus", "ItemNotFound",
-           "ReviewQueue", "queue_for_decision"]
+__all__ = [
+    "CLASSIFICATIONS",
+    "Budget",
+    "ClaimConflict",
+    "Exposure",
+    "ExposureStatus",
+    "ItemNotFound",
+    "ReviewQueue",
+    "queue_for_decision",
+]

@@ -5,6 +5,7 @@ Every state change is written together with its audit entry in one
 transaction. A confirmation records a human's judgement only; filing a legal
 report is a separate, later step (the reporting issue), never done here.
 """
+
 from __future__ import annotations
 
 from datetime import datetime, timedelta
@@ -55,9 +56,14 @@ def generative_ai_suggestion(record: dict) -> dict:
     """Pre-suggestion for the 'generativeAi' annotation from provenance."""
     prov = record.get("provenance") or {}
     synthetic = prov.get("synthetic") if isinstance(prov, dict) else None
-    evidence = [e.get("kind") for e in (prov.get("evidence") or []) if isinstance(e, dict)] if isinstance(prov, dict) else []
-    return {"suggested": synthetic in ("likely", "certain", "confirmed", "yes", "strong"),
-            "synthetic": synthetic or "none", "evidence": evidence}
+    evidence = (
+        [e.get("kind") for e in (prov.get("evidence") or []) if isinstance(e, dict)] if isinstance(prov, dict) else []
+    )
+    return {
+        "suggested": synthetic in ("likely", "certain", "confirmed", "yes", "strong"),
+        "synthetic": synthetic or "none",
+        "evidence": evidence,
+    }
 
 
 def _row(r) -> dict:
@@ -84,21 +90,44 @@ class ReviewQueue:
         queue = queue_for_decision(decision, record)
         with self._write() as conn, conn.begin():
             if record.get("sha256"):
-                existing = conn.execute(select(items_t.c.id).where(
-                    items_t.c.sha256 == record["sha256"], items_t.c.status.in_(("open", "escalated")))
-                    .order_by(items_t.c.id).limit(1)).scalar()
+                existing = conn.execute(
+                    select(items_t.c.id)
+                    .where(items_t.c.sha256 == record["sha256"], items_t.c.status.in_(("open", "escalated")))
+                    .order_by(items_t.c.id)
+                    .limit(1)
+                ).scalar()
                 if existing is not None:
-                    self.audit.append(actor, "review.enqueue_repeat", f"item:{existing}",
-                                      {"priority": decision.get("priority"), "context": context}, conn=conn)
+                    self.audit.append(
+                        actor,
+                        "review.enqueue_repeat",
+                        f"item:{existing}",
+                        {"priority": decision.get("priority"), "context": context},
+                        conn=conn,
+                    )
                     return existing
-            item_id = conn.execute(insert(items_t).values(
-                sha256=record.get("sha256"), media_type=record.get("media_type"), status="open", queue=queue,
-                priority=decision.get("priority"), priority_rank=priority_rank(decision.get("priority")),
-                record=record, decision=decision, context=context, created_at=now,
-            ).returning(items_t.c.id)).scalar_one()
-            self.audit.append(actor, "review.enqueue", f"item:{item_id}",
-                              {"queue": queue, "priority": decision.get("priority"), "sha256": record.get("sha256")},
-                              conn=conn)
+            item_id = conn.execute(
+                insert(items_t)
+                .values(
+                    sha256=record.get("sha256"),
+                    media_type=record.get("media_type"),
+                    status="open",
+                    queue=queue,
+                    priority=decision.get("priority"),
+                    priority_rank=priority_rank(decision.get("priority")),
+                    record=record,
+                    decision=decision,
+                    context=context,
+                    created_at=now,
+                )
+                .returning(items_t.c.id)
+            ).scalar_one()
+            self.audit.append(
+                actor,
+                "review.enqueue",
+                f"item:{item_id}",
+                {"queue": queue, "priority": decision.get("priority"), "sha256": record.get("sha256")},
+                conn=conn,
+            )
         return item_id
 
     # -- reading ---------------------------------------------------------
@@ -109,13 +138,23 @@ class ReviewQueue:
             raise ItemNotFound(f"no review item {item_id}")
         return _row(r)
 
-    def list(self, queues: list[str], *, status: tuple[str, ...] = ("open", "escalated"), limit: int = 100,
-             username: str | None = None) -> list[dict]:
+    def list(
+        self,
+        queues: list[str],
+        *,
+        status: tuple[str, ...] = ("open", "escalated"),
+        limit: int = 100,
+        username: str | None = None,
+    ) -> list[dict]:
         """Open items in ``queues``: most urgent priority first, then oldest
         (longest waiting against its SLA). Items assigned to someone else are
         left out for ``username``."""
-        q = (select(items_t).where(items_t.c.status.in_(status), items_t.c.queue.in_(queues))
-             .order_by(items_t.c.priority_rank, items_t.c.created_at, items_t.c.id).limit(limit))
+        q = (
+            select(items_t)
+            .where(items_t.c.status.in_(status), items_t.c.queue.in_(queues))
+            .order_by(items_t.c.priority_rank, items_t.c.created_at, items_t.c.id)
+            .limit(limit)
+        )
         if username is not None:
             q = q.where(or_(items_t.c.assigned_to.is_(None), items_t.c.assigned_to == username))
         with self.engine.connect() as conn:
@@ -123,27 +162,37 @@ class ReviewQueue:
 
     def counts(self) -> dict[str, int]:
         with self.engine.connect() as conn:
-            rows = conn.execute(select(items_t.c.queue, items_t.c.status, func.count())
-                                .group_by(items_t.c.queue, items_t.c.status)).all()
+            rows = conn.execute(
+                select(items_t.c.queue, items_t.c.status, func.count()).group_by(items_t.c.queue, items_t.c.status)
+            ).all()
         return {f"{q}/{s}": n for q, s, n in rows}
 
     # -- claims ----------------------------------------------------------
     def claim(self, item_id: int, username: str, *, ttl: timedelta = CLAIM_TTL, now: datetime | None = None) -> dict:
         now = now or utcnow()
         with self._write() as conn, conn.begin():
-            done = conn.execute(update(items_t).where(
-                items_t.c.id == item_id, items_t.c.status.in_(("open", "escalated")),
-                or_(items_t.c.claimed_by.is_(None), items_t.c.claimed_by == username,
-                    items_t.c.claim_expires_at < now),
-                or_(items_t.c.assigned_to.is_(None), items_t.c.assigned_to == username),
-            ).values(claimed_by=username, claim_expires_at=now + ttl)).rowcount
+            done = conn.execute(
+                update(items_t)
+                .where(
+                    items_t.c.id == item_id,
+                    items_t.c.status.in_(("open", "escalated")),
+                    or_(
+                        items_t.c.claimed_by.is_(None),
+                        items_t.c.claimed_by == username,
+                        items_t.c.claim_expires_at < now,
+                    ),
+                    or_(items_t.c.assigned_to.is_(None), items_t.c.assigned_to == username),
+                )
+                .values(claimed_by=username, claim_expires_at=now + ttl)
+            ).rowcount
             if not done:
                 r = conn.execute(select(items_t.c.claimed_by, items_t.c.status).where(items_t.c.id == item_id)).first()
                 if r is None:
                     raise ItemNotFound(f"no review item {item_id}")
                 raise ClaimConflict(f"item {item_id} is {r.status}, claimed by {r.claimed_by or 'nobody'}")
-            self.audit.append(username, "review.claim", f"item:{item_id}",
-                              {"expires_at": (now + ttl).isoformat()}, conn=conn)
+            self.audit.append(
+                username, "review.claim", f"item:{item_id}", {"expires_at": (now + ttl).isoformat()}, conn=conn
+            )
         return self.get(item_id)
 
     def _require_claim(self, conn, item_id: int, username: str, now: datetime):
@@ -174,8 +223,9 @@ class ReviewQueue:
     def latest_for_sha(self, sha256: str) -> int | None:
         """The newest review item holding this content, if any."""
         with self.engine.connect() as conn:
-            return conn.execute(select(items_t.c.id).where(items_t.c.sha256 == sha256)
-                                .order_by(items_t.c.id.desc()).limit(1)).scalar()
+            return conn.execute(
+                select(items_t.c.id).where(items_t.c.sha256 == sha256).order_by(items_t.c.id.desc()).limit(1)
+            ).scalar()
 
     def reassign(self, item_id: int, username: str, to: str | None, *, manager: bool = False) -> None:
         now = utcnow()
@@ -184,13 +234,25 @@ class ReviewQueue:
                 self._require_claim(conn, item_id, username, now)
             elif conn.execute(select(items_t.c.id).where(items_t.c.id == item_id)).first() is None:
                 raise ItemNotFound(f"no review item {item_id}")
-            conn.execute(update(items_t).where(items_t.c.id == item_id)
-                         .values(assigned_to=to, claimed_by=None, claim_expires_at=None))
+            conn.execute(
+                update(items_t)
+                .where(items_t.c.id == item_id)
+                .values(assigned_to=to, claimed_by=None, claim_expires_at=None)
+            )
             self.audit.append(username, "review.reassign", f"item:{item_id}", {"to": to}, conn=conn)
 
     # -- decisions -------------------------------------------------------
-    def decide(self, item_id: int, username: str, outcome: str, *, classification: str | None = None,
-               annotations: dict | None = None, note: str = "", bank: str | None = None) -> dict:
+    def decide(
+        self,
+        item_id: int,
+        username: str,
+        outcome: str,
+        *,
+        classification: str | None = None,
+        annotations: dict | None = None,
+        note: str = "",
+        bank: str | None = None,
+    ) -> dict:
         if outcome not in OUTCOMES:
             raise ValueError(f"outcome must be one of {', '.join(OUTCOMES)}")
         if outcome == "confirm" and classification not in CLASSIFICATIONS:
@@ -198,8 +260,13 @@ class ReviewQueue:
         if outcome == "add_to_bank" and not bank:
             raise ValueError("add_to_bank needs a bank")
         now = utcnow()
-        result: dict[str, Any] = {"outcome": outcome, "classification": classification,
-                                  "annotations": annotations or {}, "note": note[:2000], "bank": bank}
+        result: dict[str, Any] = {
+            "outcome": outcome,
+            "classification": classification,
+            "annotations": annotations or {},
+            "note": note[:2000],
+            "bank": bank,
+        }
         if outcome == "confirm":
             # A human confirmation queues the item for reporting; the report
             # itself is filed by the reporting workflow, with its own checks.
@@ -207,11 +274,23 @@ class ReviewQueue:
         with self._write() as conn, conn.begin():
             self._require_claim(conn, item_id, username, now)
             if outcome == "escalate":
-                values: dict[str, Any] = {"status": "escalated", "queue": "child-safety", "claimed_by": None,
-                                          "claim_expires_at": None, "priority_rank": 0, "outcome": result}
+                values: dict[str, Any] = {
+                    "status": "escalated",
+                    "queue": "child-safety",
+                    "claimed_by": None,
+                    "claim_expires_at": None,
+                    "priority_rank": 0,
+                    "outcome": result,
+                }
             else:
-                values = {"status": "decided", "outcome": result, "decided_by": username, "decided_at": now,
-                          "claimed_by": None, "claim_expires_at": None}
+                values = {
+                    "status": "decided",
+                    "outcome": result,
+                    "decided_by": username,
+                    "decided_at": now,
+                    "claimed_by": None,
+                    "claim_expires_at": None,
+                }
             conn.execute(update(items_t).where(items_t.c.id == item_id).values(**values))
             self.audit.append(username, f"review.decide.{outcome}", f"item:{item_id}", result, conn=conn)
         return self.get(item_id)

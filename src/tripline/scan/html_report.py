@@ -1,6 +1,7 @@
 """Scan summary (JSON) and HTML report. The report shows matched items only as
 heavily blurred grayscale thumbnails made by the worker; it never embeds or
 links the original file."""
+
 from __future__ import annotations
 
 import base64
@@ -11,9 +12,9 @@ from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
+from tripline.durable import atomic_write
 from tripline.hashing import VARIANT_DESCRIPTIONS
 from tripline.policy import decision_counts, group_by_decision
-from tripline.durable import atomic_write
 from tripline.scan.results import iter_records
 
 
@@ -22,7 +23,9 @@ def summarise(records: list[dict]) -> dict:
     by_bank: Counter[str] = Counter()
     suppressed = 0
     for r in records:
-        for bank in {m["bank"] for m in r.get("matches") or [] if not m.get("suppressed") and m["bank_kind"] == "match"}:
+        for bank in {
+            m["bank"] for m in r.get("matches") or [] if not m.get("suppressed") and m["bank_kind"] == "match"
+        }:
             by_bank[bank] += 1
         if any(m.get("suppressed") for m in r.get("matches") or []):
             suppressed += 1
@@ -74,12 +77,17 @@ def _evidence(rec: dict) -> str:
 
 
 def _matches_html(r: dict) -> str:
-    return "<br>".join(
-        html.escape(f"{m['bank']} ({m['bank_kind']}) {m['signal_type']} distance {m['distance']}"
-                    + _how(m)
-                    + (" — suppressed by an allow-list" if m.get("suppressed") else ""))
-        for m in r.get("matches") or []
-    ) or "none"
+    return (
+        "<br>".join(
+            html.escape(
+                f"{m['bank']} ({m['bank_kind']}) {m['signal_type']} distance {m['distance']}"
+                + _how(m)
+                + (" — suppressed by an allow-list" if m.get("suppressed") else "")
+            )
+            for m in r.get("matches") or []
+        )
+        or "none"
+    )
 
 
 def _how(m: dict) -> str:
@@ -90,11 +98,14 @@ def _how(m: dict) -> str:
 
 def _rules_html(r: dict) -> str:
     fired = (r.get("decision") or {}).get("fired") or []
-    return "<br>".join(
-        f"<b>{html.escape(f['rule'])}</b>: {html.escape(f['reason'])}"
-        + "".join(f"<br>&nbsp;&nbsp;· {html.escape(b)}" for b in f.get("because") or [])
-        for f in fired
-    ) or "no rule fired"
+    return (
+        "<br>".join(
+            f"<b>{html.escape(f['rule'])}</b>: {html.escape(f['reason'])}"
+            + "".join(f"<br>&nbsp;&nbsp;· {html.escape(b)}" for b in f.get("because") or [])
+            for f in fired
+        )
+        or "no rule fired"
+    )
 
 
 def _html(records: list[dict], summary: dict, thumbs: Path, thumb_name) -> str:
@@ -109,11 +120,15 @@ def _html(records: list[dict], summary: dict, thumbs: Path, thumb_name) -> str:
         for r in sorted(group, key=lambda r: r["key"]):
             uri = _thumb_uri(thumbs / thumb_name(r["key"]))
             img = f'<img alt="blurred thumbnail" src="{uri}">' if uri else "<span>no thumbnail</span>"
-            rows.append(f"<tr><td>{img}</td><td>{e(r['key'])}<br><small>{e(r.get('sha256') or '')}</small></td>"
-                        f"<td>{_rules_html(r)}</td><td>{_matches_html(r)}</td><td>{_evidence(r)}</td></tr>")
-        sections.append(f"<h3>{e(label)} — {len(group)} item{'s' if len(group) != 1 else ''}</h3>"
-                        "<table><tr><th>thumbnail</th><th>item</th><th>why (policy rules)</th><th>matches</th>"
-                        f"<th>provenance evidence</th></tr>{''.join(rows)}</table>")
+            rows.append(
+                f"<tr><td>{img}</td><td>{e(r['key'])}<br><small>{e(r.get('sha256') or '')}</small></td>"
+                f"<td>{_rules_html(r)}</td><td>{_matches_html(r)}</td><td>{_evidence(r)}</td></tr>"
+            )
+        sections.append(
+            f"<h3>{e(label)} — {len(group)} item{'s' if len(group) != 1 else ''}</h3>"
+            "<table><tr><th>thumbnail</th><th>item</th><th>why (policy rules)</th><th>matches</th>"
+            f"<th>provenance evidence</th></tr>{''.join(rows)}</table>"
+        )
     errors = "".join(f"<li>{e(k)}: {v}</li>" for k, v in c["errors_by_code"].items()) or "<li>none</li>"
     banks = "".join(f"<li>{e(k)}: {v}</li>" for k, v in c["flagged_by_bank"].items()) or "<li>none</li>"
     decisions = "".join(f"<li>{e(k)}: {v}</li>" for k, v in summary["decisions"].get("by_decision", {}).items())
@@ -132,12 +147,12 @@ img{{width:96px;filter:grayscale(1) blur(4px)}}
 <p class="note">Thumbnails are reduced, grayscale and heavily blurred by design. Original files are never
 embedded or linked here: review them only in the review console, with its protections. A report
 to a hotline is never filed from this page: a person confirms each item first.</p>
-<p>Run <code>{e(summary['run_id'])}</code>, policy <code>{e(str(pol.get('name')))} {e(str(pol.get('version')))}</code>:
-{c['items']} items, <b>{c['flagged']} matched a bank</b>, {c['allow_listed']} allow-listed, {c['errors']} errors.</p>
-<h2>Decisions</h2><ul>{decisions or '<li>none</li>'}</ul>
+<p>Run <code>{e(summary["run_id"])}</code>, policy <code>{e(str(pol.get("name")))} {e(str(pol.get("version")))}</code>:
+{c["items"]} items, <b>{c["flagged"]} matched a bank</b>, {c["allow_listed"]} allow-listed, {c["errors"]} errors.</p>
+<h2>Decisions</h2><ul>{decisions or "<li>none</li>"}</ul>
 <h2>Matched by bank</h2><ul>{banks}</ul>
 <h2>Errors by code</h2><ul>{errors}</ul>
 <h2>Items to review, most urgent first</h2>
-{''.join(sections) or '<p>nothing to review</p>'}
+{"".join(sections) or "<p>nothing to review</p>"}
 </body></html>
 """

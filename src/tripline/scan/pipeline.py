@@ -1,5 +1,6 @@
 """What a worker does with one item: hash it, read its provenance, and make
 the safe thumbnail a report may show. Plain data in, plain data out."""
+
 from __future__ import annotations
 
 import os
@@ -70,23 +71,38 @@ def process_item(item: Item, options: ScanOptions) -> tuple[dict, bytes | None]:
         _merge(record, video_record)
         err = record.get("error")
         if err and err["code"] == ErrorCode.DECODE_ERROR and looks_truncated(data, sniff(data[:512])):
-            err["code"] = str(ErrorCode.TRUNCATED)   # a cut-short animation, in the decoder's words
+            err["code"] = str(ErrorCode.TRUNCATED)  # a cut-short animation, in the decoder's words
         # A list of frame thumbnails: the sink makes them one grid once it
         # knows which frames matched.
         return record, (thumbs or None)
-    h = hash_bytes(data, options.limits, exact=options.exact, keep_image=True, exact_dihedral=options.exact_dihedral,
-                   robust=options.robust, keypoints=options.keypoints)
+    h = hash_bytes(
+        data,
+        options.limits,
+        exact=options.exact,
+        keep_image=True,
+        exact_dihedral=options.exact_dihedral,
+        robust=options.robust,
+        keypoints=options.keypoints,
+    )
     record.update(md5=h.md5, sha256=h.sha256)
     if h.error is not None:
         record["error"] = h.error.to_dict()
         # A file too small or too damaged to hash can still carry its
         # generator's prompt and model: read what is there.
-        if options.provenance and h.error.code not in (ErrorCode.EMPTY, ErrorCode.UNSUPPORTED_TYPE, ErrorCode.TOO_MANY_BYTES):
+        if options.provenance and h.error.code not in (
+            ErrorCode.EMPTY,
+            ErrorCode.UNSUPPORTED_TYPE,
+            ErrorCode.TOO_MANY_BYTES,
+        ):
             record["provenance"] = _provenance(data, options, started)
         return record, None
     record.update(
-        media_type=h.media_type, width=h.width, height=h.height,
-        pdq=h.pdq, pdq_quality=h.pdq_quality, pdq_dihedral=list(h.pdq_dihedral),
+        media_type=h.media_type,
+        width=h.width,
+        height=h.height,
+        pdq=h.pdq,
+        pdq_quality=h.pdq_quality,
+        pdq_dihedral=list(h.pdq_dihedral),
         pdq_variants=list(h.pdq_variants),
     )
     if h.keypoints is not None:
@@ -117,7 +133,9 @@ def _video_options(data: bytes, options: ScanOptions) -> ScanOptions:
     vlimits = options.video.limits
     if sniff(data[:512]) not in ANIMATED_TYPES or vlimits.max_decode_seconds <= options.limits.max_seconds:
         return options
-    return replace(options, video=replace(options.video, limits=replace(vlimits, max_decode_seconds=options.limits.max_seconds)))
+    return replace(
+        options, video=replace(options.video, limits=replace(vlimits, max_decode_seconds=options.limits.max_seconds))
+    )
 
 
 # Provenance gets what hashing left of the item's time limit, but never less
@@ -134,7 +152,7 @@ def _provenance(data: bytes, options: ScanOptions, started: float) -> dict | Non
     try:
         with deadline(budget, "provenance"):
             return read_provenance(data, options=ProvenanceOptions(watermarks=options.watermarks)).to_dict()
-    except ItemError as exc:   # the deadline: the hashes already taken stand
+    except ItemError as exc:  # the deadline: the hashes already taken stand
         return {"errors": [{"source": "provenance", "message": exc.message}], "timed_out": True}
     except Exception as exc:  # noqa: BLE001 - provenance must never fail the item's hashes
         return {"errors": [{"source": "provenance", "message": f"{type(exc).__name__}: {exc}"}]}

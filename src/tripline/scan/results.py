@@ -1,6 +1,7 @@
 """The scan's durable result log: one JSON line per item, appended and fsynced
 per batch. A kill mid-write can only leave a partial last line, which the next
 open cuts off; the item it described is then simply scanned again."""
+
 from __future__ import annotations
 
 import json
@@ -61,12 +62,12 @@ class ResultLog:
         try:
             fh.close()
         except OSError:
-            pass   # the unflushed buffer could not be written either
+            pass  # the unflushed buffer could not be written either
         try:
             with open(self.path, "r+b") as f:
                 f.truncate(start)
         except OSError:
-            pass   # load() repairs a torn tail on the next run
+            pass  # load() repairs a torn tail on the next run
 
     def reset(self) -> None:
         self.close()

@@ -1,6 +1,7 @@
 """Run a scan: walk inputs, hash in worker processes, match in batches, and
 write results durably (JSONL log, database, thumbnails), resuming where a
 previous run of the same output folder stopped."""
+
 from __future__ import annotations
 
 import ctypes
@@ -18,17 +19,17 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from tripline.banks import Banks, is_flagged
 from tripline.banks.video import VideoBanks, combine
 from tripline.classifiers.runtime import open_stage, run_classifiers, with_classifier_input
+from tripline.durable import atomic_write
 from tripline.model import ErrorCode
 from tripline.policy import Policy, decide, default_policy
-from tripline.scan.pipeline import ScanOptions, crashed_record, process_item
 from tripline.scan.html_report import write_reports
-from tripline.durable import atomic_write
+from tripline.scan.pipeline import ScanOptions, crashed_record, process_item
 from tripline.scan.results import ResultLog
 from tripline.scan.walker import Item, count_items, walk
 from tripline.store import Store
@@ -41,8 +42,8 @@ _BATCH_SECONDS = 1.0
 @dataclass
 class Progress:
     total: int | None = None
-    done: int = 0          # items finished in this invocation (scanned + skipped)
-    skipped: int = 0       # already in the log from an earlier run
+    done: int = 0  # items finished in this invocation (scanned + skipped)
+    skipped: int = 0  # already in the log from an earlier run
     flagged: int = 0
     errors: int = 0
     started: float = field(default_factory=time.monotonic)
@@ -60,14 +61,15 @@ def thumb_name(key: str) -> str:
     return hashlib.sha1(key.encode("utf-8", "surrogateescape")).hexdigest()[:20] + ".jpg"
 
 
-def finish_records(records: list[dict], matcher, video_matcher, policy: Policy, context: dict | None = None,
-                   classifiers=None) -> None:
+def finish_records(
+    records: list[dict], matcher, video_matcher, policy: Policy, context: dict | None = None, classifiers=None
+) -> None:
     """Match hashed records against the banks, run the classifier stage and
     apply the policy, in place: sets ``matches``, ``flagged``,
     ``classifiers`` and ``decision`` (shared by scan, batch and the service,
     which also passes the upload's post/account context)."""
     video_found = video_matcher.match(records) if video_matcher else [[] for _ in records]
-    for rec, found, vfound in zip(records, matcher.match(records), video_found):
+    for rec, found, vfound in zip(records, matcher.match(records), video_found, strict=True):
         rec.pop("keypoints", None)
         found = combine(found, vfound)
         rec["matches"] = [m.to_dict() for m in found]
@@ -80,9 +82,19 @@ def finish_records(records: list[dict], matcher, video_matcher, policy: Policy, 
 class _Sink:
     """Matches finished items in batches and writes them everywhere at once."""
 
-    def __init__(self, run_id: str, log: ResultLog, store: Store, matcher, policy: Policy, thumbs: Path,
-                 progress: Progress, on_progress: Callable[[Progress], None] | None, video_matcher=None,
-                 classifiers=None):
+    def __init__(
+        self,
+        run_id: str,
+        log: ResultLog,
+        store: Store,
+        matcher,
+        policy: Policy,
+        thumbs: Path,
+        progress: Progress,
+        on_progress: Callable[[Progress], None] | None,
+        video_matcher=None,
+        classifiers=None,
+    ):
         self.run_id, self.log, self.store, self.matcher, self.policy = run_id, log, store, matcher, policy
         self.video_matcher, self.classifiers = video_matcher, classifiers
         self.thumbs, self.progress, self.on_progress = thumbs, progress, on_progress
@@ -101,9 +113,9 @@ class _Sink:
         records = [r for r, _ in self.pending]
         finish_records(records, self.matcher, self.video_matcher, self.policy, classifiers=self.classifiers)
         for rec in records:
-            rec["scanned_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+            rec["scanned_at"] = datetime.now(UTC).isoformat(timespec="seconds")
         for rec, thumb in self.pending:
-            if isinstance(thumb, list):   # video: one grid, matched frames outlined
+            if isinstance(thumb, list):  # video: one grid, matched frames outlined
                 thumb = review_grid(rec, thumb)
             # Anything a person may look at gets its safe thumbnail: bank
             # matches, and items the policy sends to review on other evidence.
@@ -127,7 +139,7 @@ def _run_identity(out_dir: Path, fresh: bool, args: dict) -> str:
     if meta_path.exists() and not fresh:
         return json.loads(meta_path.read_text())["run_id"]
     run_id = uuid.uuid4().hex
-    meta = {"run_id": run_id, "created": datetime.now(timezone.utc).isoformat(timespec="seconds"), "args": args}
+    meta = {"run_id": run_id, "created": datetime.now(UTC).isoformat(timespec="seconds"), "args": args}
     atomic_write(meta_path, json.dumps(meta, indent=2).encode())
     return run_id
 
@@ -150,10 +162,15 @@ def run_scan(
     (out_dir / "thumbs").mkdir(parents=True, exist_ok=True)
     policy = policy or default_policy()
     # Opened first: a classifier that cannot open stops the run before it starts.
-    classifiers = open_stage(policy, store.engine)   # None unless the policy configures classifiers
+    classifiers = open_stage(policy, store.engine)  # None unless the policy configures classifiers
     options = with_classifier_input(options, classifiers)
-    args = {"paths": [str(Path(p).resolve()) for p in paths], "banks": bank_names, "exact": options.exact,
-            "exact_dihedral": options.exact_dihedral, "policy": policy.meta}
+    args = {
+        "paths": [str(Path(p).resolve()) for p in paths],
+        "banks": bank_names,
+        "exact": options.exact,
+        "exact_dihedral": options.exact_dihedral,
+        "policy": policy.meta,
+    }
     run_id = _run_identity(out_dir, fresh, args)
     log = ResultLog(out_dir / "results.jsonl")
     if fresh:
@@ -163,17 +180,20 @@ def run_scan(
     matcher = banks.matcher(bank_names)
     video_matcher = VideoBanks.of(banks).matcher(bank_names)
     if options.keypoints and not matcher.uses_keypoints:
-        options = replace(options, keypoints=False)   # no bank to compare them with
+        options = replace(options, keypoints=False)  # no bank to compare them with
     store.start_run(run_id, args=args, out_dir=str(out_dir))
 
     progress = Progress(total=count_items(paths, follow_links=follow_links))
-    sink = _Sink(run_id, log, store, matcher, policy, out_dir / "thumbs", progress, on_progress, video_matcher,
-                 classifiers)
+    sink = _Sink(
+        run_id, log, store, matcher, policy, out_dir / "thumbs", progress, on_progress, video_matcher, classifiers
+    )
     if on_progress:
         on_progress(progress)
     status = "interrupted"
     try:
-        todo = _skip_finished(walk(paths, max_bytes=options.limits.max_bytes, follow_links=follow_links), done, progress)
+        todo = _skip_finished(
+            walk(paths, max_bytes=options.limits.max_bytes, follow_links=follow_links), done, progress
+        )
         n_workers = (os.cpu_count() or 1) if workers is None else workers
         if n_workers <= 0:
             for item in todo:
@@ -236,8 +256,9 @@ def _work(item: Item, options: ScanOptions) -> tuple[dict, bytes | None]:
     try:
         return process_item(item, options)
     except MemoryError:
-        return crashed_record(item, "the item needed more memory than the worker's limit (--max-worker-memory)",
-                              ErrorCode.TOO_MANY_PIXELS), None
+        return crashed_record(
+            item, "the item needed more memory than the worker's limit (--max-worker-memory)", ErrorCode.TOO_MANY_PIXELS
+        ), None
     except Exception as exc:  # noqa: BLE001 - one item's failure never ends the scan
         return crashed_record(item, f"internal error: {type(exc).__name__}: {exc}", ErrorCode.DECODE_ERROR), None
 
@@ -250,10 +271,10 @@ def _worker_init(parent_pid: int, max_memory: int) -> None:
     if sys.platform.startswith("linux"):
         try:
             libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-            libc.prctl(1, signal.SIGKILL, 0, 0, 0)   # PR_SET_PDEATHSIG
+            libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
         except (OSError, AttributeError):
             pass
-    if os.getppid() != parent_pid:   # the parent died before prctl took effect
+    if os.getppid() != parent_pid:  # the parent died before prctl took effect
         os._exit(1)
     if max_memory > 0:
         try:
@@ -267,8 +288,12 @@ def _worker_init(parent_pid: int, max_memory: int) -> None:
 def _new_pool(n: int, options: ScanOptions) -> ProcessPoolExecutor:
     # spawn: workers must not inherit the parent's database connections,
     # open index maps or threads.
-    return ProcessPoolExecutor(max_workers=n, mp_context=multiprocessing.get_context("spawn"),
-                               initializer=_worker_init, initargs=(os.getpid(), options.max_worker_memory))
+    return ProcessPoolExecutor(
+        max_workers=n,
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=_worker_init,
+        initargs=(os.getpid(), options.max_worker_memory),
+    )
 
 
 def _result(fut: Future, item: Item, timeout: float | None = None) -> tuple[dict, bytes | None]:
@@ -293,7 +318,7 @@ def _run_parallel(items: Iterable[Item], options: ScanOptions, n_workers: int, s
     overdue: set[str] = set()
     it = iter(items)
     exhausted = False
-    held = 0            # archive-member bytes in flight
+    held = 0  # archive-member bytes in flight
     try:
         while True:
             broken = False
@@ -305,7 +330,7 @@ def _run_parallel(items: Iterable[Item], options: ScanOptions, n_workers: int, s
                 try:
                     inflight[pool.submit(_work, item, options)] = (item, time.monotonic())
                     held += len(item.data or b"")
-                except BrokenProcessPool:   # a worker died since the last wait()
+                except BrokenProcessPool:  # a worker died since the last wait()
                     suspects.append(item)
                     broken = True
                     break
@@ -351,7 +376,10 @@ def _retry_alone(items: list[Item], options: ScanOptions, sink: _Sink, overdue: 
                 sink.put(*_result(fut, item, hard_limit))
             except TimeoutError:
                 _kill_workers(pool)
-                sink.put(crashed_record(item, f"still running after {hard_limit:g} s; worker killed", ErrorCode.TIMEOUT), None)
+                sink.put(
+                    crashed_record(item, f"still running after {hard_limit:g} s; worker killed", ErrorCode.TIMEOUT),
+                    None,
+                )
             except BrokenProcessPool:
                 code = ErrorCode.TIMEOUT if item.key in overdue else ErrorCode.WORKER_CRASHED
                 sink.put(crashed_record(item, "the worker process died while processing this item", code), None)

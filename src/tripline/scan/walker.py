@@ -7,6 +7,7 @@ become *skipped* items (``skipped_link`` / ``skipped_special``) so they are
 listed rather than silently dropped; a FIFO is never opened, because opening
 one blocks until a writer appears.
 """
+
 from __future__ import annotations
 
 import base64
@@ -36,9 +37,9 @@ _TAIL = 65_536 + 22
 
 @dataclass(frozen=True)
 class ArchiveLimits:
-    max_depth: int = 3                    # archive inside archive inside archive
-    max_members: int = 1_000_000          # per archive
-    max_total_bytes: int = 20 * 1024**3   # uncompressed, per top-level archive
+    max_depth: int = 3  # archive inside archive inside archive
+    max_members: int = 1_000_000  # per archive
+    max_total_bytes: int = 20 * 1024**3  # uncompressed, per top-level archive
     max_member_bytes: int = 200 * 1024**2
     # uncompressed/compressed: per zip member, and for a whole tar.gz (whose
     # members share one compressed stream); only above 1 MiB of output.
@@ -52,8 +53,9 @@ _RATIO_FLOOR = 1024 * 1024
 class Item:
     """One thing to scan. ``data`` is set for archive members; files are read
     by the worker from ``fs_path`` so their bytes never cross a process boundary."""
-    key: str                  # stable identity: path, or "archive!member" (always valid UTF-8)
-    stamp: str                # changes when the content may have changed
+
+    key: str  # stable identity: path, or "archive!member" (always valid UTF-8)
+    stamp: str  # changes when the content may have changed
     size: int
     fs_path: str | None = None
     data: bytes | None = None
@@ -61,7 +63,7 @@ class Item:
     # Set when the name is not valid UTF-8: the raw bytes of the key, base64;
     # ``key`` then shows each undecodable byte as \xNN.
     key_b64: str | None = None
-    skipped: dict | None = None            # {"code": skipped_link|skipped_special, "message"}
+    skipped: dict | None = None  # {"code": skipped_link|skipped_special, "message"}
     warnings: list[str] = field(default_factory=list)
 
     def read(self, max_bytes: int | None = None) -> bytes:
@@ -83,7 +85,7 @@ def key_of(name: str) -> tuple[str, str | None]:
     are not UTF-8, so the exact name can always be recovered."""
     try:
         raw = os.fsencode(name)
-    except UnicodeEncodeError:   # a lone surrogate that no file system produced
+    except UnicodeEncodeError:  # a lone surrogate that no file system produced
         raw = name.encode("utf-8", "surrogatepass")
     try:
         return raw.decode("utf-8"), None
@@ -188,9 +190,9 @@ def _skipped(path: str, st: os.stat_result, code: str, message: str) -> Item:
 
 @dataclass
 class _Entry:
-    path: str                       # as listed (what the key shows)
-    st: os.stat_result | None       # lstat of the entry; None if it vanished
-    real: str | None = None         # for a followed link: the target's path
+    path: str  # as listed (what the key shows)
+    st: os.stat_result | None  # lstat of the entry; None if it vanished
+    real: str | None = None  # for a followed link: the target's path
     skip: Item | None = None
     error: str | None = None
 
@@ -236,7 +238,11 @@ def _entries(paths: list[str], follow_links: bool) -> Iterator[_Entry]:
             return
         target = os.readlink(real or path)
         if not follow_links:
-            yield _Entry(path, st, skip=_skipped(path, st, SKIPPED_LINK, f"symbolic link to {key_of(target)[0]!r} (not followed)"))
+            yield _Entry(
+                path,
+                st,
+                skip=_skipped(path, st, SKIPPED_LINK, f"symbolic link to {key_of(target)[0]!r} (not followed)"),
+            )
             return
         resolved = os.path.realpath(real or path)
         try:
@@ -245,30 +251,44 @@ def _entries(paths: list[str], follow_links: bool) -> Iterator[_Entry]:
             yield _Entry(path, st, skip=_skipped(path, st, SKIPPED_LINK, "dangling or looping symbolic link"))
             return
         if not _inside(resolved, roots):
-            yield _Entry(path, st, skip=_skipped(path, st, SKIPPED_LINK, "symbolic link leads outside the scanned folders"))
+            yield _Entry(
+                path, st, skip=_skipped(path, st, SKIPPED_LINK, "symbolic link leads outside the scanned folders")
+            )
             return
         if stat.S_ISDIR(tst.st_mode) and (tst.st_dev, tst.st_ino) in seen_dirs:
-            yield _Entry(path, st, skip=_skipped(path, st, SKIPPED_LINK, "symbolic link to a folder already scanned (loop)"))
+            yield _Entry(
+                path, st, skip=_skipped(path, st, SKIPPED_LINK, "symbolic link to a folder already scanned (loop)")
+            )
             return
         yield from visit(path, tst, resolved)
 
     for raw in paths:
         try:
-            st = os.stat(raw)       # command-line arguments: links followed
+            st = os.stat(raw)  # command-line arguments: links followed
         except OSError as exc:
             try:
                 lst = os.lstat(raw)
             except OSError:
-                yield _Entry(raw, None, error="no such file or directory" if isinstance(exc, FileNotFoundError)
-                             else f"{exc.strerror or exc}")
+                yield _Entry(
+                    raw,
+                    None,
+                    error="no such file or directory"
+                    if isinstance(exc, FileNotFoundError)
+                    else f"{exc.strerror or exc}",
+                )
                 continue
             yield _Entry(raw, lst, skip=_skipped(raw, lst, SKIPPED_LINK, "dangling or looping symbolic link"))
             continue
         yield from visit(raw, st, os.path.realpath(raw) if os.path.islink(raw) else None)
 
 
-def walk(paths: list[str], limits: ArchiveLimits = ArchiveLimits(), max_bytes: int = 200 * 1024**2,
-         *, follow_links: bool = False) -> Iterator[Item]:
+def walk(
+    paths: list[str],
+    limits: ArchiveLimits = ArchiveLimits(),
+    max_bytes: int = 200 * 1024**2,
+    *,
+    follow_links: bool = False,
+) -> Iterator[Item]:
     """Yield every item under ``paths`` in a stable order."""
     for entry in _entries(paths, follow_links):
         if entry.skip is not None:
@@ -294,7 +314,9 @@ def _file_items(path: str, limits: ArchiveLimits, max_bytes: int = 200 * 1024**2
         yield from _regular_file_items(path, path, st, limits, max_bytes)
 
 
-def _regular_file_items(path: str, fs_path: str, st: os.stat_result, limits: ArchiveLimits, max_bytes: int) -> Iterator[Item]:
+def _regular_file_items(
+    path: str, fs_path: str, st: os.stat_result, limits: ArchiveLimits, max_bytes: int
+) -> Iterator[Item]:
     stamp = f"{st.st_size}:{st.st_mtime_ns}"
     try:
         kind = sniff(read_regular(fs_path, head=512)) if st.st_size else None
@@ -304,7 +326,14 @@ def _regular_file_items(path: str, fs_path: str, st: os.stat_result, limits: Arc
         return
     if kind in ARCHIVE_TYPES:
         if st.st_size > limits.max_total_bytes:
-            yield _item(path, stamp, st.st_size, error=ItemError(ErrorCode.ARCHIVE_LIMIT, f"archive of {st.st_size} bytes exceeds {limits.max_total_bytes}"))
+            yield _item(
+                path,
+                stamp,
+                st.st_size,
+                error=ItemError(
+                    ErrorCode.ARCHIVE_LIMIT, f"archive of {st.st_size} bytes exceeds {limits.max_total_bytes}"
+                ),
+            )
             return
         try:
             with open_regular(fs_path) as f:
@@ -314,16 +343,18 @@ def _regular_file_items(path: str, fs_path: str, st: os.stat_result, limits: Arc
         return
     host = _item(path, stamp, st.st_size, fs_path=fs_path)
     if tail:
-        host.warnings.append("carries_archive: a zip archive is appended to this file; its members are scanned as "
-                             f"{host.key}!<member>")
+        host.warnings.append(
+            f"carries_archive: a zip archive is appended to this file; its members are scanned as {host.key}!<member>"
+        )
     yield host
     if tail:
         try:
             with open_regular(fs_path) as f:
                 # The host file already has its record; an appended zip with
                 # no files adds none.
-                yield from _archive_items(f, "application/zip", path, stamp, 1, limits, [0], st.st_size,
-                                          record_if_empty=False)
+                yield from _archive_items(
+                    f, "application/zip", path, stamp, 1, limits, [0], st.st_size, record_if_empty=False
+                )
         except ItemError as exc:
             yield _item(path + "!", stamp, 0, error=exc)
 
@@ -347,15 +378,27 @@ def _safe_member_name(name: str) -> str | None:
     return str(pure)
 
 
-def _archive_items(fileobj, kind: str, key: str, stamp: str, depth: int, limits: ArchiveLimits, total: list[int],
-                   size: int | None = None, *, record_if_empty: bool = True) -> Iterator[Item]:
+def _archive_items(
+    fileobj,
+    kind: str,
+    key: str,
+    stamp: str,
+    depth: int,
+    limits: ArchiveLimits,
+    total: list[int],
+    size: int | None = None,
+    *,
+    record_if_empty: bool = True,
+) -> Iterator[Item]:
     """Members of the archive whose key (a file-system string) is ``key``;
     ``size`` is the archive's size in bytes (default: measured by seeking)."""
     if size is None:
         size = fileobj.seek(0, io.SEEK_END)
         fileobj.seek(0)
     if depth > limits.max_depth:
-        yield _item(key, stamp, 0, error=ItemError(ErrorCode.ARCHIVE_LIMIT, f"archives nested deeper than {limits.max_depth}"))
+        yield _item(
+            key, stamp, 0, error=ItemError(ErrorCode.ARCHIVE_LIMIT, f"archives nested deeper than {limits.max_depth}")
+        )
         return
     names: Counter[str] = Counter()
     produced = 0
@@ -376,7 +419,9 @@ def _archive_items(fileobj, kind: str, key: str, stamp: str, depth: int, limits:
             else:
                 yield from _member(item, data, depth, limits, total)
     except Exception as exc:  # noqa: BLE001 - tarfile/gzip/zipfile raise TypeError, struct.error... on garbage
-        yield _item(key, stamp, 0, error=ItemError(ErrorCode.DECODE_ERROR, f"unreadable archive: {type(exc).__name__}: {exc}"))
+        yield _item(
+            key, stamp, 0, error=ItemError(ErrorCode.DECODE_ERROR, f"unreadable archive: {type(exc).__name__}: {exc}")
+        )
         return
     if not produced and record_if_empty:
         # An archive with no file in it still gets its one record: a silent
@@ -409,17 +454,37 @@ def _zip_items(fileobj, key, stamp, limits, total) -> Iterator[tuple[Item, bytes
     with zipfile.ZipFile(fileobj) as zf:
         infos = [i for i in zf.infolist() if not i.is_dir()]
         if len(infos) > limits.max_members:
-            yield _item(key, stamp, 0, error=ItemError(ErrorCode.ARCHIVE_LIMIT, f"{len(infos)} members exceeds {limits.max_members}")), None
+            yield (
+                _item(
+                    key,
+                    stamp,
+                    0,
+                    error=ItemError(ErrorCode.ARCHIVE_LIMIT, f"{len(infos)} members exceeds {limits.max_members}"),
+                ),
+                None,
+            )
             return
         for info in infos:
             name = _safe_member_name(info.filename)
             mstamp = f"{stamp}:{info.CRC:08x}"
             if name is None:
-                yield _member_item(key, info.filename, mstamp, 0, ItemError(ErrorCode.ARCHIVE_UNSAFE, f"member path {info.filename!r} escapes the archive")), None
+                yield (
+                    _member_item(
+                        key,
+                        info.filename,
+                        mstamp,
+                        0,
+                        ItemError(ErrorCode.ARCHIVE_UNSAFE, f"member path {info.filename!r} escapes the archive"),
+                    ),
+                    None,
+                )
                 continue
             err = _budget(info.file_size, limits, total)
             if err is None and info.file_size > _RATIO_FLOOR and info.file_size > info.compress_size * limits.max_ratio:
-                err = ItemError(ErrorCode.ARCHIVE_LIMIT, f"compression ratio {info.file_size // max(info.compress_size, 1)}:1 exceeds {limits.max_ratio}:1")
+                err = ItemError(
+                    ErrorCode.ARCHIVE_LIMIT,
+                    f"compression ratio {info.file_size // max(info.compress_size, 1)}:1 exceeds {limits.max_ratio}:1",
+                )
             if err is not None:
                 yield _member_item(key, name, mstamp, info.file_size, err), None
                 continue
@@ -431,7 +496,16 @@ def _zip_items(fileobj, key, stamp, limits, total) -> Iterator[tuple[Item, bytes
                 yield _member_item(key, name, mstamp, info.file_size, ItemError(ErrorCode.READ_ERROR, str(exc))), None
                 continue
             if len(data) > info.file_size:
-                yield _member_item(key, name, mstamp, info.file_size, ItemError(ErrorCode.ARCHIVE_LIMIT, "member larger than its header declares")), None
+                yield (
+                    _member_item(
+                        key,
+                        name,
+                        mstamp,
+                        info.file_size,
+                        ItemError(ErrorCode.ARCHIVE_LIMIT, "member larger than its header declares"),
+                    ),
+                    None,
+                )
                 continue
             total[0] += len(data)
             yield _member_item(key, name, mstamp, len(data)), data
@@ -450,7 +524,15 @@ def _tar_items(fileobj, key, stamp, limits, total, size: int, compressed: bool) 
         for info in tf:
             count += 1
             if count > limits.max_members:
-                yield _item(key, stamp, 0, error=ItemError(ErrorCode.ARCHIVE_LIMIT, f"more than {limits.max_members} members")), None
+                yield (
+                    _item(
+                        key,
+                        stamp,
+                        0,
+                        error=ItemError(ErrorCode.ARCHIVE_LIMIT, f"more than {limits.max_members} members"),
+                    ),
+                    None,
+                )
                 return
             if info.isdir():
                 continue
@@ -458,13 +540,36 @@ def _tar_items(fileobj, key, stamp, limits, total, size: int, compressed: bool) 
             mstamp = f"{stamp}:{info.size}:{info.mtime}"
             if name is None or not info.isfile():
                 what = "escapes the archive" if name is None else "is a link or special file (not followed)"
-                yield _member_item(key, name or info.name, mstamp, 0, ItemError(ErrorCode.ARCHIVE_UNSAFE, f"member {info.name!r} {what}")), None
+                yield (
+                    _member_item(
+                        key,
+                        name or info.name,
+                        mstamp,
+                        0,
+                        ItemError(ErrorCode.ARCHIVE_UNSAFE, f"member {info.name!r} {what}"),
+                    ),
+                    None,
+                )
                 continue
             expanded += info.size
             if expanded > capacity:
-                why = (f"expands beyond {limits.max_ratio}:1 of its {size} compressed bytes" if compressed
-                       else f"declares more bytes than the {size}-byte archive holds")
-                yield _member_item(key, name, mstamp, info.size, ItemError(ErrorCode.ARCHIVE_LIMIT, f"member of {info.size} bytes: archive {why}; the rest is not read")), None
+                why = (
+                    f"expands beyond {limits.max_ratio}:1 of its {size} compressed bytes"
+                    if compressed
+                    else f"declares more bytes than the {size}-byte archive holds"
+                )
+                yield (
+                    _member_item(
+                        key,
+                        name,
+                        mstamp,
+                        info.size,
+                        ItemError(
+                            ErrorCode.ARCHIVE_LIMIT, f"member of {info.size} bytes: archive {why}; the rest is not read"
+                        ),
+                    ),
+                    None,
+                )
                 return
             err = _budget(info.size, limits, total)
             if err is not None:
@@ -473,7 +578,18 @@ def _tar_items(fileobj, key, stamp, limits, total, size: int, compressed: bool) 
             member = tf.extractfile(info)
             data = member.read(info.size) if member else b""
             if len(data) < info.size:
-                yield _member_item(key, name, mstamp, info.size, ItemError(ErrorCode.TRUNCATED, f"member declares {info.size} bytes, the archive holds {len(data)}")), None
+                yield (
+                    _member_item(
+                        key,
+                        name,
+                        mstamp,
+                        info.size,
+                        ItemError(
+                            ErrorCode.TRUNCATED, f"member declares {info.size} bytes, the archive holds {len(data)}"
+                        ),
+                    ),
+                    None,
+                )
                 return
             total[0] += len(data)
             yield _member_item(key, name, mstamp, len(data)), data

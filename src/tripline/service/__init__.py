@@ -1,6 +1,7 @@
 """Tripline's HTTP service and review console (FastAPI): scanning and lookup
 for platforms, HMA-compatible routes, bank management, the review console and
 the audit log. See docs/service.md."""
+
 from tripline.service.config import ServiceConfig
 
 __all__ = ["ServiceConfig", "create_app"]

@@ -1,4 +1,5 @@
 """Tripline's own JSON API: /v1/scan, /v1/lookup, banks, health, metrics, audit."""
+
 from __future__ import annotations
 
 import json
@@ -50,18 +51,34 @@ async def read_upload(request: Request, max_bytes: int) -> tuple[bytes, str, dic
     return data, name, context
 
 
-@router.post("/v1/scan", tags=["scan"], summary="Scan one upload: signals, matches, decision, explanation",
-             openapi_extra={"requestBody": {"content": {
-                 "multipart/form-data": {"schema": {"type": "object", "properties": {
-                     "file": {"type": "string", "format": "binary"},
-                     "context": {"type": "string", "description": "JSON: caption, hashtags, bio, links, ..."}}}},
-                 "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}})
+@router.post(
+    "/v1/scan",
+    tags=["scan"],
+    summary="Scan one upload: signals, matches, decision, explanation",
+    openapi_extra={
+        "requestBody": {
+            "content": {
+                "multipart/form-data": {
+                    "schema": {
+                        "type": "object",
+                        "properties": {
+                            "file": {"type": "string", "format": "binary"},
+                            "context": {"type": "string", "description": "JSON: caption, hashtags, bio, links, ..."},
+                        },
+                    }
+                },
+                "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
+            }
+        }
+    },
+)
 async def scan(request: Request, p: Annotated[Principal, Depends(require("scan"))]) -> dict:
     s = svc(request)
     data, name, context = await read_upload(request, s.cfg.max_upload_bytes)
     if not data:
         raise HTTPException(400, "empty upload")
     from starlette.concurrency import run_in_threadpool
+
     return await run_in_threadpool(s.scan, data, name=name, context=context, actor=p.name)
 
 
@@ -78,7 +95,9 @@ class LookupRequest(BaseModel):
 
 
 @router.post("/v1/lookup", tags=["scan"], summary="Match precomputed hashes against the banks")
-async def lookup(request: Request, body: LookupRequest, p: Annotated[Principal, Depends(require("lookup"))]) -> JSONResponse:
+async def lookup(
+    request: Request, body: LookupRequest, p: Annotated[Principal, Depends(require("lookup"))]
+) -> JSONResponse:
     try:
         results = svc(request).lookup([h.model_dump() for h in body.hashes], body.context)
     except ValueError as exc:
@@ -87,6 +106,7 @@ async def lookup(request: Request, body: LookupRequest, p: Annotated[Principal, 
 
 
 # -- banks ---------------------------------------------------------------------
+
 
 class BankCreate(BaseModel):
     name: str
@@ -150,8 +170,9 @@ def bank_get(request: Request, name: str, p: Annotated[Principal, Depends(requir
 
 
 @router.patch("/v1/banks/{name}", tags=["banks"])
-def bank_update(request: Request, name: str, body: BankUpdate,
-                p: Annotated[Principal, Depends(require("bank.write"))]) -> dict:
+def bank_update(
+    request: Request, name: str, body: BankUpdate, p: Annotated[Principal, Depends(require("bank.write"))]
+) -> dict:
     fields = body.model_dump(exclude_none=True)
     if not fields:
         raise HTTPException(400, "nothing to change")
@@ -165,15 +186,18 @@ def bank_delete(request: Request, name: str, p: Annotated[Principal, Depends(req
 
 
 @router.post("/v1/banks/{name}/signals", tags=["banks"])
-def bank_add(request: Request, name: str, body: SignalsBody,
-             p: Annotated[Principal, Depends(require("bank.write"))]) -> dict:
-    return _bank_errors(svc(request).add_signals, name, [(x.signal_type, x.value, x.note) for x in body.signals],
-                        actor=p.name)
+def bank_add(
+    request: Request, name: str, body: SignalsBody, p: Annotated[Principal, Depends(require("bank.write"))]
+) -> dict:
+    return _bank_errors(
+        svc(request).add_signals, name, [(x.signal_type, x.value, x.note) for x in body.signals], actor=p.name
+    )
 
 
 @router.post("/v1/banks/{name}/signals/remove", tags=["banks"])
-def bank_remove(request: Request, name: str, body: SignalsBody,
-                p: Annotated[Principal, Depends(require("bank.write"))]) -> dict:
+def bank_remove(
+    request: Request, name: str, body: SignalsBody, p: Annotated[Principal, Depends(require("bank.write"))]
+) -> dict:
     by_type: dict[str, list[str]] = {}
     for x in body.signals:
         by_type.setdefault(x.signal_type, []).append(x.value.strip().lower())
@@ -183,21 +207,27 @@ def bank_remove(request: Request, name: str, body: SignalsBody,
 
 # -- metrics, audit (the probes are in health.py) ------------------------------------------------------
 
+
 @router.get("/metrics", tags=["ops"], response_class=PlainTextResponse)
 def metrics(request: Request, p: Annotated[Principal, Depends(require("metrics"))]) -> PlainTextResponse:
     s = svc(request)
-    gauges = {"tripline_review_items": ("Review items by queue and status",
-                                        {(("queue", k.split("/")[0]), ("status", k.split("/")[1])): v
-                                         for k, v in s.queue.counts().items()}),
-              "tripline_banks": ("Banks", {(): len(s.store.list_banks())})}
+    gauges = {
+        "tripline_review_items": (
+            "Review items by queue and status",
+            {(("queue", k.split("/")[0]), ("status", k.split("/")[1])): v for k, v in s.queue.counts().items()},
+        ),
+        "tripline_banks": ("Banks", {(): len(s.store.list_banks())}),
+    }
     return PlainTextResponse(s.metrics.render(gauges), media_type="text/plain; version=0.0.4")
 
 
 @router.get("/v1/audit/verify", tags=["audit"])
-def audit_verify(request: Request, p: Annotated[Principal, Depends(require("audit.read"))],
-                 head: str | None = None) -> dict:
+def audit_verify(
+    request: Request, p: Annotated[Principal, Depends(require("audit.read"))], head: str | None = None
+) -> dict:
     """``head=SEQ:HASH``: an anchor recorded earlier outside the database."""
     from tripline.audit import parse_anchor
+
     try:
         expected = parse_anchor(head) if head else None
     except ValueError as exc:
@@ -206,8 +236,12 @@ def audit_verify(request: Request, p: Annotated[Principal, Depends(require("audi
 
 
 @router.get("/v1/audit/export", tags=["audit"])
-def audit_export(request: Request, p: Annotated[Principal, Depends(require("audit.read"))],
-                 since_seq: int = 0, action: str | None = None) -> StreamingResponse:
+def audit_export(
+    request: Request,
+    p: Annotated[Principal, Depends(require("audit.read"))],
+    since_seq: int = 0,
+    action: str | None = None,
+) -> StreamingResponse:
     s = svc(request)
     s.audit.append(p.name, "audit.export", None, {"since_seq": since_seq, "action": action})
 
@@ -215,8 +249,11 @@ def audit_export(request: Request, p: Annotated[Principal, Depends(require("audi
         for e in s.audit.entries(since_seq=since_seq, action=action):
             yield json.dumps(e, ensure_ascii=False) + "\n"
 
-    return StreamingResponse(lines(), media_type="application/x-ndjson",
-                             headers={"Content-Disposition": "attachment; filename=tripline-audit.jsonl"})
+    return StreamingResponse(
+        lines(),
+        media_type="application/x-ndjson",
+        headers={"Content-Disposition": "attachment; filename=tripline-audit.jsonl"},
+    )
 
 
 # -- legal reports and the evidence vault (docs/reporting.md) ----------------------
@@ -224,6 +261,7 @@ def audit_export(request: Request, p: Annotated[Principal, Depends(require("audi
 # the reporting side checks the role again (tripline.vault.access); every
 # action lands in the audit log. Building needs a human confirmation in the
 # review queue; submitting is its own call — nothing here files automatically.
+
 
 def _report_errors(fn, *a, **kw):
     from tripline.report import (
@@ -234,6 +272,7 @@ def _report_errors(fn, *a, **kw):
     )
     from tripline.review import ItemNotFound
     from tripline.vault import AccessDenied
+
     try:
         return fn(*a, **kw)
     except AccessDenied as exc:
@@ -252,15 +291,22 @@ class ReportBuild(BaseModel):
     item_id: int
 
 
-@router.post("/v1/reports", tags=["reports"], status_code=201,
-             summary="Build and validate the NCMEC report for a human-confirmed review item (not sent)")
-def report_build(request: Request, body: ReportBuild, p: Annotated[Principal, Depends(require("report.build"))]) -> dict:
+@router.post(
+    "/v1/reports",
+    tags=["reports"],
+    status_code=201,
+    summary="Build and validate the NCMEC report for a human-confirmed review item (not sent)",
+)
+def report_build(
+    request: Request, body: ReportBuild, p: Annotated[Principal, Depends(require("report.build"))]
+) -> dict:
     return _report_errors(svc(request).build_report, body.item_id, p)
 
 
 @router.get("/v1/reports", tags=["reports"])
-def report_list(request: Request, p: Annotated[Principal, Depends(require("report.status"))],
-                status: str | None = None) -> list[dict]:
+def report_list(
+    request: Request, p: Annotated[Principal, Depends(require("report.status"))], status: str | None = None
+) -> list[dict]:
     return _report_errors(lambda: svc(request).report_service(read_only=True).list(principal=p, status=status))
 
 
@@ -276,8 +322,11 @@ def report_validate(request: Request, sub_id: int, p: Annotated[Principal, Depen
     return {"id": sub_id, "valid": not errors, "errors": errors}
 
 
-@router.post("/v1/reports/{sub_id}/submit", tags=["reports"],
-             summary="Submit a built report to the operator-configured CyberTipline endpoint")
+@router.post(
+    "/v1/reports/{sub_id}/submit",
+    tags=["reports"],
+    summary="Submit a built report to the operator-configured CyberTipline endpoint",
+)
 def report_submit(request: Request, sub_id: int, p: Annotated[Principal, Depends(require("report.submit"))]) -> dict:
     return _report_errors(svc(request).submit_report, sub_id, p)
 
@@ -291,14 +340,17 @@ class VaultRelease(BaseModel):
 
 
 @router.post("/v1/vault", tags=["vault"], status_code=201, summary="Preserve bytes in the evidence vault")
-async def vault_put(request: Request, p: Annotated[Principal, Depends(require("vault.put"))],
-                    reason: str = "", jurisdiction: str = "US") -> dict:
+async def vault_put(
+    request: Request, p: Annotated[Principal, Depends(require("vault.put"))], reason: str = "", jurisdiction: str = "US"
+) -> dict:
     s = svc(request)
     data, _name, _ctx = await read_upload(request, s.cfg.max_upload_bytes)
     if not data or not reason:
         raise HTTPException(400, "send the bytes and a reason")
     rec = _report_errors(lambda: s.vault().put(data, principal=p, reason=reason, jurisdiction=jurisdiction))
-    s.audit.append(p.name, "vault.put", f"vault:{rec['sha256']}", {"preservation_id": rec["id"], "reason": reason[:500]})
+    s.audit.append(
+        p.name, "vault.put", f"vault:{rec['sha256']}", {"preservation_id": rec["id"], "reason": reason[:500]}
+    )
     return rec
 
 
@@ -308,8 +360,9 @@ def vault_info(request: Request, sha256: str, p: Annotated[Principal, Depends(re
 
 
 @router.get("/v1/vault/{sha256}/content", tags=["vault"], summary="Decrypted content (logged with its purpose)")
-def vault_get(request: Request, sha256: str, purpose: str,
-              p: Annotated[Principal, Depends(require("vault.get"))]) -> Response:
+def vault_get(
+    request: Request, sha256: str, purpose: str, p: Annotated[Principal, Depends(require("vault.get"))]
+) -> Response:
     s = svc(request)
     if not purpose.strip():
         raise HTTPException(400, "give a purpose")
@@ -323,13 +376,17 @@ def vault_get(request: Request, sha256: str, purpose: str,
     if item_id is not None:
         s.exposure.record_reveal(p.name, item_id)
     s.audit.append(p.name, "vault.get", f"vault:{sha256}", {"purpose": purpose[:500]})
-    return Response(data, media_type="application/octet-stream",
-                    headers={"Cache-Control": "no-store, private", "Content-Disposition": "attachment"})
+    return Response(
+        data,
+        media_type="application/octet-stream",
+        headers={"Cache-Control": "no-store, private", "Content-Disposition": "attachment"},
+    )
 
 
 @router.post("/v1/vault/{sha256}/hold", tags=["vault"], status_code=201)
-def vault_hold(request: Request, sha256: str, body: VaultHold,
-               p: Annotated[Principal, Depends(require("vault.hold"))]) -> dict:
+def vault_hold(
+    request: Request, sha256: str, body: VaultHold, p: Annotated[Principal, Depends(require("vault.hold"))]
+) -> dict:
     s = svc(request)
     hid = _report_errors(lambda: s.vault().hold(sha256, principal=p, reason=body.reason))
     s.audit.append(p.name, "vault.hold", f"vault:{sha256}", {"hold_id": hid, "reason": body.reason[:500]})
@@ -337,8 +394,9 @@ def vault_hold(request: Request, sha256: str, body: VaultHold,
 
 
 @router.post("/v1/vault/holds/{hold_id}/release", tags=["vault"])
-def vault_release(request: Request, hold_id: int, body: VaultRelease,
-                  p: Annotated[Principal, Depends(require("vault.release"))]) -> dict:
+def vault_release(
+    request: Request, hold_id: int, body: VaultRelease, p: Annotated[Principal, Depends(require("vault.release"))]
+) -> dict:
     s = svc(request)
     _report_errors(lambda: s.vault().release(hold_id, principal=p, reason=body.reason))
     s.audit.append(p.name, "vault.release", f"hold:{hold_id}", {"reason": body.reason[:500]})

@@ -1,4 +1,5 @@
 """The FastAPI application: ``create_app(ServiceConfig)``."""
+
 from __future__ import annotations
 
 import contextlib
@@ -27,8 +28,10 @@ SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
     "Referrer-Policy": "same-origin",  # no-referrer would make form posts send Origin: null
-    "Content-Security-Policy": ("default-src 'self'; img-src 'self'; media-src 'self'; script-src 'self'; "
-                                "style-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'"),
+    "Content-Security-Policy": (
+        "default-src 'self'; img-src 'self'; media-src 'self'; script-src 'self'; "
+        "style-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'"
+    ),
     "Permissions-Policy": "camera=(), microphone=(), geolocation=()",
 }
 
@@ -66,10 +69,16 @@ class _Observe:
             path = getattr(route, "path", "unmatched")
             svc = self.get_svc()
             if svc is not None:
-                svc.metrics.inc("tripline_http_requests_total", help="HTTP requests",
-                                route=path, method=scope["method"], status=status["code"])
-                svc.metrics.observe("tripline_http_request_seconds", time.perf_counter() - t0,
-                                    help="HTTP request latency", route=path)
+                svc.metrics.inc(
+                    "tripline_http_requests_total",
+                    help="HTTP requests",
+                    route=path,
+                    method=scope["method"],
+                    status=status["code"],
+                )
+                svc.metrics.observe(
+                    "tripline_http_request_seconds", time.perf_counter() - t0, help="HTTP request latency", route=path
+                )
 
 
 def check_can_serve(cfg: ServiceConfig) -> None:
@@ -97,16 +106,23 @@ def create_app(cfg: ServiceConfig | None = None, service: Service | None = None)
     if service is None:
         check_can_serve(cfg)
     svc = service or Service(cfg)
+
     @contextlib.asynccontextmanager
     async def lifespan(_app):
         yield
         if service is None:
             svc.close()
 
-    app = FastAPI(title="Tripline", lifespan=lifespan, version="0.1.0",
-                  description="Child-safety scanning, matching, review and audit. Every endpoint needs an "
-                              "API key (Authorization: Bearer tl_...) or a console session.",
-                  docs_url=None, redoc_url=None, openapi_url=None)
+    app = FastAPI(
+        title="Tripline",
+        lifespan=lifespan,
+        version="0.1.0",
+        description="Child-safety scanning, matching, review and audit. Every endpoint needs an "
+        "API key (Authorization: Bearer tl_...) or a console session.",
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+    )
     app.state.svc = svc
     app.state.limiter = RateLimiter(cfg.rate_per_second, cfg.rate_burst)
     app.state.anon_limiter = RateLimiter(5.0, 60)
@@ -120,17 +136,22 @@ def create_app(cfg: ServiceConfig | None = None, service: Service | None = None)
     app.include_router(hma.router)
     app.include_router(console.router)
     app.mount("/static", StaticFiles(directory=str(Path(__file__).parent / "static")), name="static")
-    app.add_middleware(BodyGuard, get_app=lambda: app)   # inside _Observe, so refusals get the headers too
+    app.add_middleware(BodyGuard, get_app=lambda: app)  # inside _Observe, so refusals get the headers too
     app.add_middleware(_Observe, get_svc=lambda: app.state.svc)
 
     @app.get("/openapi.json", include_in_schema=False)
     def openapi(p: Annotated[Principal, Depends(require("health"))]) -> JSONResponse:
         if app.openapi_schema is None:
-            app.openapi_schema = get_openapi(title=app.title, version=app.version, description=app.description,
-                                             routes=app.routes)
-            app.openapi_schema["components"] = {**app.openapi_schema.get("components", {}), "securitySchemes": {
-                "apiKey": {"type": "http", "scheme": "bearer"},
-                "session": {"type": "apiKey", "in": "cookie", "name": "tripline_session"}}}
+            app.openapi_schema = get_openapi(
+                title=app.title, version=app.version, description=app.description, routes=app.routes
+            )
+            app.openapi_schema["components"] = {
+                **app.openapi_schema.get("components", {}),
+                "securitySchemes": {
+                    "apiKey": {"type": "http", "scheme": "bearer"},
+                    "session": {"type": "apiKey", "in": "cookie", "name": "tripline_session"},
+                },
+            }
             app.openapi_schema["security"] = [{"apiKey": []}, {"session": []}]
         return JSONResponse(app.openapi_schema)
 

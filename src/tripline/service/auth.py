@@ -1,5 +1,6 @@
 """People and services: users (password, for sessions), API keys (for
 services) and sessions. Secrets are only ever stored hashed."""
+
 from __future__ import annotations
 
 import hashlib
@@ -34,9 +35,9 @@ USERNAME_OK = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ012345678
 
 @dataclass(frozen=True)
 class Principal:
-    name: str                   # username, or "key:<name>"
+    name: str  # username, or "key:<name>"
     roles: tuple[str, ...]
-    kind: str                   # "session" | "key"
+    kind: str  # "session" | "key"
     user_id: int | None = None
     csrf: str | None = None
     blur_strength: int | None = None
@@ -88,17 +89,33 @@ class Accounts:
         with self._write() as conn, conn.begin():
             if conn.execute(select(users_t.c.id).where(users_t.c.username == username)).first():
                 raise ValueError(f"user {username!r} exists")
-            uid = conn.execute(insert(users_t).values(
-                username=username, password_hash=hash_password(password), roles=" ".join(roles),
-                blur_strength=None, disabled=False, created_at=utcnow()).returning(users_t.c.id)).scalar_one()
+            uid = conn.execute(
+                insert(users_t)
+                .values(
+                    username=username,
+                    password_hash=hash_password(password),
+                    roles=" ".join(roles),
+                    blur_strength=None,
+                    disabled=False,
+                    created_at=utcnow(),
+                )
+                .returning(users_t.c.id)
+            ).scalar_one()
             self.audit.append(actor, "user.add", f"user:{username}", {"roles": list(roles)}, conn=conn)
         return uid
 
     def users(self) -> list[dict]:
         with self.engine.connect() as conn:
-            return [{"id": r.id, "username": r.username, "roles": r.roles.split(), "disabled": r.disabled,
-                     "blur_strength": r.blur_strength}
-                    for r in conn.execute(select(users_t).order_by(users_t.c.username))]
+            return [
+                {
+                    "id": r.id,
+                    "username": r.username,
+                    "roles": r.roles.split(),
+                    "disabled": r.disabled,
+                    "blur_strength": r.blur_strength,
+                }
+                for r in conn.execute(select(users_t).order_by(users_t.c.username))
+            ]
 
     def enabled_roles(self, username: str) -> tuple[str, ...] | None:
         """The roles of an existing, enabled user; None otherwise."""
@@ -122,8 +139,11 @@ class Accounts:
         # Locking every administrator out leaves nobody to undo it from the console.
         if "admin" not in r.roles.split() or r.disabled or still_admin:
             return
-        others = [x for x in conn.execute(select(users_t.c.roles).where(
-            users_t.c.id != r.id, users_t.c.disabled.is_(False))) if "admin" in x.roles.split()]
+        others = [
+            x
+            for x in conn.execute(select(users_t.c.roles).where(users_t.c.id != r.id, users_t.c.disabled.is_(False)))
+            if "admin" in x.roles.split()
+        ]
         if not others:
             raise ValueError(f"{r.username!r} is the last enabled admin")
 
@@ -135,8 +155,13 @@ class Accounts:
                 self._guard_last_admin(conn, r, still_admin=False)
             conn.execute(update(users_t).where(users_t.c.id == r.id).values(disabled=disabled))
             ended = conn.execute(delete(sessions_t).where(sessions_t.c.user_id == r.id)).rowcount if disabled else 0
-            self.audit.append(actor, "user.disable" if disabled else "user.enable", f"user:{username}",
-                              {"sessions_ended": ended} if disabled else {}, conn=conn)
+            self.audit.append(
+                actor,
+                "user.disable" if disabled else "user.enable",
+                f"user:{username}",
+                {"sessions_ended": ended} if disabled else {},
+                conn=conn,
+            )
 
     def remove_user(self, username: str, *, actor: str) -> None:
         with self._write() as conn, conn.begin():
@@ -144,8 +169,9 @@ class Accounts:
             self._guard_last_admin(conn, r, still_admin=False)
             ended = conn.execute(delete(sessions_t).where(sessions_t.c.user_id == r.id)).rowcount
             conn.execute(delete(users_t).where(users_t.c.id == r.id))
-            self.audit.append(actor, "user.remove", f"user:{username}",
-                              {"roles": r.roles.split(), "sessions_ended": ended}, conn=conn)
+            self.audit.append(
+                actor, "user.remove", f"user:{username}", {"roles": r.roles.split(), "sessions_ended": ended}, conn=conn
+            )
 
     def set_roles(self, username: str, roles, *, actor: str) -> None:
         roles = parse_roles(roles)
@@ -153,8 +179,9 @@ class Accounts:
             r = self._user_row(conn, username)
             self._guard_last_admin(conn, r, still_admin="admin" in roles)
             conn.execute(update(users_t).where(users_t.c.id == r.id).values(roles=" ".join(roles)))
-            self.audit.append(actor, "user.set_roles", f"user:{username}",
-                              {"from": r.roles.split(), "to": list(roles)}, conn=conn)
+            self.audit.append(
+                actor, "user.set_roles", f"user:{username}", {"from": r.roles.split(), "to": list(roles)}, conn=conn
+            )
 
     def reset_password(self, username: str, password: str, *, actor: str) -> None:
         """Set a new password and end the user's sessions (a reset follows a suspected leak)."""
@@ -164,8 +191,7 @@ class Accounts:
             r = self._user_row(conn, username)
             conn.execute(update(users_t).where(users_t.c.id == r.id).values(password_hash=hash_password(password)))
             ended = conn.execute(delete(sessions_t).where(sessions_t.c.user_id == r.id)).rowcount
-            self.audit.append(actor, "user.reset_password", f"user:{username}", {"sessions_ended": ended},
-                              conn=conn)
+            self.audit.append(actor, "user.reset_password", f"user:{username}", {"sessions_ended": ended}, conn=conn)
 
     def authenticate(self, username: str, password: str) -> dict | None:
         with self.engine.connect() as conn:
@@ -183,16 +209,21 @@ class Accounts:
         token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
         with self._write() as conn, conn.begin():
             conn.execute(delete(sessions_t).where(sessions_t.c.expires_at < now))
-            conn.execute(insert(sessions_t).values(token_hash=_sha(token), user_id=user_id, csrf=csrf,
-                                                   created_at=now, expires_at=now + SESSION_TTL))
+            conn.execute(
+                insert(sessions_t).values(
+                    token_hash=_sha(token), user_id=user_id, csrf=csrf, created_at=now, expires_at=now + SESSION_TTL
+                )
+            )
         return token, csrf
 
     def session_principal(self, token: str) -> Principal | None:
         now = utcnow()
         with self.engine.connect() as conn:
-            r = conn.execute(select(sessions_t.c.csrf, sessions_t.c.expires_at, users_t)
-                             .join(users_t, users_t.c.id == sessions_t.c.user_id)
-                             .where(sessions_t.c.token_hash == _sha(token))).first()
+            r = conn.execute(
+                select(sessions_t.c.csrf, sessions_t.c.expires_at, users_t)
+                .join(users_t, users_t.c.id == sessions_t.c.user_id)
+                .where(sessions_t.c.token_hash == _sha(token))
+            ).first()
         if r is None or r.expires_at < now or r.disabled:
             return None
         return Principal(r.username, tuple(r.roles.split()), "session", r.id, r.csrf, r.blur_strength)
@@ -213,10 +244,19 @@ class Accounts:
         with self._write() as conn, conn.begin():
             if conn.execute(select(keys_t.c.id).where(keys_t.c.name == name)).first():
                 raise ValueError(f"API key {name!r} exists")
-            conn.execute(insert(keys_t).values(name=name, prefix=prefix, key_hash=_sha(key), roles=" ".join(roles),
-                                               revoked=False, created_at=utcnow()))
-            self.audit.append(actor, "apikey.create", f"apikey:{name}", {"roles": list(roles), "prefix": prefix},
-                              conn=conn)
+            conn.execute(
+                insert(keys_t).values(
+                    name=name,
+                    prefix=prefix,
+                    key_hash=_sha(key),
+                    roles=" ".join(roles),
+                    revoked=False,
+                    created_at=utcnow(),
+                )
+            )
+            self.audit.append(
+                actor, "apikey.create", f"apikey:{name}", {"roles": list(roles), "prefix": prefix}, conn=conn
+            )
         return key
 
     def revoke_key(self, name: str, *, actor: str) -> bool:
@@ -230,8 +270,10 @@ class Accounts:
 
     def list_keys(self) -> list[dict]:
         with self.engine.connect() as conn:
-            return [{"name": r.name, "prefix": r.prefix, "roles": r.roles.split(), "revoked": r.revoked}
-                    for r in conn.execute(select(keys_t).order_by(keys_t.c.name))]
+            return [
+                {"name": r.name, "prefix": r.prefix, "roles": r.roles.split(), "revoked": r.revoked}
+                for r in conn.execute(select(keys_t).order_by(keys_t.c.name))
+            ]
 
     def key_principal(self, key: str) -> Principal | None:
         if not key.startswith(KEY_PREFIX) or len(key) > 200:
@@ -242,8 +284,9 @@ class Accounts:
         if hit and hit[0] > now:
             return hit[1]
         with self.engine.connect() as conn:
-            r = conn.execute(select(keys_t.c.name, keys_t.c.roles, keys_t.c.revoked)
-                             .where(keys_t.c.key_hash == digest)).first()
+            r = conn.execute(
+                select(keys_t.c.name, keys_t.c.roles, keys_t.c.revoked).where(keys_t.c.key_hash == digest)
+            ).first()
         p = None if r is None or r.revoked else Principal(f"key:{r.name}", tuple(r.roles.split()), "key")
         with self._lock:
             if len(self._key_cache) > 10_000:

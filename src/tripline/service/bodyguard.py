@@ -8,6 +8,7 @@ alone (API key or session cookie); a declared ``Content-Length`` over the
 route's cap is refused at once, and a streamed (chunked) body is cut off at
 the cap, so memory per request is bounded by the cap.
 """
+
 from __future__ import annotations
 
 import json

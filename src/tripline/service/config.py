@@ -1,6 +1,7 @@
 """Service configuration: built from the settings (``tripline.config``),
 then handed to uvicorn worker processes through TRIPLINE_SERVICE_CONFIG, so
 every worker builds the same app."""
+
 from __future__ import annotations
 
 import json
@@ -48,13 +49,20 @@ class ServiceConfig:
         g = tconfig.get
         rate = g("rate_limits.per_second")
         values = dict(
-            home=g("home"), db=g("database.url"), policy=g("service.policy"),
-            cookie_secure=g("service.cookie_secure"), allow_url_fetch=g("url_fetch.allow"),
-            allow_private_urls=g("url_fetch.allow_private"), url_fetch_max_bytes=g("url_fetch.max_bytes"),
-            rate_per_second=rate, rate_burst=g("rate_limits.burst") or max(1, int(rate * 2)),
+            home=g("home"),
+            db=g("database.url"),
+            policy=g("service.policy"),
+            cookie_secure=g("service.cookie_secure"),
+            allow_url_fetch=g("url_fetch.allow"),
+            allow_private_urls=g("url_fetch.allow_private"),
+            url_fetch_max_bytes=g("url_fetch.max_bytes"),
+            rate_per_second=rate,
+            rate_burst=g("rate_limits.burst") or max(1, int(rate * 2)),
             login_attempts_per_minute=g("rate_limits.login_per_minute"),
-            media_url_seconds=g("limits.media_url_seconds"), max_upload_bytes=g("limits.max_upload_bytes"),
-            media_dir=g("review.media_dir"), trusted_origins=g("service.trusted_origins"),
+            media_url_seconds=g("limits.media_url_seconds"),
+            max_upload_bytes=g("limits.max_upload_bytes"),
+            media_dir=g("review.media_dir"),
+            trusted_origins=g("service.trusted_origins"),
         )
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)
@@ -88,7 +96,8 @@ class ServiceConfig:
             # instance fail on the next behind the same load balancer.
             raise tconfig.ConfigError(
                 "no service secret configured: on a shared database every instance needs the same one; "
-                "set service.secret_file (or TRIPLINE_SECRET_FILE / TRIPLINE_SECRET)")
+                "set service.secret_file (or TRIPLINE_SECRET_FILE / TRIPLINE_SECRET)"
+            )
         path = self.home_dir() / "service-secret"
         if not path.exists():
             path.parent.mkdir(parents=True, exist_ok=True)

@@ -6,6 +6,7 @@ a CSS filter on top); revealing takes a click on the Reveal button, is
 logged, and counts against the exposure budget; nothing reveals on hover;
 zoom scales the same filtered image; video is muted with no autoplay.
 """
+
 from __future__ import annotations
 
 import json
@@ -35,8 +36,7 @@ def _svc(request: Request):
 
 
 def _render(request: Request, name: str, p: Principal | None, status: int = 200, **ctx) -> HTMLResponse:
-    ctx.update(request=request, me=p, csrf=p.csrf if p else "",
-               can=lambda perm: bool(p) and allowed(p.roles, perm))
+    ctx.update(request=request, me=p, csrf=p.csrf if p else "", can=lambda perm: bool(p) and allowed(p.roles, perm))
     resp = templates.TemplateResponse(request, name, ctx, status_code=status)
     resp.headers["Cache-Control"] = "no-store"
     return resp
@@ -58,14 +58,25 @@ def login_form(request: Request, error: str = "") -> HTMLResponse:
     nonce = secrets.token_urlsafe(16)
     token = _login_signer(request).dumps(nonce)
     resp = _render(request, "login.html", None, login_token=token, error=error)
-    resp.set_cookie(LOGIN_COOKIE, nonce, httponly=True, secure=_svc(request).cfg.cookie_secure, samesite="strict",
-                    max_age=3600, path="/login")
+    resp.set_cookie(
+        LOGIN_COOKIE,
+        nonce,
+        httponly=True,
+        secure=_svc(request).cfg.cookie_secure,
+        samesite="strict",
+        max_age=3600,
+        path="/login",
+    )
     return resp
 
 
 @router.post("/login")
-def login(request: Request, username: Annotated[str, Form()], password: Annotated[str, Form()],
-          login_token: Annotated[str, Form()] = "") -> Response:
+def login(
+    request: Request,
+    username: Annotated[str, Form()],
+    password: Annotated[str, Form()],
+    login_token: Annotated[str, Form()] = "",
+) -> Response:
     s = _svc(request)
     if not same_origin(request):
         raise HTTPException(403, "cross-origin login refused")
@@ -78,8 +89,9 @@ def login(request: Request, username: Annotated[str, Form()], password: Annotate
     ip = client_ip(request)
     # Per address first (one address trying many usernames), then per
     # address and username; both before any scrypt or audit row is spent.
-    if not request.app.state.login_addr_limiter.allow(ip) or \
-            not request.app.state.login_limiter.allow(f"{ip}|{username}"):
+    if not request.app.state.login_addr_limiter.allow(ip) or not request.app.state.login_limiter.allow(
+        f"{ip}|{username}"
+    ):
         raise HTTPException(429, "too many login attempts; wait a minute")
     username = username[:64]
     user = s.accounts.authenticate(username, password)
@@ -90,8 +102,9 @@ def login(request: Request, username: Annotated[str, Form()], password: Annotate
     s.audit.append(user["username"], "auth.login", None, {"ip": client_ip(request)})
     home = "/review" if allowed(user["roles"], "review") else "/home"
     resp = RedirectResponse(home, status_code=303)
-    resp.set_cookie(SESSION_COOKIE, token, httponly=True, secure=s.cfg.cookie_secure, samesite="strict",
-                    max_age=10 * 3600, path="/")
+    resp.set_cookie(
+        SESSION_COOKIE, token, httponly=True, secure=s.cfg.cookie_secure, samesite="strict", max_age=10 * 3600, path="/"
+    )
     return resp
 
 
@@ -120,6 +133,7 @@ def home(request: Request, p: Annotated[Principal, Depends(require("health", htm
 
 
 # -- queue --------------------------------------------------------------------------
+
 
 def _age(iso: str) -> str:
     mins = int((utcnow() - datetime.fromisoformat(iso)).total_seconds() // 60)
@@ -172,8 +186,9 @@ def _item_for(request: Request, p: Principal, item_id: int) -> dict:
 
 
 @router.get("/review/items/{item_id}")
-def item_page(request: Request, item_id: int,
-              p: Annotated[Principal, Depends(require("review", html=True))]) -> Response:
+def item_page(
+    request: Request, item_id: int, p: Annotated[Principal, Depends(require("review", html=True))]
+) -> Response:
     if _break_needed(request, p):
         return RedirectResponse("/review/break", status_code=303)
     s = _svc(request)
@@ -188,14 +203,26 @@ def item_page(request: Request, item_id: int,
         if report is not None and allowed(p.roles, "report.build"):
             errors = s.report_service(read_only=True).validate(report["id"], principal=p)
             report_check = {"valid": not errors, "errors": errors}
-    return _render(request, "item.html", p, item=item, rec=rec, claimed=claimed, blur_url=blur_url,
-                   report=report, report_check=report_check,
-                   blur_px=max(6, s.blur_for(p.blur_strength) // 3), is_video=(rec.get("media_type") or "").startswith("video"),
-                   classifications=CLASSIFICATIONS, genai=generative_ai_suggestion(rec),
-                   banks=[b.name for b in s.store.list_banks() if b.kind == "match"],
-                   context=item.get("context") or {}, decision=item["decision"],
-                   exposure=s.exposure.status(p.name, s.budget()).to_dict(),
-                   pretty=lambda v: json.dumps(v, indent=1, ensure_ascii=False, default=str))
+    return _render(
+        request,
+        "item.html",
+        p,
+        item=item,
+        rec=rec,
+        claimed=claimed,
+        blur_url=blur_url,
+        report=report,
+        report_check=report_check,
+        blur_px=max(6, s.blur_for(p.blur_strength) // 3),
+        is_video=(rec.get("media_type") or "").startswith("video"),
+        classifications=CLASSIFICATIONS,
+        genai=generative_ai_suggestion(rec),
+        banks=[b.name for b in s.store.list_banks() if b.kind == "match"],
+        context=item.get("context") or {},
+        decision=item["decision"],
+        exposure=s.exposure.status(p.name, s.budget()).to_dict(),
+        pretty=lambda v: json.dumps(v, indent=1, ensure_ascii=False, default=str),
+    )
 
 
 def _conflict(fn, *a, **kw):
@@ -219,7 +246,9 @@ def claim(request: Request, item_id: int, p: Annotated[Principal, Depends(requir
 
 
 @router.post("/review/items/{item_id}/reveal")
-def reveal(request: Request, item_id: int, p: Annotated[Principal, Depends(require("review", html=True))]) -> JSONResponse:
+def reveal(
+    request: Request, item_id: int, p: Annotated[Principal, Depends(require("review", html=True))]
+) -> JSONResponse:
     s = _svc(request)
     item = _item_for(request, p, item_id)
     if not s.queue.holds_claim(item_id, p.name):
@@ -229,9 +258,13 @@ def reveal(request: Request, item_id: int, p: Annotated[Principal, Depends(requi
     reveal_id = s.exposure.record_reveal(p.name, item_id)
     s.audit.append(p.name, "review.reveal", f"item:{item_id}", {"reveal_id": reveal_id, "sha256": item["sha256"]})
     st = s.exposure.status(p.name, s.budget())
-    return JSONResponse({"url": f"/media/{s.signer.sign(item_id, 'raw', p.name, reveal_id=reveal_id)}",
-                         "reveal_id": reveal_id,
-                         "exposure": st.to_dict()})
+    return JSONResponse(
+        {
+            "url": f"/media/{s.signer.sign(item_id, 'raw', p.name, reveal_id=reveal_id)}",
+            "reveal_id": reveal_id,
+            "exposure": st.to_dict(),
+        }
+    )
 
 
 @router.post("/review/items/{item_id}/hide")
@@ -253,18 +286,35 @@ async def hide(request: Request, item_id: int, p: Annotated[Principal, Depends(r
 
 
 @router.post("/review/items/{item_id}/decide")
-def decide(request: Request, item_id: int, p: Annotated[Principal, Depends(require("review", html=True))],
-           outcome: Annotated[str, Form()], classification: Annotated[str, Form()] = "",
-           generative_ai: Annotated[str, Form()] = "", note: Annotated[str, Form()] = "",
-           bank: Annotated[str, Form()] = "", tags: Annotated[str, Form()] = "") -> Response:
+def decide(
+    request: Request,
+    item_id: int,
+    p: Annotated[Principal, Depends(require("review", html=True))],
+    outcome: Annotated[str, Form()],
+    classification: Annotated[str, Form()] = "",
+    generative_ai: Annotated[str, Form()] = "",
+    note: Annotated[str, Form()] = "",
+    bank: Annotated[str, Form()] = "",
+    tags: Annotated[str, Form()] = "",
+) -> Response:
     s = _svc(request)
     item = _item_for(request, p, item_id)
-    annotations = {"generativeAi": generative_ai in ("on", "true", "1", "yes"),
-                   "tags": [t.strip() for t in tags.split(",") if t.strip()][:20]}
+    annotations = {
+        "generativeAi": generative_ai in ("on", "true", "1", "yes"),
+        "tags": [t.strip() for t in tags.split(",") if t.strip()][:20],
+    }
     if outcome == "add_to_bank":
         _add_to_bank(request, p, item, bank)
-    _conflict(s.queue.decide, item_id, p.name, outcome, classification=classification or None,
-              annotations=annotations, note=note, bank=bank or None)
+    _conflict(
+        s.queue.decide,
+        item_id,
+        p.name,
+        outcome,
+        classification=classification or None,
+        annotations=annotations,
+        note=note,
+        bank=bank or None,
+    )
     return RedirectResponse("/review", status_code=303)
 
 
@@ -298,8 +348,12 @@ def skip(request: Request, item_id: int, p: Annotated[Principal, Depends(require
 
 
 @router.post("/review/items/{item_id}/reassign")
-def reassign(request: Request, item_id: int, p: Annotated[Principal, Depends(require("review", html=True))],
-             to: Annotated[str, Form()] = "") -> Response:
+def reassign(
+    request: Request,
+    item_id: int,
+    p: Annotated[Principal, Depends(require("review", html=True))],
+    to: Annotated[str, Form()] = "",
+) -> Response:
     item = _item_for(request, p, item_id)
     to = to.strip()
     if to:
@@ -310,8 +364,7 @@ def reassign(request: Request, item_id: int, p: Annotated[Principal, Depends(req
             raise HTTPException(400, f"no enabled user named {to[:64]!r}")
         if item["queue"] not in review_queues(roles):
             raise HTTPException(400, f"{to[:64]} cannot see the {item['queue']} queue")
-    _conflict(_svc(request).queue.reassign, item_id, p.name, to or None,
-              manager=allowed(p.roles, "review.manage"))
+    _conflict(_svc(request).queue.reassign, item_id, p.name, to or None, manager=allowed(p.roles, "review.manage"))
     return RedirectResponse("/review", status_code=303)
 
 
@@ -319,31 +372,38 @@ def reassign(request: Request, item_id: int, p: Annotated[Principal, Depends(req
 # A human confirmation (above) makes an item reportable; building the report and
 # submitting it to NCMEC are two further, separate clicks by a child-safety role.
 
+
 def _report_call(fn, *a, **kw):
     from tripline.service.api import _report_errors
+
     return _report_errors(fn, *a, **kw)
 
 
 @router.post("/review/items/{item_id}/report/build")
-def report_build(request: Request, item_id: int,
-                 p: Annotated[Principal, Depends(require("report.build", html=True))]) -> Response:
+def report_build(
+    request: Request, item_id: int, p: Annotated[Principal, Depends(require("report.build", html=True))]
+) -> Response:
     _item_for(request, p, item_id)
     _report_call(_svc(request).build_report, item_id, p)
     return RedirectResponse(f"/review/items/{item_id}#report", status_code=303)
 
 
 @router.post("/console/reports/{sub_id}/submit")
-def report_submit(request: Request, sub_id: int,
-                  p: Annotated[Principal, Depends(require("report.submit", html=True))],
-                  item_id: Annotated[str, Form()] = "") -> Response:
+def report_submit(
+    request: Request,
+    sub_id: int,
+    p: Annotated[Principal, Depends(require("report.submit", html=True))],
+    item_id: Annotated[str, Form()] = "",
+) -> Response:
     _report_call(_svc(request).submit_report, sub_id, p)
     back = f"/review/items/{int(item_id)}#report" if item_id.isdigit() else "/console/reports"
     return RedirectResponse(back, status_code=303)
 
 
 @router.get("/console/reports")
-def reports_page(request: Request, p: Annotated[Principal, Depends(require("report.status", html=True))],
-                 status: str = "") -> HTMLResponse:
+def reports_page(
+    request: Request, p: Annotated[Principal, Depends(require("report.status", html=True))], status: str = ""
+) -> HTMLResponse:
     s = _svc(request)
     rows = _report_call(lambda: s.report_service(read_only=True).list(principal=p, status=status or None))
     s.audit.append(p.name, "report.list_viewed", None, {"status": status or None, "count": len(rows)})
@@ -352,13 +412,19 @@ def reports_page(request: Request, p: Annotated[Principal, Depends(require("repo
 
 # -- wellbeing --------------------------------------------------------------------------
 
+
 @router.get("/review/break")
 def break_page(request: Request, p: Annotated[Principal, Depends(require("review", html=True))]) -> HTMLResponse:
     s = _svc(request)
-    _break_needed(request, p)   # starts (and logs) the break if the budget is spent
+    _break_needed(request, p)  # starts (and logs) the break if the budget is spent
     st = s.exposure.status(p.name, s.budget())
-    return _render(request, "break.html", p, exposure=st.to_dict(),
-                   seconds_left=max(0, int((st.break_ends_at - utcnow()).total_seconds())) if st.break_ends_at else 0)
+    return _render(
+        request,
+        "break.html",
+        p,
+        exposure=st.to_dict(),
+        seconds_left=max(0, int((st.break_ends_at - utcnow()).total_seconds())) if st.break_ends_at else 0,
+    )
 
 
 @router.post("/review/break/done")
@@ -379,6 +445,7 @@ def wellbeing(request: Request, p: Annotated[Principal, Depends(require("wellbei
 
 # -- settings ----------------------------------------------------------------------------
 
+
 @router.get("/settings")
 def settings_page(request: Request, p: Annotated[Principal, Depends(require("health", html=True))]) -> HTMLResponse:
     s = _svc(request)
@@ -386,23 +453,37 @@ def settings_page(request: Request, p: Annotated[Principal, Depends(require("hea
 
 
 @router.post("/settings/me")
-def settings_me(request: Request, p: Annotated[Principal, Depends(require("review", html=True))],
-                blur_strength: Annotated[str, Form()] = "") -> Response:
+def settings_me(
+    request: Request,
+    p: Annotated[Principal, Depends(require("review", html=True))],
+    blur_strength: Annotated[str, Form()] = "",
+) -> Response:
     v = max(8, min(64, int(blur_strength))) if blur_strength.strip() else None
     _svc(request).accounts.set_user_blur(p.name, v, actor=p.name)
     return RedirectResponse("/settings", status_code=303)
 
 
 @router.post("/settings/org")
-def settings_org(request: Request, p: Annotated[Principal, Depends(require("settings.write", html=True))],
-                 blur_strength: Annotated[int, Form()], reveals: Annotated[int, Form()],
-                 minutes: Annotated[int, Form()], break_minutes: Annotated[int, Form()]) -> Response:
-    _svc(request).set_org_settings({"blur_strength": blur_strength, "budget": {
-        "reveals": reveals, "minutes": minutes, "break_minutes": break_minutes}}, actor=p.name)
+def settings_org(
+    request: Request,
+    p: Annotated[Principal, Depends(require("settings.write", html=True))],
+    blur_strength: Annotated[int, Form()],
+    reveals: Annotated[int, Form()],
+    minutes: Annotated[int, Form()],
+    break_minutes: Annotated[int, Form()],
+) -> Response:
+    _svc(request).set_org_settings(
+        {
+            "blur_strength": blur_strength,
+            "budget": {"reveals": reveals, "minutes": minutes, "break_minutes": break_minutes},
+        },
+        actor=p.name,
+    )
     return RedirectResponse("/settings", status_code=303)
 
 
 # -- media ---------------------------------------------------------------------------------
+
 
 @router.get("/media/{token}")
 def media(request: Request, token: str, p: Annotated[Principal, Depends(require("review", html=True))]) -> Response:
@@ -423,5 +504,12 @@ def media(request: Request, token: str, p: Annotated[Principal, Depends(require(
         data = s.media.blurred(item["sha256"], s.blur_for(p.blur_strength))
     if data is None:
         raise HTTPException(404, "media not kept for this item")
-    return Response(data, media_type="image/jpeg", headers={
-        "Cache-Control": "no-store, private", "Content-Disposition": "inline", "X-Content-Type-Options": "nosniff"})
+    return Response(
+        data,
+        media_type="image/jpeg",
+        headers={
+            "Cache-Control": "no-store, private",
+            "Content-Disposition": "inline",
+            "X-Content-Type-Options": "nosniff",
+        },
+    )

@@ -1,5 +1,6 @@
 """What the service does, independent of HTTP: scan bytes, look up hashes,
 manage banks, keep review media. One per worker process."""
+
 from __future__ import annotations
 
 import threading
@@ -23,12 +24,12 @@ from tripline.scan.walker import Item
 from tripline.service.auth import Accounts
 from tripline.service.config import ServiceConfig
 from tripline.service.media import DEFAULT_BLUR, MediaSigner, MediaStore
-from tripline.vault.review_media import ReviewMedia
 from tripline.service.metrics import Metrics
 from tripline.store import Store
 from tripline.store.engine import write_transaction
 from tripline.store.models import utcnow
 from tripline.store.review_models import OrgSetting
+from tripline.vault.review_media import ReviewMedia
 from tripline.video import review_grid
 
 # How often each process polls the bank change log (one indexed max(seq)
@@ -48,12 +49,15 @@ def explanation(decision: dict, matches: list[dict]) -> list[str]:
     lines = []
     for m in matches:
         state = " (suppressed by an allow-list)" if m.get("suppressed") else ""
-        lines.append(f"{m['signal_type']} match in bank {m['bank']} at distance {m['distance']} "
-                     f"via {m['variant']}{state}")
+        lines.append(
+            f"{m['signal_type']} match in bank {m['bank']} at distance {m['distance']} via {m['variant']}{state}"
+        )
     for f in decision.get("fired") or []:
         because = "; ".join(f.get("because") or [])
-        lines.append(f"rule {f['rule']} → {f['action']} {f.get('priority') or ''}: {f.get('reason', '')}"
-                     + (f" ({because})" if because else ""))
+        lines.append(
+            f"rule {f['rule']} → {f['action']} {f.get('priority') or ''}: {f.get('reason', '')}"
+            + (f" ({because})" if because else "")
+        )
     if not lines:
         lines.append("no bank matched and no rule fired")
     return lines
@@ -73,7 +77,7 @@ class Service:
         self.signer = MediaSigner(cfg.secret(), cfg.media_url_seconds)
         self.policy = load_policy(cfg.policy) if cfg.policy else default_policy()
         self.metrics = Metrics()
-        self.classifiers = open_stage(self.policy, self.engine)   # docs/classifiers.md; None: none configured
+        self.classifiers = open_stage(self.policy, self.engine)  # docs/classifiers.md; None: none configured
         self.options = with_classifier_input(ScanOptions(), self.classifiers)
         self._matcher = None
         self._matcher_version = -1
@@ -126,6 +130,7 @@ class Service:
     def sync_banks(self) -> bool:
         """Apply pending bank changes to this process's index cache, a step at
         a time, letting lookups through between steps."""
+
         def let_lookups_through():
             self._matcher_lock.release()
             try:
@@ -142,6 +147,7 @@ class Service:
         """Poll the change log; the first round builds or catches up the cache,
         so a new instance is ready before its first lookup where possible."""
         import logging
+
         log = logging.getLogger(__name__)
         while not self._sync_stop.is_set():
             try:
@@ -202,10 +208,11 @@ class Service:
             return None
         # XML-invalid characters would later make the item's report unbuildable.
         from tripline.report.xmlsafe import xml_clean
+
         return xml_clean({k: v for k, v in context.items() if k not in _PRIVILEGED_CONTEXT})
 
     def hash_bytes(self, data: bytes, name: str = "upload") -> dict:
-        options = replace(self.options, keypoints=False)   # hashes only: nothing to match keypoints with
+        options = replace(self.options, keypoints=False)  # hashes only: nothing to match keypoints with
         record, _thumb = process_item(Item(key=name, stamp="", size=len(data), data=data), options)
         return record
 
@@ -218,12 +225,13 @@ class Service:
     def scan(self, data: bytes, *, name: str, context: dict | None, actor: str) -> dict:
         t0 = time.perf_counter()
         from tripline.report.xmlsafe import xml_text
+
         name = xml_text(name)
         record, thumb = process_item(Item(key=name, stamp="", size=len(data), data=data), self._scan_options())
         context = self.clean_context(context)
         # Video uploads also match the banks' videos; the frame indexes are
         # opened per video request only, so image traffic pays nothing.
-        with self._matcher_lock:   # the frame indexes are the shared cache too
+        with self._matcher_lock:  # the frame indexes are the shared cache too
             video_matcher = VideoBanks.of(self.banks).matcher(sync=False) if record.get("vpdq") else None
             finish_records([record], self, video_matcher, self.policy, context, self.classifiers)
         decision = record["decision"]
@@ -232,19 +240,30 @@ class Service:
         if record["flagged"] or decision["action"] != "allow":
             if record.get("sha256"):
                 self.media.put(record["sha256"], data)
-                if isinstance(thumb, list) and thumb:   # a video: its frame grid for the console
+                if isinstance(thumb, list) and thumb:  # a video: its frame grid for the console
                     self.media.put_frames(record["sha256"], review_grid(record, thumb))
             review_id = self.queue.enqueue(record, decision, context, actor=actor)
-        self.metrics.inc("tripline_scans_total", help="Items scanned", action=decision["action"],
-                         flagged=str(record["flagged"]).lower())
+        self.metrics.inc(
+            "tripline_scans_total",
+            help="Items scanned",
+            action=decision["action"],
+            flagged=str(record["flagged"]).lower(),
+        )
         self.metrics.observe("tripline_scan_seconds", time.perf_counter() - t0, help="Scan time per item")
-        signals = {k: record.get(k) for k in ("media_type", "width", "height", "md5", "sha256", "pdq",
-                                               "pdq_quality", "size")}
-        return {"signals": signals, "provenance": record.get("provenance"), "matches": record["matches"],
-                "flagged": record["flagged"], "decision": decision,
-                "explanation": explanation(decision, record["matches"]),
-                "error": record.get("error"), "warnings": record.get("warnings", []),
-                "review_item_id": review_id}
+        signals = {
+            k: record.get(k) for k in ("media_type", "width", "height", "md5", "sha256", "pdq", "pdq_quality", "size")
+        }
+        return {
+            "signals": signals,
+            "provenance": record.get("provenance"),
+            "matches": record["matches"],
+            "flagged": record["flagged"],
+            "decision": decision,
+            "explanation": explanation(decision, record["matches"]),
+            "error": record.get("error"),
+            "warnings": record.get("warnings", []),
+            "review_item_id": review_id,
+        }
 
     def lookup(self, hashes: list[dict], context: dict | None = None) -> list[dict]:
         records = []
@@ -260,16 +279,30 @@ class Service:
             records.append(rec)
         if records:
             finish_records(records, self, None, self.policy, self.clean_context(context))
-        return [{"matches": r["matches"], "flagged": r["flagged"], "decision": r["decision"],
-                 "explanation": explanation(r["decision"], r["matches"])} for r in records]
+        return [
+            {
+                "matches": r["matches"],
+                "flagged": r["flagged"],
+                "decision": r["decision"],
+                "explanation": explanation(r["decision"], r["matches"]),
+            }
+            for r in records
+        ]
 
     # -- banks (every change audited) ----------------------------------------
     def bank_dict(self, name: str) -> dict:
         row = self.banks.get(name)
-        return {"name": row.name, "kind": row.kind, "enabled": row.enabled, "pdq_threshold": row.pdq_threshold,
-                "pdq_quality_min": row.pdq_quality_min, "description": row.description, "source": row.source,
-                "entries": self.store.count_entries(name),
-                "updated_at": row.updated_at.isoformat(timespec="seconds")}
+        return {
+            "name": row.name,
+            "kind": row.kind,
+            "enabled": row.enabled,
+            "pdq_threshold": row.pdq_threshold,
+            "pdq_quality_min": row.pdq_quality_min,
+            "description": row.description,
+            "source": row.source,
+            "entries": self.store.count_entries(name),
+            "updated_at": row.updated_at.isoformat(timespec="seconds"),
+        }
 
     def create_bank(self, name: str, fields: dict, *, actor: str) -> dict:
         with self._bank_lock:
@@ -295,17 +328,24 @@ class Service:
         clean = [(t, validate_signal(t, v), note) for t, v, note in signals]
         with self._bank_lock:
             res = self.banks.add(name, clean)
-        self.audit.append(actor, "bank.add_signals", f"bank:{name}",
-                          {"added": res.added, "duplicates": res.duplicates,
-                           "signals": [[t, v] for t, v, _ in clean[:100]]})
+        self.audit.append(
+            actor,
+            "bank.add_signals",
+            f"bank:{name}",
+            {"added": res.added, "duplicates": res.duplicates, "signals": [[t, v] for t, v, _ in clean[:100]]},
+        )
         self.invalidate_matcher()
         return {"added": res.added, "duplicates": res.duplicates, "by_type": res.by_type}
 
     def remove_signals(self, name: str, signal_type: str, values: list[str], *, actor: str) -> int:
         with self._bank_lock:
             n = self.banks.remove(name, signal_type, values)
-        self.audit.append(actor, "bank.remove_signals", f"bank:{name}",
-                          {"signal_type": signal_type, "values": values[:100], "removed": n})
+        self.audit.append(
+            actor,
+            "bank.remove_signals",
+            f"bank:{name}",
+            {"signal_type": signal_type, "values": values[:100], "removed": n},
+        )
         self.invalidate_matcher()
         return n
 
@@ -319,6 +359,7 @@ class Service:
 
     def set_org_settings(self, new: dict, *, actor: str) -> dict:
         from sqlalchemy import insert, update
+
         t = OrgSetting.__table__
         merged = self.org_settings()
         if "blur_strength" in new:
@@ -342,7 +383,6 @@ class Service:
         # below the organisation's floor.
         return max(org, user_strength or 0)
 
-
     # -- legal reporting and the evidence vault ---------------------------------
     # Every call passes the authenticated service principal (name + roles) to
     # ReportService / Vault, which check it against tripline.vault.access. The
@@ -351,6 +391,7 @@ class Service:
         # Review media and the audit head use the vault key when one is
         # configured (docs/security.md); the key file is read once.
         from tripline.vault.keys import KeyError_, key_provider_from_env
+
         if self.vault_keys is not None:
             return self.vault_keys
         if not hasattr(self, "_env_keys"):
@@ -362,6 +403,7 @@ class Service:
 
     def _audit_head_key(self) -> bytes | None:
         from tripline.vault import audit_head_key
+
         keys = self._media_keys()
         return audit_head_key(keys) if keys is not None else None
 
@@ -369,6 +411,7 @@ class Service:
         import os
 
         from tripline.vault import Vault, key_provider_from_env
+
         if self._vault is None:
             keys = self.vault_keys or key_provider_from_env()
             root = self.vault_dir or os.environ.get("TRIPLINE_VAULT") or self.cfg.home_dir() / "vault"
@@ -383,6 +426,7 @@ class Service:
         from pathlib import Path
 
         from tripline.report import ReporterConfig, ReportService
+
         if read_only:
             return ReportService(self.engine, self.reporter or ReporterConfig(email="-"), audit=self.audit)
         if self.reporter is None:
@@ -399,30 +443,38 @@ class Service:
             CyberTiplineClient,
             NcmecDestination,
         )
+
         _env, base_url, secret = CredentialStore(self.engine, self.vault().keys)._secret("ncmec")
         if not base_url:
             from tripline.report.client import ENDPOINTS
+
             base_url = ENDPOINTS[_env]
-        return NcmecDestination(CyberTiplineClient(base_url, secret["username"], secret["password"],
-                                                   timeout=self.ncmec_client_timeout))
+        return NcmecDestination(
+            CyberTiplineClient(base_url, secret["username"], secret["password"], timeout=self.ncmec_client_timeout)
+        )
 
     def report_for_item(self, item_id: int, principal) -> dict | None:
         """The item's NCMEC submission (status view), or None."""
         from tripline.store.report_models import ReportSubmission
+
         t = ReportSubmission.__table__
         for r in self.report_service(read_only=True).list(principal=principal):
             if r["item_ref"] == str(item_id) and r["destination"] == "ncmec":
                 with self.engine.connect() as conn:
                     inc = conn.execute(select(t.c.incident).where(t.c.id == r["id"])).scalar_one() or {}
-                return {**r, "viewed": inc.get("viewed") or {"file": False, "exif": False},
-                        "classification": inc.get("classification"),
-                        "annotations": sorted(k for k, v in (inc.get("annotations") or {}).items() if v)}
+                return {
+                    **r,
+                    "viewed": inc.get("viewed") or {"file": False, "exif": False},
+                    "classification": inc.get("classification"),
+                    "annotations": sorted(k for k, v in (inc.get("annotations") or {}).items() if v),
+                }
         return None
 
     def incident_for_item(self, item_id: int):
         """A ConfirmedIncident from the human confirmation of ``item_id``; the
         viewed flags come from the audit log (never default to true)."""
         from tripline.report import IncidentError, from_review_item
+
         item = self.queue.get(item_id)
         if (item.get("outcome") or {}).get("outcome") != "confirm" or item["status"] != "decided":
             raise IncidentError(f"item {item_id} has no human confirmation")
@@ -438,6 +490,7 @@ class Service:
             kw["urls"] = urls[:20]
         if rec.get("scanned_at"):
             from datetime import UTC, datetime
+
             try:
                 at = datetime.fromisoformat(rec["scanned_at"])
                 kw["uploaded_at"] = at if at.tzinfo else at.replace(tzinfo=UTC)
@@ -462,23 +515,30 @@ class Service:
         if data is None:
             return None
         rec = v.put(data, principal=principal, reason=f"review item {item['id']} confirmed: {why}")
-        self.audit.append(principal.name, "vault.put", f"item:{item['id']}",
-                          {"sha256": sha, "preservation_id": rec["id"], "via": why})
+        self.audit.append(
+            principal.name, "vault.put", f"item:{item['id']}", {"sha256": sha, "preservation_id": rec["id"], "via": why}
+        )
         return rec
 
     def build_report(self, item_id: int, principal) -> dict:
         item, incident = self.incident_for_item(item_id)
         svc = self.report_service()
         preserved = self.preserve_item(item, principal, why="report build")
-        sub = svc.build(incident, principal=principal, destination="ncmec",
-                        environment=self._ncmec_environment())
+        sub = svc.build(incident, principal=principal, destination="ncmec", environment=self._ncmec_environment())
         errors = svc.validate(sub["id"], principal=principal)
-        return {**sub, "valid": not errors, "errors": errors, "viewed": incident.viewed,
-                "classification": incident.classification, "annotations": incident.annotations,
-                "preservation": preserved}
+        return {
+            **sub,
+            "valid": not errors,
+            "errors": errors,
+            "viewed": incident.viewed,
+            "classification": incident.classification,
+            "annotations": incident.annotations,
+            "preservation": preserved,
+        }
 
     def _ncmec_environment(self) -> str:
         from tripline.report import CredentialStore
+
         try:
             return CredentialStore(self.engine, self.vault().keys).describe("ncmec").get("environment") or "test"
         except Exception:  # noqa: BLE001
@@ -486,22 +546,24 @@ class Service:
 
     def submit_report(self, sub_id: int, principal, **kw) -> dict:
         from tripline.report import ConfirmedIncident, vault_files
+
         svc = self.report_service()
         sub = svc.get(sub_id, principal=principal)
         if sub["destination"] != "ncmec":
             raise ValueError("only NCMEC submissions are filed from the service")
         with self.engine.connect() as conn:
             from tripline.store.report_models import ReportSubmission
+
             t = ReportSubmission.__table__
             inc = conn.execute(select(t.c.incident).where(t.c.id == sub_id)).scalar_one()
         incident = ConfirmedIncident.from_dict(inc)
         import contextlib
+
         # An item whose bytes were not kept: vault_files then fails the submission with a clear error.
         with contextlib.suppress(LookupError, ValueError):
             self.preserve_item(self.queue.get(int(incident.item_id)), principal, why="report submit")
         v = self.vault()
-        return svc.submit(sub_id, self.ncmec_destination(), principal=principal,
-                          files=vault_files(v, principal), **kw)
+        return svc.submit(sub_id, self.ncmec_destination(), principal=principal, files=vault_files(v, principal), **kw)
 
 
 __all__ = ["BankError", "Service", "explanation"]

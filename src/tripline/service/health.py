@@ -7,6 +7,7 @@ Both answer without credentials, as load balancers and kubelets call them, so
 they say only ``ok`` or ``unavailable``; the reason a check failed goes to the
 log, never into the response.
 """
+
 from __future__ import annotations
 
 import logging
@@ -30,6 +31,7 @@ def readiness_check(name: str):
     def register(fn: ReadinessCheck) -> ReadinessCheck:
         READINESS_CHECKS.append((name, fn))
         return fn
+
     return register
 
 
@@ -46,7 +48,7 @@ def _schema_current(svc) -> None:
 
 @readiness_check("bank_indexes")
 def _bank_indexes_caught_up(svc) -> None:
-    svc.check_banks_ready()   # docs/consistency.md
+    svc.check_banks_ready()  # docs/consistency.md
 
 
 def failing_checks(svc) -> list[str]:

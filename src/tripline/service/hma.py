@@ -15,6 +15,7 @@ several signals). Supported signal types: ``pdq``, ``md5``, ``sha256``;
 content type ``photo``. There is no coin flip (``seed`` and ``bypass_coinflip``
 are accepted and ignored): a bank matches fully or not at all.
 """
+
 from __future__ import annotations
 
 import json
@@ -35,7 +36,7 @@ from tripline.store.models import BankEntry
 router = APIRouter(tags=["hma"])
 
 SIGNAL_TYPES = signals.entry_type_names()
-DEFAULT_TYPES = ("pdq",)   # what HMA returns for a photo by default
+DEFAULT_TYPES = ("pdq",)  # what HMA returns for a photo by default
 CONTENT_TYPES = ("photo",)
 
 
@@ -76,8 +77,9 @@ async def _hash_url(request: Request) -> dict[str, str]:
     if not s.cfg.allow_url_fetch:
         raise HTTPException(400, "URL fetching is disabled on this server (operator setting allow_url_fetch)")
     try:
-        data, ctype = await run_in_threadpool(fetch, url, allow_private=s.cfg.allow_private_urls,
-                                              max_bytes=s.cfg.url_fetch_max_bytes)
+        data, ctype = await run_in_threadpool(
+            fetch, url, allow_private=s.cfg.allow_private_urls, max_bytes=s.cfg.url_fetch_max_bytes
+        )
     except UnsafeURL as exc:
         raise HTTPException(400, str(exc)) from exc
     except OSError as exc:
@@ -85,8 +87,11 @@ async def _hash_url(request: Request) -> dict[str, str]:
     content_type = request.query_params.get("content_type")
     if not content_type:
         if not ctype.lower().startswith("image"):
-            raise HTTPException(400, f"unsupported url ContentType: '{ctype}', if you know the expected type, "
-                                     "provide it with the content_type query param")
+            raise HTTPException(
+                400,
+                f"unsupported url ContentType: '{ctype}', if you know the expected type, "
+                "provide it with the content_type query param",
+            )
         content_type = "photo"
     _content_type(content_type)
     return await _hash(request, data)
@@ -106,6 +111,7 @@ async def _hash_form(request: Request) -> dict[str, str]:
 
 # -- hashing ---------------------------------------------------------------------
 
+
 @router.get("/h/hash")
 async def hash_get(request: Request, p: Annotated[Principal, Depends(require("hash"))]) -> dict:
     if not request.query_params.get("url"):
@@ -120,6 +126,7 @@ async def hash_post(request: Request, p: Annotated[Principal, Depends(require("h
 
 # -- matching ---------------------------------------------------------------------
 
+
 def _entries_for(s, signal_type: str, signal: str) -> list[tuple[str, int, int]]:
     """(bank, entry id, distance) for one signal, over enabled banks."""
     if signal_type not in SIGNAL_TYPES:
@@ -128,8 +135,11 @@ def _entries_for(s, signal_type: str, signal: str) -> list[tuple[str, int, int]]
         results = s.lookup([{signal_type: signal}])
     except ValueError as exc:
         raise HTTPException(400, f"invalid signal type: {exc}") from exc
-    return [(m["bank"], m["entry_id"], m["distance"]) for m in results[0]["matches"]
-            if m["bank_kind"] == "match" and not m["suppressed"]]
+    return [
+        (m["bank"], m["entry_id"], m["distance"])
+        for m in results[0]["matches"]
+        if m["bank_kind"] == "match" and not m["suppressed"]
+    ]
 
 
 def _banks_param(request: Request) -> set[str] | None:
@@ -201,6 +211,7 @@ async def compare(request: Request, p: Annotated[Principal, Depends(require("loo
         if not isinstance(pair, list) or len(pair) != 2:
             raise HTTPException(400, "Comparison hash list length must be exactly 2")
         from tripline.banks import validate_signal
+
         try:
             a, b = (validate_signal(stype, str(x)) for x in pair)
         except ValueError as exc:
@@ -239,6 +250,7 @@ def signal_types(request: Request, p: Annotated[Principal, Depends(require("bank
 
 
 # -- curation ---------------------------------------------------------------------
+
 
 def _bank_json(row) -> dict:
     return {"name": row.name, "matching_enabled_ratio": 1.0 if row.enabled else 0.0}
@@ -337,6 +349,7 @@ def _add(s, bank: str, hashes: dict[str, str], metadata: dict | None, actor: str
             raise HTTPException(400, f"No such signal type {t}")
         try:
             from tripline.banks import validate_signal
+
             clean[t] = validate_signal(t, str(v))
         except ValueError as exc:
             raise HTTPException(400, f"Invalid {t} signal: {exc}") from exc
@@ -345,8 +358,9 @@ def _add(s, bank: str, hashes: dict[str, str], metadata: dict | None, actor: str
     row = s.store.get_bank(bank)
     first = "pdq" if "pdq" in clean else next(iter(clean))
     with s.engine.connect() as conn:
-        content_id = conn.execute(select(t.c.id).where(t.c.bank_id == row.id, t.c.signal_type == first,
-                                                       t.c.value == clean[first])).scalar_one()
+        content_id = conn.execute(
+            select(t.c.id).where(t.c.bank_id == row.id, t.c.signal_type == first, t.c.value == clean[first])
+        ).scalar_one()
     return {"id": content_id, "signals": clean}
 
 
@@ -367,8 +381,9 @@ def _metadata(request: Request) -> dict | None:
 
 
 @router.post("/c/bank/{bank_name}/content")
-async def bank_add_content(request: Request, bank_name: str,
-                           p: Annotated[Principal, Depends(require("bank.write"))]) -> dict:
+async def bank_add_content(
+    request: Request, bank_name: str, p: Annotated[Principal, Depends(require("bank.write"))]
+) -> dict:
     s = _svc(request)
     _get_bank(s, bank_name)
     metadata = _metadata(request)
@@ -382,26 +397,34 @@ async def bank_add_content(request: Request, bank_name: str,
 
 
 @router.get("/c/bank/{bank_name}/content/{content_id}")
-def bank_get_content(request: Request, bank_name: str, content_id: int,
-                     p: Annotated[Principal, Depends(require("bank.read"))]) -> dict:
+def bank_get_content(
+    request: Request, bank_name: str, content_id: int, p: Annotated[Principal, Depends(require("bank.read"))]
+) -> dict:
     s = _svc(request)
     row = _get_bank(s, bank_name)
     t = BankEntry.__table__
     with s.engine.connect() as conn:
-        e = conn.execute(select(t.c.signal_type, t.c.value, t.c.enabled)
-                         .where(t.c.id == content_id, t.c.bank_id == row.id)).first()
+        e = conn.execute(
+            select(t.c.signal_type, t.c.value, t.c.enabled).where(t.c.id == content_id, t.c.bank_id == row.id)
+        ).first()
     if e is None:
         raise HTTPException(404, f"content '{content_id}' not found")
-    out = {"id": content_id, "disable_until_ts": 0 if e.enabled else -1, "collab_metadata": {},
-           "original_media_uri": None, "bank": _bank_json(row)}
+    out = {
+        "id": content_id,
+        "disable_until_ts": 0 if e.enabled else -1,
+        "collab_metadata": {},
+        "original_media_uri": None,
+        "bank": _bank_json(row),
+    }
     if request.query_params.get("include_signals", "false").lower() == "true":
         out["signals"] = {e.signal_type: e.value}
     return out
 
 
 @router.delete("/c/bank/{bank_name}/content/{content_id}")
-def bank_delete_content(request: Request, bank_name: str, content_id: int,
-                        p: Annotated[Principal, Depends(require("bank.write"))]) -> dict:
+def bank_delete_content(
+    request: Request, bank_name: str, content_id: int, p: Annotated[Principal, Depends(require("bank.write"))]
+) -> dict:
     s = _svc(request)
     row = _get_bank(s, bank_name)
     t = BankEntry.__table__
@@ -413,8 +436,9 @@ def bank_delete_content(request: Request, bank_name: str, content_id: int,
 
 
 @router.post("/c/bank/{bank_name}/signal")
-async def bank_add_signal(request: Request, bank_name: str,
-                          p: Annotated[Principal, Depends(require("bank.write"))]) -> dict:
+async def bank_add_signal(
+    request: Request, bank_name: str, p: Annotated[Principal, Depends(require("bank.write"))]
+) -> dict:
     s = _svc(request)
     _get_bank(s, bank_name)
     data = await _json(request)

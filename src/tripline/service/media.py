@@ -6,6 +6,7 @@ both made from the safe view stored encrypted at intake
 The console never decodes an upload: only the small grayscale view
 Tripline encoded itself, and that too through the intake decoder's limits.
 """
+
 from __future__ import annotations
 
 import io
@@ -69,7 +70,7 @@ class MediaStore:
                 im = im.convert("L")
             except ItemError:
                 im = None
-        if im is None:   # not an image that passed the intake limits: a flat placeholder
+        if im is None:  # not an image that passed the intake limits: a flat placeholder
             im = Image.new("L", (DERIVATIVE_SIDE, DERIVATIVE_SIDE * 9 // 16), 128)
         if blur:
             im = im.filter(ImageFilter.GaussianBlur(blur))

@@ -1,4 +1,5 @@
 """A small Prometheus text-format registry (per worker process)."""
+
 from __future__ import annotations
 
 import threading
@@ -10,8 +11,10 @@ BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.
 def _labels(d: dict) -> str:
     if not d:
         return ""
-    body = ",".join(f'{k}="{str(v).replace(chr(92), chr(92) * 2).replace(chr(34), chr(92) + chr(34))}"'
-                    for k, v in sorted(d.items()))
+    body = ",".join(
+        f'{k}="{str(v).replace(chr(92), chr(92) * 2).replace(chr(34), chr(92) + chr(34))}"'
+        for k, v in sorted(d.items())
+    )
     return "{" + body + "}"
 
 
@@ -56,7 +59,7 @@ class Metrics:
                     if n != name:
                         continue
                     d = dict(labels)
-                    for b, c in zip(BUCKETS, counts):
+                    for b, c in zip(BUCKETS, counts, strict=True):
                         out.append(f"{name}_bucket{_labels({**d, 'le': b})} {c}")
                     out.append(f"{name}_bucket{_labels({**d, 'le': '+Inf'})} {count}")
                     out.append(f"{name}_sum{_labels(d)} {total:g}")

@@ -1,5 +1,6 @@
 """In-process token buckets (per worker process; put a shared limiter in
 front for strict global limits)."""
+
 from __future__ import annotations
 
 import threading

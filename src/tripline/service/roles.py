@@ -1,5 +1,6 @@
 """Roles and the permissions each grants (least privilege: no role can do
 everything; an admin manages people and settings but does not review media)."""
+
 from __future__ import annotations
 
 ROLES = ("admin", "policy-manager", "reviewer", "child-safety-reviewer", "auditor", "integration")
@@ -15,8 +16,8 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     # Review console.
     "review": frozenset({"reviewer", "child-safety-reviewer"}),
     "review.child-safety": frozenset({"child-safety-reviewer"}),
-    "review.manage": frozenset({"policy-manager"}),          # reassign anyone's items
-    "lead.verify": frozenset({"reviewer", "child-safety-reviewer", "policy-manager"}),   # `tripline leads verify`
+    "review.manage": frozenset({"policy-manager"}),  # reassign anyone's items
+    "lead.verify": frozenset({"reviewer", "child-safety-reviewer", "policy-manager"}),  # `tripline leads verify`
     "wellbeing.view": frozenset({"admin", "policy-manager"}),
     # Administration and oversight.
     "settings.write": frozenset({"admin"}),

@@ -1,4 +1,5 @@
 """Authentication, authorisation, CSRF and rate limiting as FastAPI dependencies."""
+
 from __future__ import annotations
 
 import hmac
@@ -51,8 +52,10 @@ def same_origin(request: Request) -> bool:
     if not origin:
         return True
     o = urlsplit(origin)
-    return o.netloc == request.headers.get("host", "") or \
-        f"{o.scheme}://{o.netloc}" in request.app.state.svc.cfg.trusted_origins
+    return (
+        o.netloc == request.headers.get("host", "")
+        or f"{o.scheme}://{o.netloc}" in request.app.state.svc.cfg.trusted_origins
+    )
 
 
 def principal_of(request: Request) -> Principal | None:
@@ -87,7 +90,8 @@ async def _check_csrf(request: Request, p: Principal) -> None:
         raise HTTPException(403, "cross-origin request refused")
     token = request.headers.get("x-csrf-token")
     if token is None and request.headers.get("content-type", "").startswith(
-            ("application/x-www-form-urlencoded", "multipart/form-data")):
+        ("application/x-www-form-urlencoded", "multipart/form-data")
+    ):
         form = await request.form()
         token = form.get("csrf_token")
     if not token or not p.csrf or not hmac.compare_digest(str(token), p.csrf):

@@ -5,6 +5,7 @@ link-local, multicast, reserved and unspecified ranges are refused unless the
 operator allows private targets), and the connection goes to the checked
 address so a second DNS answer cannot swap it. Redirects are not followed.
 """
+
 from __future__ import annotations
 
 import http.client
@@ -37,9 +38,16 @@ def _bad(ip: ipaddress._BaseAddress) -> bool:
         if any(_bad(v4) for v4 in _embedded_ipv4(ip)):
             return True
         if ip.ipv4_mapped:
-            return False   # judged entirely by the IPv4 address above
-    return (ip.is_private or ip.is_loopback or ip.is_link_local or ip.is_multicast
-            or ip.is_reserved or ip.is_unspecified or not ip.is_global)
+            return False  # judged entirely by the IPv4 address above
+    return (
+        ip.is_private
+        or ip.is_loopback
+        or ip.is_link_local
+        or ip.is_multicast
+        or ip.is_reserved
+        or ip.is_unspecified
+        or not ip.is_global
+    )
 
 
 def resolve_checked(url: str, *, allow_private: bool = False) -> tuple[str, str, int, str]:
@@ -66,8 +74,9 @@ def resolve_checked(url: str, *, allow_private: bool = False) -> tuple[str, str,
     return parts.scheme, parts.hostname, port, min(ips)
 
 
-def fetch(url: str, *, allow_private: bool = False, max_bytes: int = 50 * 1024 * 1024,
-          timeout: float = 20.0) -> tuple[bytes, str]:
+def fetch(
+    url: str, *, allow_private: bool = False, max_bytes: int = 50 * 1024 * 1024, timeout: float = 20.0
+) -> tuple[bytes, str]:
     """(body, content type) of ``url``; only after the checks above."""
     scheme, host, port, ip = resolve_checked(url, allow_private=allow_private)
     parts = urlsplit(url)

@@ -5,6 +5,7 @@ SQLite (the embedded default) or PostgreSQL (production), chosen by URL::
     store = Store("sqlite:///var/tripline.db")
     store = Store("postgresql://tripline@db/tripline")
 """
+
 from .store import (
     AddResult,
     BankNotFound,

@@ -1,4 +1,5 @@
 """Engine construction and schema migration for the store."""
+
 from __future__ import annotations
 
 import contextlib
@@ -189,8 +190,10 @@ def check_schema_current(engine: Engine) -> None:
     where = engine.url.render_as_string(hide_password=True)
     if current is None:
         raise SchemaNotCurrent(f"database {where} has no Tripline schema; run `tripline db upgrade` first")
-    raise SchemaNotCurrent(f"database {where} is at schema revision {current}, this Tripline needs {head}; "
-                           "run `tripline db upgrade` (once, from one place) before serving")
+    raise SchemaNotCurrent(
+        f"database {where} is at schema revision {current}, this Tripline needs {head}; "
+        "run `tripline db upgrade` (once, from one place) before serving"
+    )
 
 
 @contextlib.contextmanager

@@ -6,6 +6,7 @@ identity tracking.  The Alembic migrations in ``migrations/versions`` are the
 source of truth for the live schema; ``tests/test_store_schema.py`` checks the
 two agree on SQLite and PostgreSQL.
 """
+
 from __future__ import annotations
 
 from datetime import UTC, datetime
@@ -178,9 +179,7 @@ class ItemMatch(Base):
     __tablename__ = "item_matches"
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    item_id: Mapped[int] = mapped_column(
-        BigId, ForeignKey("scan_items.id", ondelete="CASCADE"), index=True
-    )
+    item_id: Mapped[int] = mapped_column(BigId, ForeignKey("scan_items.id", ondelete="CASCADE"), index=True)
     # Bank name and kind are copied, not referenced: a match is a historical
     # fact that must survive the bank (or entry) being deleted or renamed.
     bank: Mapped[str] = mapped_column(String(64))
@@ -204,9 +203,7 @@ class VideoFrame(Base):
     __tablename__ = "video_frames"
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    entry_id: Mapped[int] = mapped_column(
-        BigId, ForeignKey("bank_entries.id", ondelete="CASCADE"), index=True
-    )
+    entry_id: Mapped[int] = mapped_column(BigId, ForeignKey("bank_entries.id", ondelete="CASCADE"), index=True)
     # Denormalised from the entry so a bank's frames load without a join.
     bank_id: Mapped[int] = mapped_column(ForeignKey("banks.id", ondelete="CASCADE"), index=True)
     position: Mapped[int] = mapped_column(Integer)
@@ -223,9 +220,7 @@ class VideoBankSettings(Base):
 
     __tablename__ = "video_bank_settings"
 
-    bank_id: Mapped[int] = mapped_column(
-        ForeignKey("banks.id", ondelete="CASCADE"), primary_key=True
-    )
+    bank_id: Mapped[int] = mapped_column(ForeignKey("banks.id", ondelete="CASCADE"), primary_key=True)
     query_match_pct: Mapped[float] = mapped_column(Float)
     bank_match_pct: Mapped[float] = mapped_column(Float)
 
@@ -236,7 +231,7 @@ class BankChange(Base):
     last one they applied. Not a foreign key: a deleted bank's changes stay."""
 
     __tablename__ = "bank_changes"
-    __table_args__ = {"sqlite_autoincrement": True}   # never reuse a seq after pruning
+    __table_args__ = {"sqlite_autoincrement": True}  # never reuse a seq after pruning
 
     seq: Mapped[int] = mapped_column(BigId, primary_key=True)
     bank_id: Mapped[int] = mapped_column(Integer)
@@ -256,16 +251,17 @@ class BankEntryFeatures(Base):
 
     __tablename__ = "bank_entry_features"
 
-    entry_id: Mapped[int] = mapped_column(
-        BigId, ForeignKey("bank_entries.id", ondelete="CASCADE"), primary_key=True
-    )
+    entry_id: Mapped[int] = mapped_column(BigId, ForeignKey("bank_entries.id", ondelete="CASCADE"), primary_key=True)
     regions: Mapped[bytes | None] = mapped_column(LargeBinary)
     keypoints: Mapped[bytes | None] = mapped_column(LargeBinary)
 
 
 # The service's tables live in their own module but share this metadata, so
 # Alembic and the schema test see one schema.  Imported last: it needs Base.
+# Keep the registration order of the tables in the shared metadata.
+# isort: off
 from . import review_models  # noqa: E402,F401
 from . import report_models  # noqa: E402,F401  (reporting and evidence vault tables)
 from . import secret_models  # noqa: E402,F401  (named secrets and classifier usage)
 from . import distribution_models  # noqa: E402,F401  (tripline.distribution's tables)
+# isort: on

@@ -12,6 +12,7 @@ Shares ``models.Base``; migration ``0004_report_vault`` creates them.
   submission state, visible to the console.
 - ``report_credentials``: destination credentials, encrypted; never returned.
 """
+
 from __future__ import annotations
 
 from datetime import datetime

@@ -5,6 +5,7 @@ settings and the hash-chained audit log.
 They share ``models.Base`` so one metadata (and one Alembic history) covers the
 whole store; migration ``0003_review_audit`` creates them.
 """
+
 from __future__ import annotations
 
 from datetime import datetime

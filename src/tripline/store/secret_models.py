@@ -7,6 +7,7 @@ Shares ``models.Base``; migration ``0008_classifiers`` creates them.
 - ``classifier_usage``: calls per classifier per UTC day, the shared counter
   that keeps a daily budget across processes and instances.
 """
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -21,7 +22,7 @@ class NamedSecret(Base):
     __tablename__ = "named_secrets"
 
     name: Mapped[str] = mapped_column(String(128), primary_key=True)
-    kind: Mapped[str] = mapped_column(String(64))        # what the secret is for, e.g. a classifier type
+    kind: Mapped[str] = mapped_column(String(64))  # what the secret is for, e.g. a classifier type
     key_id: Mapped[str] = mapped_column(String(64))
     ciphertext: Mapped[str] = mapped_column(Text)
     updated_at: Mapped[datetime]
@@ -31,5 +32,5 @@ class ClassifierUsage(Base):
     __tablename__ = "classifier_usage"
 
     classifier: Mapped[str] = mapped_column(String(128), primary_key=True)
-    day: Mapped[str] = mapped_column(String(10), primary_key=True)   # YYYY-MM-DD, UTC
+    day: Mapped[str] = mapped_column(String(10), primary_key=True)  # YYYY-MM-DD, UTC
     calls: Mapped[int] = mapped_column(Integer)

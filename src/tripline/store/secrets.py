@@ -6,6 +6,7 @@ Generic on purpose: a classifier names one in the policy
 share the store. The associated data binds each ciphertext to its name and
 kind, so a row copied under another name does not decrypt.
 """
+
 from __future__ import annotations
 
 import json
@@ -39,13 +40,16 @@ class SecretStore:
         if not NAME.match(name):
             raise ValueError("a secret name is 1-128 letters, digits, '.', '_' or '-'")
         if not isinstance(secret, dict) or not secret:
-            raise ValueError("a secret is a non-empty JSON object, e.g. {\"api_key\": \"...\"}")
+            raise ValueError('a secret is a non-empty JSON object, e.g. {"api_key": "..."}')
         keys = self._need_keys()
         blob = seal(keys, json.dumps(secret).encode(), _aad(name, kind))
         with self.engine.connect().execution_options(tripline_write=True) as conn, conn.begin():
             conn.execute(delete(secrets_t).where(secrets_t.c.name == name))
-            conn.execute(insert(secrets_t).values(name=name, kind=kind, key_id=keys.key_id,
-                                                  ciphertext=json.dumps(blob), updated_at=utcnow()))
+            conn.execute(
+                insert(secrets_t).values(
+                    name=name, kind=kind, key_id=keys.key_id, ciphertext=json.dumps(blob), updated_at=utcnow()
+                )
+            )
         return self.describe(name)
 
     def delete(self, name: str) -> bool:
@@ -58,8 +62,12 @@ class SecretStore:
             r = conn.execute(select(secrets_t).where(secrets_t.c.name == name)).first()
         if r is None:
             return {"name": name, "configured": False}
-        return {"name": r.name, "kind": r.kind, "configured": True,
-                "updated_at": r.updated_at.isoformat(timespec="seconds")}
+        return {
+            "name": r.name,
+            "kind": r.kind,
+            "configured": True,
+            "updated_at": r.updated_at.isoformat(timespec="seconds"),
+        }
 
     def list(self) -> list[dict]:
         with self.engine.connect() as conn:

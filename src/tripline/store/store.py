@@ -1,4 +1,5 @@
 """The Tripline store: hash banks and scan results on SQLite or PostgreSQL."""
+
 from __future__ import annotations
 
 import hashlib
@@ -15,7 +16,18 @@ from sqlalchemy import Connection, Table, bindparam, delete, func, select, text,
 from sqlalchemy.dialects import postgresql, sqlite
 
 from .engine import make_engine, migrate, normalise_url
-from .models import Bank, BankChange, BankEntry, BankEntryFeatures, ItemMatch, ScanItem, ScanRun, VideoBankSettings, VideoFrame, utcnow
+from .models import (
+    Bank,
+    BankChange,
+    BankEntry,
+    BankEntryFeatures,
+    ItemMatch,
+    ScanItem,
+    ScanRun,
+    VideoBankSettings,
+    VideoFrame,
+    utcnow,
+)
 
 banks: Table = Bank.__table__
 entries: Table = BankEntry.__table__
@@ -112,9 +124,7 @@ class AddResult:
 
 def _check_bank_name(name: object) -> str:
     if not isinstance(name, str) or not BANK_NAME_RE.fullmatch(name):
-        raise ValueError(
-            f"invalid bank name {name!r}: use 1-64 characters from A-Z a-z 0-9 _ . -"
-        )
+        raise ValueError(f"invalid bank name {name!r}: use 1-64 characters from A-Z a-z 0-9 _ . -")
     return name
 
 
@@ -143,9 +153,7 @@ def _check_bank_fields(fields: dict[str, Any]) -> dict[str, Any]:
                 raise ValueError(f"{field} must be a string, got {value!r}")
             value = clean_text(value)
         else:
-            raise TypeError(
-                f"unknown bank field {field!r}; updatable fields: {', '.join(BANK_FIELDS)}"
-            )
+            raise TypeError(f"unknown bank field {field!r}; updatable fields: {', '.join(BANK_FIELDS)}")
         out[field] = value
     return out
 
@@ -180,9 +188,7 @@ def _clean_json(obj: Any) -> Any:
     if isinstance(obj, str):
         return clean_text(obj)
     if isinstance(obj, dict):
-        return {
-            (clean_text(k) if isinstance(k, str) else k): _clean_json(v) for k, v in obj.items()
-        }
+        return {(clean_text(k) if isinstance(k, str) else k): _clean_json(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
         return [_clean_json(v) for v in obj]
     if isinstance(obj, float) and not math.isfinite(obj):
@@ -220,9 +226,7 @@ def _insert(conn: Connection, table: Table):
     return mod.insert(table)
 
 
-def _pg_copy_entries(
-    conn: Connection, bank_id: int, rows: list[dict], now: datetime
-) -> list[tuple[int, str, str]]:
+def _pg_copy_entries(conn: Connection, bank_id: int, rows: list[dict], now: datetime) -> list[tuple[int, str, str]]:
     """Bulk-add entries on PostgreSQL via COPY into a staging table.
 
     Multi-row INSERTs run at roughly 15k rows/s here; COPY plus one
@@ -253,8 +257,14 @@ def _pg_copy_entries(
 
 
 def log_bank_change(
-    conn: Connection, bank_id: int, bank: str, op: str, *,
-    signal_type: str | None = None, entry_ids: Iterable[int] | None = None, detail: dict | None = None,
+    conn: Connection,
+    bank_id: int,
+    bank: str,
+    op: str,
+    *,
+    signal_type: str | None = None,
+    entry_ids: Iterable[int] | None = None,
+    detail: dict | None = None,
 ) -> int:
     """Record one bank change in the change log, inside the caller's write
     transaction (so the change and its log row commit together); returns its seq.
@@ -272,10 +282,17 @@ def log_bank_change(
         conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_CHANGE_LOCK})
     ids = None if entry_ids is None else [int(i) for i in entry_ids]
     return conn.execute(
-        changes.insert().values(
-            bank_id=bank_id, bank=bank, op=op, signal_type=signal_type, entry_ids=ids,
-            detail=None if detail is None else _clean_json(detail), at=utcnow(),
-        ).returning(changes.c.seq)
+        changes.insert()
+        .values(
+            bank_id=bank_id,
+            bank=bank,
+            op=op,
+            signal_type=signal_type,
+            entry_ids=ids,
+            detail=None if detail is None else _clean_json(detail),
+            at=utcnow(),
+        )
+        .returning(changes.c.seq)
     ).scalar_one()
 
 
@@ -387,10 +404,7 @@ class Store:
         values = _check_bank_fields(fields)
         with self._write() as conn:
             row = conn.execute(
-                update(banks)
-                .where(banks.c.name == name)
-                .values(updated_at=utcnow(), **values)
-                .returning(*banks.c)
+                update(banks).where(banks.c.name == name).values(updated_at=utcnow(), **values).returning(*banks.c)
             ).first()
             if row is not None:
                 op = ("enable" if values["enabled"] else "disable") if set(values) == {"enabled"} else "update"
@@ -425,9 +439,7 @@ class Store:
     def changes_after(self, seq: int, limit: int = 1000) -> list[ChangeRow]:
         """Up to ``limit`` changes with a seq above ``seq``, oldest first."""
         with self._read() as conn:
-            rows = conn.execute(
-                select(changes).where(changes.c.seq > seq).order_by(changes.c.seq).limit(limit)
-            ).all()
+            rows = conn.execute(select(changes).where(changes.c.seq > seq).order_by(changes.c.seq).limit(limit)).all()
         return [ChangeRow(**r._mapping) for r in rows]
 
     def entry_states(self, entry_ids: Iterable[int]) -> list[tuple[int, int, str, str, bool]]:
@@ -436,10 +448,14 @@ class Store:
         out: list[tuple[int, int, str, str, bool]] = []
         with self._read() as conn:
             for chunk in _chunks(list(dict.fromkeys(entry_ids)), IN_CHUNK):
-                out += [tuple(r) for r in conn.execute(
-                    select(entries.c.id, entries.c.bank_id, entries.c.signal_type, entries.c.value, entries.c.enabled)
-                    .where(entries.c.id.in_(chunk))
-                )]
+                out += [
+                    tuple(r)
+                    for r in conn.execute(
+                        select(
+                            entries.c.id, entries.c.bank_id, entries.c.signal_type, entries.c.value, entries.c.enabled
+                        ).where(entries.c.id.in_(chunk))
+                    )
+                ]
         return sorted(out)
 
     def add_entry_features(self, bank_name: str, rows: Iterable[tuple[int, bytes | None, bytes | None]]) -> int:
@@ -450,11 +466,11 @@ class Store:
             with self._write() as conn:
                 bank_id = self._bank_id(conn, bank_name)
                 ids = [r[0] for r in chunk]
-                mine = set(conn.execute(
-                    select(entries.c.id).where(entries.c.id.in_(ids), entries.c.bank_id == bank_id)
-                ).scalars()) - set(conn.execute(
-                    select(features.c.entry_id).where(features.c.entry_id.in_(ids))
-                ).scalars())
+                mine = set(
+                    conn.execute(
+                        select(entries.c.id).where(entries.c.id.in_(ids), entries.c.bank_id == bank_id)
+                    ).scalars()
+                ) - set(conn.execute(select(features.c.entry_id).where(features.c.entry_id.in_(ids))).scalars())
                 new = [{"entry_id": e, "regions": r, "keypoints": k} for e, r, k in chunk if e in mine]
                 if new:
                     conn.execute(features.insert(), new)
@@ -467,32 +483,44 @@ class Store:
         with self._read() as conn:
             for chunk in _chunks(list(dict.fromkeys(entry_ids)), IN_CHUNK):
                 for e, r, k in conn.execute(
-                    select(features.c.entry_id, features.c.regions, features.c.keypoints)
-                    .where(features.c.entry_id.in_(chunk))
+                    select(features.c.entry_id, features.c.regions, features.c.keypoints).where(
+                        features.c.entry_id.in_(chunk)
+                    )
                 ):
                     out[e] = (None if r is None else bytes(r), None if k is None else bytes(k))
         return out
 
-    def iter_entry_features(self, bank_name: str, batch: int = 10_000) -> Iterator[tuple[int, bytes | None, bytes | None]]:
+    def iter_entry_features(
+        self, bank_name: str, batch: int = 10_000
+    ) -> Iterator[tuple[int, bytes | None, bytes | None]]:
         """(entry id, regions, keypoints) of the bank's enabled entries, by id."""
         with self._read() as conn:
             bank_id = self._bank_id(conn, bank_name)
-        query = (select(features.c.entry_id.label("id"), features.c.regions, features.c.keypoints)
-                 .join(entries, entries.c.id == features.c.entry_id)
-                 .where(entries.c.bank_id == bank_id, entries.c.enabled.is_(True)))
+        query = (
+            select(features.c.entry_id.label("id"), features.c.regions, features.c.keypoints)
+            .join(entries, entries.c.id == features.c.entry_id)
+            .where(entries.c.bank_id == bank_id, entries.c.enabled.is_(True))
+        )
         for r in self._keyset_pages(query, features.c.entry_id, batch):
-            yield r.id, None if r.regions is None else bytes(r.regions), None if r.keypoints is None else bytes(r.keypoints)
+            yield (
+                r.id,
+                None if r.regions is None else bytes(r.regions),
+                None if r.keypoints is None else bytes(r.keypoints),
+            )
 
     def frames_of_entries(self, entry_ids: Iterable[int]) -> list[tuple[int, int, str, bool]]:
         """(frame id, entry id, pdq, entry enabled) of the video frames of these entries."""
         out: list[tuple[int, int, str, bool]] = []
         with self._read() as conn:
             for chunk in _chunks(list(dict.fromkeys(entry_ids)), IN_CHUNK):
-                out += [tuple(r) for r in conn.execute(
-                    select(video_frames.c.id, video_frames.c.entry_id, video_frames.c.pdq, entries.c.enabled)
-                    .join(entries, entries.c.id == video_frames.c.entry_id)
-                    .where(video_frames.c.entry_id.in_(chunk))
-                )]
+                out += [
+                    tuple(r)
+                    for r in conn.execute(
+                        select(video_frames.c.id, video_frames.c.entry_id, video_frames.c.pdq, entries.c.enabled)
+                        .join(entries, entries.c.id == video_frames.c.entry_id)
+                        .where(video_frames.c.entry_id.in_(chunk))
+                    )
+                ]
         return sorted(out)
 
     def bank_touched(self, bank_name: str) -> None:
@@ -501,9 +529,7 @@ class Store:
 
     # ---------------------------------------------------------------- entries
 
-    def add_entries(
-        self, bank_name: str, entries_: Iterable[tuple[str, str, str | None]]
-    ) -> AddResult:
+    def add_entries(self, bank_name: str, entries_: Iterable[tuple[str, str, str | None]]) -> AddResult:
         """Add ``(signal_type, value, note)`` rows, skipping ones already present.
 
         Consumes the iterable in chunks of ENTRY_CHUNK rows, one transaction
@@ -577,17 +603,21 @@ class Store:
         if not isinstance(enabled, bool):
             raise ValueError(f"enabled must be True or False, got {enabled!r}")
         return self._change_entries(
-            bank_name, signal_type, values,
+            bank_name,
+            signal_type,
+            values,
             lambda where: update(entries).where(*where, entries.c.enabled != enabled).values(enabled=enabled),
             "enable" if enabled else "disable",
         )
 
-    def remove_entries(
-        self, bank_name: str, signal_type: str, values: Iterable[str]
-    ) -> list[tuple[int, str]]:
-        return self._change_entries(bank_name, signal_type, values, lambda where: delete(entries).where(*where), "remove")
+    def remove_entries(self, bank_name: str, signal_type: str, values: Iterable[str]) -> list[tuple[int, str]]:
+        return self._change_entries(
+            bank_name, signal_type, values, lambda where: delete(entries).where(*where), "remove"
+        )
 
-    def _change_entries(self, bank_name: str, signal_type: str, values: Iterable[str], statement, op: str) -> list[tuple[int, str]]:
+    def _change_entries(
+        self, bank_name: str, signal_type: str, values: Iterable[str], statement, op: str
+    ) -> list[tuple[int, str]]:
         """Run ``statement(where)`` over the bank's entries of one signal type
         whose value is in ``values``, in chunks; return the (id, value) rows it
         touched, and bump the bank's updated_at only if there were any."""
@@ -600,15 +630,27 @@ class Store:
                 if op == "remove":
                     # The frames go with their entries (ON DELETE CASCADE):
                     # caches need their ids to drop them from frame indexes.
-                    frame_ids += conn.execute(
-                        select(video_frames.c.id).join(entries, entries.c.id == video_frames.c.entry_id).where(*where)
-                    ).scalars().all()
+                    frame_ids += (
+                        conn.execute(
+                            select(video_frames.c.id)
+                            .join(entries, entries.c.id == video_frames.c.entry_id)
+                            .where(*where)
+                        )
+                        .scalars()
+                        .all()
+                    )
                 touched += conn.execute(statement(where).returning(entries.c.id, entries.c.value)).all()
             if touched:
                 self._touch(conn, bank_id)
-                log_bank_change(conn, bank_id, bank_name, op, signal_type=signal_type,
-                                entry_ids=sorted(r[0] for r in touched),
-                                detail={"frame_ids": sorted(frame_ids)} if frame_ids else None)
+                log_bank_change(
+                    conn,
+                    bank_id,
+                    bank_name,
+                    op,
+                    signal_type=signal_type,
+                    entry_ids=sorted(r[0] for r in touched),
+                    detail={"frame_ids": sorted(frame_ids)} if frame_ids else None,
+                )
         return sorted(tuple(r) for r in touched)
 
     def iter_entries(
@@ -667,9 +709,7 @@ class Store:
             counts["enabled" if enabled else "disabled"] += n
         return out
 
-    def exact_lookup(
-        self, signal_type: str, values: list[str], bank_names: list[str]
-    ) -> list[tuple[str, int, str]]:
+    def exact_lookup(self, signal_type: str, values: list[str], bank_names: list[str]) -> list[tuple[str, int, str]]:
         """Enabled entries of the named banks whose value is in ``values``.
 
         Unknown bank names match nothing, and a bank's own ``enabled`` flag
@@ -742,9 +782,7 @@ class Store:
 
     def finish_run(self, run_id: str, *, status: str, counts: dict) -> None:
         if status not in FINAL_RUN_STATUSES:
-            raise ValueError(
-                f"run status must be one of {', '.join(FINAL_RUN_STATUSES)}; got {status!r}"
-            )
+            raise ValueError(f"run status must be one of {', '.join(FINAL_RUN_STATUSES)}; got {status!r}")
         with self._write() as conn:
             result = conn.execute(
                 update(runs)
@@ -834,9 +872,11 @@ class Store:
                 # the common first-time record skips the deletes entirely.
                 # Matches are deleted explicitly for the same reason as in
                 # delete_bank.
-                doomed = conn.execute(
-                    select(items.c.id).where(items.c.run_id == run_id, items.c.key_hash.in_(chunk))
-                ).scalars().all()
+                doomed = (
+                    conn.execute(select(items.c.id).where(items.c.run_id == run_id, items.c.key_hash.in_(chunk)))
+                    .scalars()
+                    .all()
+                )
                 if doomed:
                     conn.execute(delete(matches).where(matches.c.item_id.in_(doomed)))
                     conn.execute(delete(items).where(items.c.id.in_(doomed)))
@@ -847,11 +887,7 @@ class Store:
                     [item for item, _ in prepared.values()],
                 )
             )
-            match_rows = [
-                {**m, "item_id": ids[key_hash]}
-                for key_hash, (_, ms) in prepared.items()
-                for m in ms
-            ]
+            match_rows = [{**m, "item_id": ids[key_hash]} for key_hash, (_, ms) in prepared.items() for m in ms]
             if match_rows:
                 conn.execute(matches.insert(), match_rows)
 
@@ -892,43 +928,70 @@ class Store:
             wanted = list(frames_by_entry)
             known = set()
             for chunk in _chunks(wanted, IN_CHUNK):
-                known |= set(conn.execute(
-                    select(entries.c.id).where(entries.c.id.in_(chunk), entries.c.bank_id == bank_id)
-                ).scalars())
-                known -= set(conn.execute(
-                    select(video_frames.c.entry_id).where(video_frames.c.entry_id.in_(chunk)).distinct()
-                ).scalars())
+                known |= set(
+                    conn.execute(
+                        select(entries.c.id).where(entries.c.id.in_(chunk), entries.c.bank_id == bank_id)
+                    ).scalars()
+                )
+                known -= set(
+                    conn.execute(
+                        select(video_frames.c.entry_id).where(video_frames.c.entry_id.in_(chunk)).distinct()
+                    ).scalars()
+                )
             rows = []
             for entry_id, frames in frames_by_entry.items():
                 if entry_id not in known:
                     continue
                 seen: set[str] = set()
                 for pos, (pdq, quality, ts) in enumerate(frames):
-                    rows.append({
-                        "entry_id": entry_id, "bank_id": bank_id, "position": pos, "pdq": pdq,
-                        "quality": int(quality), "timestamp": float(ts), "duplicate": pdq in seen,
-                    })
+                    rows.append(
+                        {
+                            "entry_id": entry_id,
+                            "bank_id": bank_id,
+                            "position": pos,
+                            "pdq": pdq,
+                            "quality": int(quality),
+                            "timestamp": float(ts),
+                            "duplicate": pdq in seen,
+                        }
+                    )
                     seen.add(pdq)
             for chunk in _chunks(rows, ENTRY_CHUNK):
-                out += [tuple(r) for r in conn.execute(
-                    video_frames.insert().returning(video_frames.c.id, video_frames.c.pdq), chunk
-                )]
+                out += [
+                    tuple(r)
+                    for r in conn.execute(video_frames.insert().returning(video_frames.c.id, video_frames.c.pdq), chunk)
+                ]
             if rows:
                 self._touch(conn, bank_id)
-                log_bank_change(conn, bank_id, bank_name, "frames", signal_type="vpdq",
-                                entry_ids=sorted({r["entry_id"] for r in rows}))
+                log_bank_change(
+                    conn,
+                    bank_id,
+                    bank_name,
+                    "frames",
+                    signal_type="vpdq",
+                    entry_ids=sorted({r["entry_id"] for r in rows}),
+                )
         return out
 
     def iter_video_frames(
-        self, bank_name: str, *, enabled_only: bool = True, entry_ids: list[int] | None = None,
+        self,
+        bank_name: str,
+        *,
+        enabled_only: bool = True,
+        entry_ids: list[int] | None = None,
         batch: int = 100_000,
     ) -> Iterator[VideoFrameRow]:
         """A bank's video frames in id order (keyset-paged like iter_entries)."""
         with self._read() as conn:
             bank_id = self._bank_id(conn, bank_name)
         query = select(
-            video_frames.c.id, video_frames.c.entry_id, video_frames.c.position, video_frames.c.pdq,
-            video_frames.c.quality, video_frames.c.timestamp, video_frames.c.duplicate,
+            video_frames.c.id,
+            video_frames.c.entry_id,
+            video_frames.c.position,
+            video_frames.c.pdq,
+            video_frames.c.quality,
+            video_frames.c.timestamp,
+            video_frames.c.duplicate,
         ).where(video_frames.c.bank_id == bank_id)
         if enabled_only:
             query = query.join(entries, entries.c.id == video_frames.c.entry_id).where(entries.c.enabled.is_(True))
@@ -945,9 +1008,7 @@ class Store:
             bank_id = self._bank_id(conn, bank_name)
             query = select(func.count()).select_from(video_frames).where(video_frames.c.bank_id == bank_id)
             if enabled_only:
-                query = query.join(entries, entries.c.id == video_frames.c.entry_id).where(
-                    entries.c.enabled.is_(True)
-                )
+                query = query.join(entries, entries.c.id == video_frames.c.entry_id).where(entries.c.enabled.is_(True))
             return int(conn.execute(query).scalar() or 0)
 
     def get_video_settings(self, bank_name: str) -> tuple[float, float] | None:
@@ -955,8 +1016,9 @@ class Store:
         with self._read() as conn:
             bank_id = self._bank_id(conn, bank_name)
             row = conn.execute(
-                select(video_settings.c.query_match_pct, video_settings.c.bank_match_pct)
-                .where(video_settings.c.bank_id == bank_id)
+                select(video_settings.c.query_match_pct, video_settings.c.bank_match_pct).where(
+                    video_settings.c.bank_id == bank_id
+                )
             ).first()
         return (float(row[0]), float(row[1])) if row else None
 
@@ -971,10 +1033,14 @@ class Store:
             )
             stmt = stmt.on_conflict_do_update(
                 index_elements=["bank_id"],
-                set_={"query_match_pct": stmt.excluded.query_match_pct,
-                      "bank_match_pct": stmt.excluded.bank_match_pct},
+                set_={"query_match_pct": stmt.excluded.query_match_pct, "bank_match_pct": stmt.excluded.bank_match_pct},
             )
             conn.execute(stmt)
             self._touch(conn, bank_id)
-            log_bank_change(conn, bank_id, bank_name, "video_settings",
-                            detail={"query_match_pct": query_match_pct, "bank_match_pct": bank_match_pct})
+            log_bank_change(
+                conn,
+                bank_id,
+                bank_name,
+                "video_settings",
+                detail={"query_match_pct": query_match_pct, "bank_match_pct": bank_match_pct},
+            )

@@ -8,6 +8,7 @@ A term may be several words (matched as consecutive tokens) and may end in
 ``normalise`` as the text, so a list never needs leetspeak or look-alike
 variants.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -37,8 +38,8 @@ def parse_terms(text: str, *, source: str = "<terms>") -> list[str]:
 
 @dataclass(frozen=True)
 class Hit:
-    start: int       # token index where the term starts
-    term: str        # the term as listed
+    start: int  # token index where the term starts
+    term: str  # the term as listed
 
 
 @dataclass

@@ -12,6 +12,7 @@ these variants.
 ``normalise`` is idempotent (a property test pins this): its output is a
 space-separated sequence of tokens, each already in canonical form.
 """
+
 from __future__ import annotations
 
 import re
@@ -27,9 +28,9 @@ _INVISIBLE = dict.fromkeys(
     + list(range(0x200B, 0x2010))
     + list(range(0x202A, 0x202F))
     + list(range(0x2060, 0x2070))
-    + list(range(0xFE00, 0xFE10))            # variation selectors
-    + list(range(0xE0000, 0xE0080))          # tag characters (emoji flags)
-    + list(range(0xE0100, 0xE01F0)),         # variation selectors supplement
+    + list(range(0xFE00, 0xFE10))  # variation selectors
+    + list(range(0xE0000, 0xE0080))  # tag characters (emoji flags)
+    + list(range(0xE0100, 0xE01F0)),  # variation selectors supplement
     None,
 )
 
@@ -43,20 +44,26 @@ for _base in (0x1F1E6, 0x1F130, 0x1F150, 0x1F170):
 # A few emoji carry the meaning a term list cares about; they become the
 # word (ordinary vocabulary only). Every other emoji becomes a separator.
 _EMOJI_WORDS = {
-    "\U0001F476": " baby ",      # baby
-    "\U0001F9D2": " child ",     # child
-    "\U0001F466": " boy ",       # boy
-    "\U0001F467": " girl ",      # girl
-    "\U0001F6B8": " children ",  # children crossing
-    "\U0001F3EB": " school ",    # school
-    "\U0001F392": " school ",    # school backpack
-    "\U0001F37C": " baby ",      # baby bottle
-    "\U0001F51E": " nsfw ",      # no one under eighteen
+    "\U0001f476": " baby ",  # baby
+    "\U0001f9d2": " child ",  # child
+    "\U0001f466": " boy ",  # boy
+    "\U0001f467": " girl ",  # girl
+    "\U0001f6b8": " children ",  # children crossing
+    "\U0001f3eb": " school ",  # school
+    "\U0001f392": " school ",  # school backpack
+    "\U0001f37c": " baby ",  # baby bottle
+    "\U0001f51e": " nsfw ",  # no one under eighteen
 }
 
 _EMOJI_RANGES = (
-    (0x1F000, 0x1FAFF), (0x2600, 0x27BF), (0x2B00, 0x2BFF), (0x2190, 0x21FF),
-    (0x2300, 0x23FF), (0x25A0, 0x25FF), (0x1F3FB, 0x1F3FF), (0x20E3, 0x20E3),
+    (0x1F000, 0x1FAFF),
+    (0x2600, 0x27BF),
+    (0x2B00, 0x2BFF),
+    (0x2190, 0x21FF),
+    (0x2300, 0x23FF),
+    (0x25A0, 0x25FF),
+    (0x1F3FB, 0x1F3FF),
+    (0x20E3, 0x20E3),
 )
 
 _TRANSLATE: dict[int, str | None] = {}
@@ -73,21 +80,74 @@ _TRANSLATE.update({ord(k): v for k, v in _EMOJI_WORDS.items()})
 # look-alikes, so ordinary Cyrillic or Greek text is left alone.
 _CONFUSABLES = {
     # Cyrillic
-    "а": "a", "в": "b", "е": "e", "ё": "e", "і": "i", "ї": "i", "ј": "j", "к": "k",
-    "м": "m", "н": "h", "о": "o", "р": "p", "с": "c", "т": "t", "у": "y", "х": "x",
-    "ѕ": "s", "ԁ": "d", "ԛ": "q", "ԝ": "w", "һ": "h", "ӏ": "l", "ь": "b", "ɡ": "g",
+    "а": "a",
+    "в": "b",
+    "е": "e",
+    "ё": "e",
+    "і": "i",
+    "ї": "i",
+    "ј": "j",
+    "к": "k",
+    "м": "m",
+    "н": "h",
+    "о": "o",
+    "р": "p",
+    "с": "c",
+    "т": "t",
+    "у": "y",
+    "х": "x",
+    "ѕ": "s",
+    "ԁ": "d",
+    "ԛ": "q",
+    "ԝ": "w",
+    "һ": "h",
+    "ӏ": "l",
+    "ь": "b",
+    "ɡ": "g",
     # Greek
-    "α": "a", "β": "b", "ε": "e", "η": "n", "ι": "i", "κ": "k", "ν": "v", "ο": "o",
-    "ρ": "p", "τ": "t", "υ": "u", "χ": "x", "γ": "y", "ω": "w",
+    "α": "a",
+    "β": "b",
+    "ε": "e",
+    "η": "n",
+    "ι": "i",
+    "κ": "k",
+    "ν": "v",
+    "ο": "o",
+    "ρ": "p",
+    "τ": "t",
+    "υ": "u",
+    "χ": "x",
+    "γ": "y",
+    "ω": "w",
     # Latin look-alikes outside ASCII
-    "ı": "i", "ȷ": "j", "ɑ": "a", "ɩ": "i", "ɪ": "i", "ʏ": "y", "ᴀ": "a", "ᴇ": "e",
-    "ᴋ": "k", "ᴏ": "o", "ᴛ": "t", "ᴜ": "u", "ʀ": "r", "ɴ": "n", "ꜱ": "s", "ᴅ": "d",
-    "ᴄ": "c", "ɢ": "g", "ʜ": "h", "ʟ": "l", "ᴍ": "m", "ᴘ": "p", "ᴡ": "w", "ᴢ": "z",
+    "ı": "i",
+    "ȷ": "j",
+    "ɑ": "a",
+    "ɩ": "i",
+    "ɪ": "i",
+    "ʏ": "y",
+    "ᴀ": "a",
+    "ᴇ": "e",
+    "ᴋ": "k",
+    "ᴏ": "o",
+    "ᴛ": "t",
+    "ᴜ": "u",
+    "ʀ": "r",
+    "ɴ": "n",
+    "ꜱ": "s",
+    "ᴅ": "d",
+    "ᴄ": "c",
+    "ɢ": "g",
+    "ʜ": "h",
+    "ʟ": "l",
+    "ᴍ": "m",
+    "ᴘ": "p",
+    "ᴡ": "w",
+    "ᴢ": "z",
 }
 _CONF_TABLE = str.maketrans(_CONFUSABLES)
 
-LEET = {"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "8": "b", "9": "g",
-        "@": "a", "$": "s", "!": "i"}
+LEET = {"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "8": "b", "9": "g", "@": "a", "$": "s", "!": "i"}
 _LEET_TABLE = str.maketrans(LEET)
 _LEET_CHARS = frozenset(LEET)
 
@@ -96,15 +156,18 @@ _LEET_CHARS = frozenset(LEET)
 # punctuation are separators for the tokenizer anyway.
 # Bounded and "<"-free body: unbounded, "<lora:" x 33,000 was quadratic (13 s per prompt).
 _NETWORK_TAG = re.compile(
-    r"<\s*(?:lora|lyco|lycoris|hypernet|hypernetwork|embedding|ti)\s*:\s*([^:<>]{0,256})[^<>]{0,512}>")
+    r"<\s*(?:lora|lyco|lycoris|hypernet|hypernetwork|embedding|ti)\s*:\s*([^:<>]{0,256})[^<>]{0,512}>"
+)
 _WEIGHT = re.compile(r":\s*[-+]?(?:\d+\.?\d*|\.\d+)(?![\w@$!])")
 _EMBEDDING = re.compile(r"\bembedding:")
 
 # Combining marks are part of a word in many scripts (Devanagari vowel
 # signs, Arabic harakat); Python's \w does not include them.
-_MARKS = ("\u0300-\u036f\u0483-\u0489\u0591-\u05c7\u0610-\u061a\u064b-\u065f\u0670"
-          "\u06d6-\u06ed\u0900-\u0dff\u0e00-\u0e7f\u0f00-\u0fff\u1ab0-\u1aff\u1dc0-\u1dff"
-          "\u20d0-\u20ff\ufe20-\ufe2f")
+_MARKS = (
+    "\u0300-\u036f\u0483-\u0489\u0591-\u05c7\u0610-\u061a\u064b-\u065f\u0670"
+    "\u06d6-\u06ed\u0900-\u0dff\u0e00-\u0e7f\u0f00-\u0fff\u1ab0-\u1aff\u1dc0-\u1dff"
+    "\u20d0-\u20ff\ufe20-\ufe2f"
+)
 _TOKEN = re.compile(rf"(?:[^\W_]|[{_MARKS}@$!])+")
 _NEEDS_LEET = re.compile(r"[0-9@$!]")
 _EDGE_SYMBOLS = "@$!"
@@ -152,7 +215,7 @@ def _deleet_interior(tok: str) -> str:
     if not letters:
         return tok
     lo, hi = letters[0], letters[-1]
-    return tok[:lo] + tok[lo:hi + 1].translate(_LEET_TABLE) + tok[hi + 1:]
+    return tok[:lo] + tok[lo : hi + 1].translate(_LEET_TABLE) + tok[hi + 1 :]
 
 
 # Prompts reuse a small vocabulary, so per-token work is cached; only for
@@ -191,12 +254,12 @@ def _merge_spelled_out(toks: list[str], spaced: list[bool]) -> list[str]:
         end = start
         while end + 1 < n and len(toks[end + 1]) == 1:
             end += 1
-        run = toks[start:end + 1]
+        run = toks[start : end + 1]
         if len(run) < 3 or sum(c.isalpha() for c in run) < 2:
             out.extend(run)
         else:
             pieces = [[run[0]]]
-            punctuated = not all(spaced[start + 1:end + 1])
+            punctuated = not all(spaced[start + 1 : end + 1])
             for k in range(start + 1, end + 1):
                 if punctuated and spaced[k]:
                     pieces.append([])
@@ -222,13 +285,13 @@ def tokens(text: str, *, split_camel: bool = False) -> list[str]:
     if ":" in text:
         text = _EMBEDDING.sub(" ", _WEIGHT.sub(" ", text))
     toks: list[str] = []
-    spaced: list[bool] = []          # the gap before each token holds white space
+    spaced: list[bool] = []  # the gap before each token holds white space
     prev_end = 0
     for m in _TOKEN.finditer(text):
         tok = _canonical_token(m.group())
         if not tok:
             continue
-        gap = text[prev_end:m.start()]
+        gap = text[prev_end : m.start()]
         spaced.append(not gap or any(c.isspace() for c in gap))
         toks.append(tok)
         prev_end = m.end()

@@ -9,6 +9,7 @@ lists what the user asked *not* to get):
 - ``near``: a term of every named lexicon appears, each within ``within``
   tokens of a term of the first lexicon (co-occurrence, "A near B").
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -24,16 +25,16 @@ KINDS = ("any", "all", "near")
 @dataclass(frozen=True)
 class TextRule:
     name: str
-    kind: str                     # any | all | near
+    kind: str  # any | all | near
     lexicons: tuple[str, ...]
-    within: int | None = None     # near only: max distance in tokens
+    within: int | None = None  # near only: max distance in tokens
 
 
 @dataclass(frozen=True)
 class TextHit:
     rule: str
     source: str
-    terms: tuple[str, ...]        # the listed terms that made the hit, sorted
+    terms: tuple[str, ...]  # the listed terms that made the hit, sorted
 
     @property
     def detail(self) -> str:
@@ -77,8 +78,11 @@ class TextRules:
             if self._phrases:
                 for form in forms[i]:
                     for phrase, name, term in self._phrases.get(form, ()):
-                        if name not in here and i + len(phrase) <= n and all(
-                                p in forms[i + k] for k, p in enumerate(phrase[1:], 1)):
+                        if (
+                            name not in here
+                            and i + len(phrase) <= n
+                            and all(p in forms[i + k] for k, p in enumerate(phrase[1:], 1))
+                        ):
                             here[name] = term
             for form in forms[i]:
                 for name, term in self._single.get(form, ()):

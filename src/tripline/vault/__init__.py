@@ -1,5 +1,6 @@
 """Evidence vault: encrypted, content-addressed preservation with retention
 per jurisdiction, legal holds, chain of custody and law-enforcement export."""
+
 from .access import AccessDenied, Principal, local_operator, require
 from .keys import (
     FileKeyProvider,

@@ -7,6 +7,7 @@ operator (``LOCAL_OPERATOR``): whoever can read the database URL and the
 master key file already has everything, so a role check would add nothing;
 through the service, the service's principal is passed instead.
 """
+
 from __future__ import annotations
 
 import getpass

@@ -10,6 +10,7 @@ characters (``tripline vault keygen`` style: ``python -c "import os;print(os.ura
 The file must not be readable by group or others. A KMS/HSM provider only
 needs ``key_id`` and ``wrap``/``unwrap``.
 """
+
 from __future__ import annotations
 
 import base64
@@ -53,8 +54,9 @@ class StaticKeyProvider:
     def derive(self, purpose: str) -> bytes:
         """A 32-byte key for one purpose (the audit head MAC), independent of
         the KEK itself and of every other purpose."""
-        return HKDF(algorithm=hashes.SHA256(), length=KEY_BYTES, salt=None,
-                    info=b"tripline:" + purpose.encode()).derive(self._kek)
+        return HKDF(
+            algorithm=hashes.SHA256(), length=KEY_BYTES, salt=None, info=b"tripline:" + purpose.encode()
+        ).derive(self._kek)
 
     def wrap(self, data_key: bytes, aad: bytes) -> str:
         nonce = os.urandom(NONCE_BYTES)

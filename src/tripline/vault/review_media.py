@@ -17,6 +17,7 @@ Files are kept ``retention_days`` after the last time the content was
 flagged; ``purge`` deletes older ones. Files of the earlier plaintext layout
 (``ab/<sha256>``) are read once, re-stored encrypted and deleted.
 """
+
 from __future__ import annotations
 
 import io
@@ -26,7 +27,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from PIL import Image, ImageOps
+from PIL import ImageOps
 
 from tripline import durable
 from tripline.media.decode import open_image
@@ -65,8 +66,14 @@ def safe_view(data: bytes, limits: Limits) -> bytes | None:
 
 
 class ReviewMedia:
-    def __init__(self, root: str | os.PathLike, keys: Callable[[], KeyProvider | None] | KeyProvider | None = None,
-                 *, retention_days: int = DEFAULT_RETENTION_DAYS, limits: Limits | None = None):
+    def __init__(
+        self,
+        root: str | os.PathLike,
+        keys: Callable[[], KeyProvider | None] | KeyProvider | None = None,
+        *,
+        retention_days: int = DEFAULT_RETENTION_DAYS,
+        limits: Limits | None = None,
+    ):
         self.root = Path(root)
         self._keys = keys
         self._fallback: KeyProvider | None = None
@@ -141,7 +148,7 @@ class ReviewMedia:
         """Keep an upload and its safe view (derived here, once)."""
         path = self._path(sha256, "raw")
         if path.exists():
-            os.utime(path)   # flagged again: the retention period restarts
+            os.utime(path)  # flagged again: the retention period restarts
             return
         view = safe_view(data, self.limits)
         if view is not None:
@@ -160,7 +167,7 @@ class ReviewMedia:
         except ValueError:
             return None
         if legacy:
-            self.get(sha256)   # re-stores it encrypted, with its view
+            self.get(sha256)  # re-stores it encrypted, with its view
         return self._read(sha256, "view")
 
     def frames(self, sha256: str) -> bytes | None:

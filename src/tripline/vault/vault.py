@@ -19,6 +19,7 @@ return. A kill at any point before the commit loses only the unacknowledged
 item; a kill after it loses nothing. A blob left without a row is harmless and
 is simply reused by the next ``put`` of the same content.
 """
+
 from __future__ import annotations
 
 import base64
@@ -98,8 +99,13 @@ def atomic_write(path: Path, data: bytes) -> None:
 
 
 def custody_hash(prev: str, seq: int, at: datetime, actor: str, action: str, sha256: str | None, detail: dict) -> str:
-    body = json.dumps([seq, at.isoformat(timespec="microseconds"), actor, action, sha256, detail],
-                      sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    body = json.dumps(
+        [seq, at.isoformat(timespec="microseconds"), actor, action, sha256, detail],
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=False,
+        default=str,
+    )
     return hashlib.sha256(prev.encode() + body.encode()).hexdigest()
 
 
@@ -111,8 +117,10 @@ def seal(keys: KeyProvider, aad: str, data: bytes, wrap_aad: bytes, header: dict
     nonce = os.urandom(NONCE_BYTES)
     ct = AESGCM(dek).encrypt(nonce, data, aad.encode())
     wrapped = keys.wrap(dek, wrap_aad)
-    head = json.dumps({**(header or {}), "key_id": keys.key_id, "wrapped_key": wrapped,
-                       "nonce": base64.b64encode(nonce).decode()}, sort_keys=True).encode()
+    head = json.dumps(
+        {**(header or {}), "key_id": keys.key_id, "wrapped_key": wrapped, "nonce": base64.b64encode(nonce).decode()},
+        sort_keys=True,
+    ).encode()
     return MAGIC + struct.pack(">I", len(head)) + head + ct, wrapped
 
 
@@ -120,12 +128,12 @@ def unseal(keys: KeyProvider, raw: bytes, aad: str, wrap_aad: bytes, name: str =
     """(header, plaintext) of a ``seal`` blob; VaultError if it was tampered with."""
     if not raw.startswith(MAGIC):
         raise VaultError(f"{name}: not a vault blob")
-    (n,) = struct.unpack(">I", raw[len(MAGIC):len(MAGIC) + 4])
+    (n,) = struct.unpack(">I", raw[len(MAGIC) : len(MAGIC) + 4])
     start = len(MAGIC) + 4
-    header = json.loads(raw[start:start + n])
+    header = json.loads(raw[start : start + n])
     dek = keys.unwrap(header["wrapped_key"], wrap_aad, header["key_id"])
     try:
-        return header, AESGCM(dek).decrypt(base64.b64decode(header["nonce"]), raw[start + n:], aad.encode())
+        return header, AESGCM(dek).decrypt(base64.b64decode(header["nonce"]), raw[start + n :], aad.encode())
     except Exception as exc:  # InvalidTag
         raise VaultError(f"{name}: ciphertext fails authentication (tampered or corrupt)") from exc
 
@@ -142,13 +150,18 @@ class PurgeResult:
     references_expired: int = 0
 
     def to_dict(self) -> dict:
-        return {"purged": self.purged, "kept_on_hold": self.kept_on_hold,
-                "kept_in_retention": self.kept_in_retention, "references_expired": self.references_expired}
+        return {
+            "purged": self.purged,
+            "kept_on_hold": self.kept_on_hold,
+            "kept_in_retention": self.kept_in_retention,
+            "references_expired": self.references_expired,
+        }
 
 
 class Vault:
-    def __init__(self, root: str | os.PathLike, engine: Engine, keys: KeyProvider,
-                 retention: dict[str, Retention] | None = None):
+    def __init__(
+        self, root: str | os.PathLike, engine: Engine, keys: KeyProvider, retention: dict[str, Retention] | None = None
+    ):
         self.root = Path(root)
         self.blobs = self.root / "blobs"
         self.blobs.mkdir(parents=True, exist_ok=True)
@@ -178,8 +191,11 @@ class Vault:
         at = utcnow()
         detail = json.loads(json.dumps(detail or {}, default=str))
         h = custody_hash(prev, seq, at, actor, action, sha256, detail)
-        conn.execute(insert(custody_t).values(seq=seq, at=at, actor=actor, action=action, sha256=sha256,
-                                              detail=detail, prev_hash=prev, hash=h))
+        conn.execute(
+            insert(custody_t).values(
+                seq=seq, at=at, actor=actor, action=action, sha256=sha256, detail=detail, prev_hash=prev, hash=h
+            )
+        )
         return {"seq": seq, "hash": h}
 
     def _deny(self, principal, permission: str, sha256: str | None = None):
@@ -202,8 +218,16 @@ class Vault:
         return data
 
     # -- operations --------------------------------------------------------
-    def put(self, data: bytes, *, principal, reason: str, jurisdiction: str = "US",
-            report_ref: str | None = None, reported_at: datetime | None = None) -> dict:
+    def put(
+        self,
+        data: bytes,
+        *,
+        principal,
+        reason: str,
+        jurisdiction: str = "US",
+        report_ref: str | None = None,
+        reported_at: datetime | None = None,
+    ) -> dict:
         """Preserve ``data``; returns the preservation record once it is durable."""
         actor = self._deny(principal, "vault.put")
         if not reason:
@@ -229,20 +253,46 @@ class Vault:
         base = reported_at or now
         with self._write() as conn, conn.begin():
             existing = conn.execute(select(items_t.c.sha256).where(items_t.c.sha256 == sha)).first()
-            values = {"md5": md5, "size": len(data), "key_id": self.keys.key_id, "wrapped_key": wrapped,
-                      "purged_at": None}
+            values = {
+                "md5": md5,
+                "size": len(data),
+                "key_id": self.keys.key_id,
+                "wrapped_key": wrapped,
+                "purged_at": None,
+            }
             if existing is None:
                 conn.execute(insert(items_t).values(sha256=sha, created_at=now, **values))
             elif not reuse:
                 conn.execute(update(items_t).where(items_t.c.sha256 == sha).values(**values))
-            pid = conn.execute(insert(pres_t).values(
-                sha256=sha, reason=reason[:4000], report_ref=report_ref, jurisdiction=jurisdiction,
-                created_by=actor, created_at=now, reported_at=reported_at,
-                content_until=base + timedelta(days=pol.content_days),
-                reference_until=base + timedelta(days=pol.reference_days)).returning(pres_t.c.id)).scalar_one()
-            self._custody(conn, actor, "put", sha, {"preservation_id": pid, "reason": reason[:500],
-                                                    "report_ref": report_ref, "jurisdiction": jurisdiction,
-                                                    "size": len(data), "deduplicated": reuse})
+            pid = conn.execute(
+                insert(pres_t)
+                .values(
+                    sha256=sha,
+                    reason=reason[:4000],
+                    report_ref=report_ref,
+                    jurisdiction=jurisdiction,
+                    created_by=actor,
+                    created_at=now,
+                    reported_at=reported_at,
+                    content_until=base + timedelta(days=pol.content_days),
+                    reference_until=base + timedelta(days=pol.reference_days),
+                )
+                .returning(pres_t.c.id)
+            ).scalar_one()
+            self._custody(
+                conn,
+                actor,
+                "put",
+                sha,
+                {
+                    "preservation_id": pid,
+                    "reason": reason[:500],
+                    "report_ref": report_ref,
+                    "jurisdiction": jurisdiction,
+                    "size": len(data),
+                    "deduplicated": reuse,
+                },
+            )
         return self.preservation(pid)
 
     def preservation(self, pid: int) -> dict:
@@ -250,13 +300,29 @@ class Vault:
             r = conn.execute(select(pres_t).where(pres_t.c.id == pid)).first()
         if r is None:
             raise NotInVault(f"no preservation record {pid}")
-        return {"id": r.id, "sha256": r.sha256, "reason": r.reason, "report_ref": r.report_ref,
-                "jurisdiction": r.jurisdiction, "created_by": r.created_by, "created_at": _iso(r.created_at),
-                "reported_at": _iso(r.reported_at), "content_until": _iso(r.content_until),
-                "reference_until": _iso(r.reference_until)}
+        return {
+            "id": r.id,
+            "sha256": r.sha256,
+            "reason": r.reason,
+            "report_ref": r.report_ref,
+            "jurisdiction": r.jurisdiction,
+            "created_by": r.created_by,
+            "created_at": _iso(r.created_at),
+            "reported_at": _iso(r.reported_at),
+            "content_until": _iso(r.content_until),
+            "reference_until": _iso(r.reference_until),
+        }
 
-    def link_report(self, sha256: str, *, principal, report_ref: str, reported_at: datetime,
-                    jurisdiction: str = "US", reason: str = "reported") -> dict:
+    def link_report(
+        self,
+        sha256: str,
+        *,
+        principal,
+        report_ref: str,
+        reported_at: datetime,
+        jurisdiction: str = "US",
+        reason: str = "reported",
+    ) -> dict:
         """Record that ``sha256`` was reported: retention now counts from the report."""
         actor = self._deny(principal, "vault.put", sha256)
         sha = _check_sha(sha256)
@@ -264,11 +330,21 @@ class Vault:
         with self._write() as conn, conn.begin():
             if conn.execute(select(items_t.c.sha256).where(items_t.c.sha256 == sha)).first() is None:
                 raise NotInVault(sha)
-            pid = conn.execute(insert(pres_t).values(
-                sha256=sha, reason=reason, report_ref=report_ref, jurisdiction=jurisdiction, created_by=actor,
-                created_at=utcnow(), reported_at=reported_at,
-                content_until=reported_at + timedelta(days=pol.content_days),
-                reference_until=reported_at + timedelta(days=pol.reference_days)).returning(pres_t.c.id)).scalar_one()
+            pid = conn.execute(
+                insert(pres_t)
+                .values(
+                    sha256=sha,
+                    reason=reason,
+                    report_ref=report_ref,
+                    jurisdiction=jurisdiction,
+                    created_by=actor,
+                    created_at=utcnow(),
+                    reported_at=reported_at,
+                    content_until=reported_at + timedelta(days=pol.content_days),
+                    reference_until=reported_at + timedelta(days=pol.reference_days),
+                )
+                .returning(pres_t.c.id)
+            ).scalar_one()
             self._custody(conn, actor, "link_report", sha, {"preservation_id": pid, "report_ref": report_ref})
         return self.preservation(pid)
 
@@ -293,11 +369,25 @@ class Vault:
                 raise NotInVault(sha)
             pres = [r.id for r in conn.execute(select(pres_t.c.id).where(pres_t.c.sha256 == sha).order_by(pres_t.c.id))]
             holds = conn.execute(select(holds_t).where(holds_t.c.sha256 == sha).order_by(holds_t.c.id)).all()
-        return {"sha256": sha, "md5": row.md5, "size": row.size, "created_at": _iso(row.created_at),
-                "purged_at": _iso(row.purged_at), "preservations": [self.preservation(p) for p in pres],
-                "holds": [{"id": h.id, "reason": h.reason, "created_by": h.created_by,
-                           "created_at": _iso(h.created_at), "released_at": _iso(h.released_at),
-                           "released_by": h.released_by} for h in holds]}
+        return {
+            "sha256": sha,
+            "md5": row.md5,
+            "size": row.size,
+            "created_at": _iso(row.created_at),
+            "purged_at": _iso(row.purged_at),
+            "preservations": [self.preservation(p) for p in pres],
+            "holds": [
+                {
+                    "id": h.id,
+                    "reason": h.reason,
+                    "created_by": h.created_by,
+                    "created_at": _iso(h.created_at),
+                    "released_at": _iso(h.released_at),
+                    "released_by": h.released_by,
+                }
+                for h in holds
+            ],
+        }
 
     def hold(self, sha256: str, *, principal, reason: str) -> int:
         sha = _check_sha(sha256)
@@ -307,8 +397,11 @@ class Vault:
         with self._write() as conn, conn.begin():
             if conn.execute(select(items_t.c.sha256).where(items_t.c.sha256 == sha)).first() is None:
                 raise NotInVault(sha)
-            hid = conn.execute(insert(holds_t).values(sha256=sha, reason=reason[:4000], created_by=actor,
-                                                      created_at=utcnow()).returning(holds_t.c.id)).scalar_one()
+            hid = conn.execute(
+                insert(holds_t)
+                .values(sha256=sha, reason=reason[:4000], created_by=actor, created_at=utcnow())
+                .returning(holds_t.c.id)
+            ).scalar_one()
             self._custody(conn, actor, "hold", sha, {"hold_id": hid, "reason": reason[:500]})
         return hid
 
@@ -331,9 +424,12 @@ class Vault:
             live = [r.sha256 for r in conn.execute(select(items_t.c.sha256).where(items_t.c.purged_at.is_(None)))]
         for sha in live:
             with self._write() as conn, conn.begin():
-                held = conn.execute(select(holds_t.c.id).where(holds_t.c.sha256 == sha,
-                                                               holds_t.c.released_at.is_(None))).first()
-                untils = [r.content_until for r in conn.execute(select(pres_t.c.content_until).where(pres_t.c.sha256 == sha))]
+                held = conn.execute(
+                    select(holds_t.c.id).where(holds_t.c.sha256 == sha, holds_t.c.released_at.is_(None))
+                ).first()
+                untils = [
+                    r.content_until for r in conn.execute(select(pres_t.c.content_until).where(pres_t.c.sha256 == sha))
+                ]
                 if held is not None:
                     res.kept_on_hold.append(sha)
                     continue
@@ -352,20 +448,32 @@ class Vault:
                 self.blob_path(sha).unlink(missing_ok=True)
         if not dry_run:
             with self.engine.connect() as conn:
-                gone = [r.sha256 for r in conn.execute(select(items_t.c.sha256).where(items_t.c.purged_at.is_not(None)))]
+                gone = [
+                    r.sha256 for r in conn.execute(select(items_t.c.sha256).where(items_t.c.purged_at.is_not(None)))
+                ]
             for sha in gone:
                 self.blob_path(sha).unlink(missing_ok=True)
         if not dry_run:
             with self._write() as conn, conn.begin():
-                held_shas = {r.sha256 for r in conn.execute(select(holds_t.c.sha256).where(holds_t.c.released_at.is_(None)))}
-                purged = {r.sha256 for r in conn.execute(select(items_t.c.sha256).where(items_t.c.purged_at.is_not(None)))}
-                expired = conn.execute(select(pres_t.c.id, pres_t.c.sha256, pres_t.c.report_ref)
-                                       .where(pres_t.c.reference_until <= now)).all()
+                held_shas = {
+                    r.sha256 for r in conn.execute(select(holds_t.c.sha256).where(holds_t.c.released_at.is_(None)))
+                }
+                purged = {
+                    r.sha256 for r in conn.execute(select(items_t.c.sha256).where(items_t.c.purged_at.is_not(None)))
+                }
+                expired = conn.execute(
+                    select(pres_t.c.id, pres_t.c.sha256, pres_t.c.report_ref).where(pres_t.c.reference_until <= now)
+                ).all()
                 for r in expired:
                     if r.sha256 in purged and r.sha256 not in held_shas:
                         conn.execute(delete(pres_t).where(pres_t.c.id == r.id))
-                        self._custody(conn, actor, "expire_reference", r.sha256,
-                                      {"preservation_id": r.id, "report_ref": r.report_ref})
+                        self._custody(
+                            conn,
+                            actor,
+                            "expire_reference",
+                            r.sha256,
+                            {"preservation_id": r.id, "report_ref": r.report_ref},
+                        )
                         res.references_expired += 1
                 self._custody(conn, actor, "purge_run", None, res.to_dict() | {"now": now.isoformat()})
         return res
@@ -384,9 +492,19 @@ class Vault:
         if sha256:
             q = q.where(custody_t.c.sha256 == sha256)
         with self.engine.connect() as conn:
-            return [{"seq": r.seq, "at": r.at.isoformat(timespec="microseconds"), "actor": r.actor,
-                     "action": r.action, "sha256": r.sha256, "detail": r.detail, "prev_hash": r.prev_hash,
-                     "hash": r.hash} for r in conn.execute(q)]
+            return [
+                {
+                    "seq": r.seq,
+                    "at": r.at.isoformat(timespec="microseconds"),
+                    "actor": r.actor,
+                    "action": r.action,
+                    "sha256": r.sha256,
+                    "detail": r.detail,
+                    "prev_hash": r.prev_hash,
+                    "hash": r.hash,
+                }
+                for r in conn.execute(q)
+            ]
 
     def verify_custody(self) -> list[str]:
         problems, prev, want = [], GENESIS, 1
@@ -402,8 +520,15 @@ class Vault:
         return problems
 
     # -- export for law enforcement --------------------------------------------
-    def export(self, dest: str | os.PathLike, *, principal, sha256s: list[str] | None = None,
-               report_ref: str | None = None, case_ref: str) -> dict:
+    def export(
+        self,
+        dest: str | os.PathLike,
+        *,
+        principal,
+        sha256s: list[str] | None = None,
+        report_ref: str | None = None,
+        case_ref: str,
+    ) -> dict:
         """Write a package for law enforcement: decrypted items, their
         preservation records and custody entries, and manifest.json with the
         SHA-256/MD5/size of every file. ``verify_export`` checks it."""
@@ -411,7 +536,9 @@ class Vault:
         shas = [_check_sha(s) for s in (sha256s or [])]
         if report_ref:
             with self.engine.connect() as conn:
-                shas += [r.sha256 for r in conn.execute(select(pres_t.c.sha256).where(pres_t.c.report_ref == report_ref))]
+                shas += [
+                    r.sha256 for r in conn.execute(select(pres_t.c.sha256).where(pres_t.c.report_ref == report_ref))
+                ]
         shas = list(dict.fromkeys(shas))
         if not shas:
             raise NotInVault("nothing to export")
@@ -427,23 +554,45 @@ class Vault:
             name = f"items/{sha}.bin"
             atomic_write(work / name, data)
             info = self.info(sha, principal=principal)
-            entries.append({"file": name, "sha256": sha, "md5": hashlib.md5(data, usedforsecurity=False).hexdigest(),
-                            "size": len(data), "preservations": info["preservations"], "holds": info["holds"]})
+            entries.append(
+                {
+                    "file": name,
+                    "sha256": sha,
+                    "md5": hashlib.md5(data, usedforsecurity=False).hexdigest(),
+                    "size": len(data),
+                    "preservations": info["preservations"],
+                    "holds": info["holds"],
+                }
+            )
         custody = [c for c in self.custody() if c["sha256"] in set(shas)]
         custody_bytes = "".join(json.dumps(c, sort_keys=True) + "\n" for c in custody).encode()
         atomic_write(work / "custody.jsonl", custody_bytes)
-        manifest = {"format": "tripline.vault.export", "version": 1, "case_ref": case_ref, "exported_by": actor,
-                    "exported_at": utcnow().isoformat(timespec="seconds"), "items": entries,
-                    "custody": {"file": "custody.jsonl", "sha256": hashlib.sha256(custody_bytes).hexdigest(),
-                                "entries": len(custody)}}
+        manifest = {
+            "format": "tripline.vault.export",
+            "version": 1,
+            "case_ref": case_ref,
+            "exported_by": actor,
+            "exported_at": utcnow().isoformat(timespec="seconds"),
+            "items": entries,
+            "custody": {
+                "file": "custody.jsonl",
+                "sha256": hashlib.sha256(custody_bytes).hexdigest(),
+                "entries": len(custody),
+            },
+        }
         mbytes = json.dumps(manifest, indent=2, sort_keys=True).encode()
         atomic_write(work / "manifest.json", mbytes)
         atomic_write(work / "manifest.json.sha256", (hashlib.sha256(mbytes).hexdigest() + "  manifest.json\n").encode())
         os.replace(work, dest)
         durable.fsync_dir(dest.parent)
         with self._write() as conn, conn.begin():
-            self._custody(conn, actor, "export", None, {"case_ref": case_ref, "items": shas,
-                                                        "manifest_sha256": hashlib.sha256(mbytes).hexdigest()})
+            self._custody(
+                conn,
+                actor,
+                "export",
+                None,
+                {"case_ref": case_ref, "items": shas, "manifest_sha256": hashlib.sha256(mbytes).hexdigest()},
+            )
         return {"path": str(dest), "items": len(entries), "manifest_sha256": hashlib.sha256(mbytes).hexdigest()}
 
 
@@ -482,5 +631,3 @@ def verify_export(path: str | os.PathLike) -> list[str]:
     except OSError:
         problems.append("custody.jsonl missing")
     return problems
-
-

@@ -4,6 +4,7 @@ and review thumbnails. See docs/video.md.
 >>> record, thumbs = process_video_item(data, VideoOptions())
 >>> found = match_video([record], banks)          # tripline.banks.video
 """
+
 from tripline.video.hashing import Frame, from_te_signal, to_te_signal
 from tripline.video.intake import VideoInfo, is_animated, is_video, probe, sniff_video
 from tripline.video.limits import VideoLimits
@@ -18,9 +19,28 @@ from tripline.video.provenance import container_tags, read_video_provenance
 from tripline.video.thumbs import frame_grid, marked_thumbs, review_grid
 
 __all__ = [
-    "Frame", "VideoBanks", "VideoInfo", "VideoLimits", "VideoMatchConfig", "VideoOptions", "combine", "compare",
-    "container_tags", "frame_grid", "from_te_signal", "hash_video", "is_animated", "is_video", "marked_thumbs", "review_grid",
-    "match_video", "probe", "process_video_item", "read_video_provenance", "sniff_video", "to_te_signal",
+    "Frame",
+    "VideoBanks",
+    "VideoInfo",
+    "VideoLimits",
+    "VideoMatchConfig",
+    "VideoOptions",
+    "combine",
+    "compare",
+    "container_tags",
+    "frame_grid",
+    "from_te_signal",
+    "hash_video",
+    "is_animated",
+    "is_video",
+    "marked_thumbs",
+    "review_grid",
+    "match_video",
+    "probe",
+    "process_video_item",
+    "read_video_provenance",
+    "sniff_video",
+    "to_te_signal",
     "video_options",
 ]
 

@@ -6,6 +6,7 @@ it: the parent enforces the decode deadline by killing this process, and the
 child caps its own address space so a hostile stream cannot exhaust memory.
 It imports nothing from tripline so that it starts fast.
 """
+
 import resource
 import sys
 

@@ -3,12 +3,13 @@ files, set a bank's video thresholds, and match videos against banks.
 
 Mounted by tripline.cli with ``from tripline.video import cli; cli.register(app)``.
 """
+
 from __future__ import annotations
 
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -16,7 +17,9 @@ from tripline.cli.common import DbOpt, HomeOpt, fail, open_banks
 
 video_app = typer.Typer(help="Video: vPDQ hashing, video banks and matching.", no_args_is_help=True)
 
-EveryOpt = Annotated[bool, typer.Option("--every-frame", help="Hash every frame (conformance mode) instead of one per second.")]
+EveryOpt = Annotated[
+    bool, typer.Option("--every-frame", help="Hash every frame (conformance mode) instead of one per second.")
+]
 
 
 def _frames_or_fail(path: Path, every: bool):
@@ -35,7 +38,9 @@ def _frames_or_fail(path: Path, every: bool):
 def hash_cmd(
     files: list[Path],
     every_frame: EveryOpt = False,
-    as_json: Annotated[bool, typer.Option("--json", help="The whole record (hashes, vPDQ, provenance) as JSON.")] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="The whole record (hashes, vPDQ, provenance) as JSON.")
+    ] = False,
 ) -> None:
     """Print each video's vPDQ as a python-threatexchange signal line, or its record."""
     from tripline.video import VideoOptions, process_video_item, to_te_signal
@@ -43,7 +48,9 @@ def hash_cmd(
     status = 0
     for path in files:
         if as_json:
-            record, _ = process_video_item(path.read_bytes(), VideoOptions(seconds_per_hash=0 if every_frame else 1.0, thumbnails=False))
+            record, _ = process_video_item(
+                path.read_bytes(), VideoOptions(seconds_per_hash=0 if every_frame else 1.0, thumbnails=False)
+            )
             record["path"] = str(path)
             status = status or (2 if record.get("error") else 0)
             print(json.dumps(record))
@@ -54,9 +61,11 @@ def hash_cmd(
 
 @video_app.command("bank-add")
 def bank_add(
-    bank: str, files: list[Path],
-    note: Annotated[Optional[str], typer.Option(help="Note stored with each entry (default: the file name).")] = None,
-    home: HomeOpt = None, db: DbOpt = None,
+    bank: str,
+    files: list[Path],
+    note: Annotated[str | None, typer.Option(help="Note stored with each entry (default: the file name).")] = None,
+    home: HomeOpt = None,
+    db: DbOpt = None,
 ) -> None:
     """Hash videos (1 frame per second) and add them, and their MD5 and SHA-256, to BANK."""
     from tripline.banks.video import VideoBanks
@@ -94,8 +103,12 @@ def bank_import(bank: str, file: Path, home: HomeOpt = None, db: DbOpt = None) -
 
 
 @video_app.command("bank-export")
-def bank_export(bank: str, out: Annotated[Optional[Path], typer.Option("-o", "--out")] = None,
-                home: HomeOpt = None, db: DbOpt = None) -> None:
+def bank_export(
+    bank: str,
+    out: Annotated[Path | None, typer.Option("-o", "--out")] = None,
+    home: HomeOpt = None,
+    db: DbOpt = None,
+) -> None:
     """Write BANK's videos as a python-threatexchange signal file."""
     from tripline.banks.video import VideoBanks
 
@@ -113,9 +126,15 @@ def bank_export(bank: str, out: Annotated[Optional[Path], typer.Option("-o", "--
 @video_app.command("bank-set")
 def bank_set(
     bank: str,
-    query_pct: Annotated[Optional[float], typer.Option("--query-pct", help="Share of the query's frames that must match (default 80).")] = None,
-    bank_pct: Annotated[Optional[float], typer.Option("--bank-pct", help="Share of the banked video's frames that must match (default 0).")] = None,
-    home: HomeOpt = None, db: DbOpt = None,
+    query_pct: Annotated[
+        float | None, typer.Option("--query-pct", help="Share of the query's frames that must match (default 80).")
+    ] = None,
+    bank_pct: Annotated[
+        float | None,
+        typer.Option("--bank-pct", help="Share of the banked video's frames that must match (default 0)."),
+    ] = None,
+    home: HomeOpt = None,
+    db: DbOpt = None,
 ) -> None:
     """Set BANK's video match thresholds (frame distance and quality come from the bank's PDQ settings)."""
     from tripline.banks.video import VideoBanks
@@ -155,8 +174,12 @@ def bank_stats(bank: str, home: HomeOpt = None, db: DbOpt = None) -> None:
 
 
 @video_app.command("match")
-def match_cmd(files: list[Path], bank: Annotated[Optional[list[str]], typer.Option("--bank")] = None,
-              home: HomeOpt = None, db: DbOpt = None) -> None:
+def match_cmd(
+    files: list[Path],
+    bank: Annotated[list[str] | None, typer.Option("--bank")] = None,
+    home: HomeOpt = None,
+    db: DbOpt = None,
+) -> None:
     """Match videos against the video banks; exit 1 if any matched."""
     from tripline.banks.video import VideoBanks, match_video
     from tripline.video import VideoOptions, process_video_item

@@ -5,6 +5,7 @@ reference frame hasher) in a child process; animated GIF/WebP frames are
 decoded by Pillow and hashed with the same PDQ algorithm. Either way the
 result is a list of :class:`Frame`.
 """
+
 from __future__ import annotations
 
 import io
@@ -27,8 +28,8 @@ TIMESTAMP_DECIMALS = 3
 
 @dataclass(frozen=True)
 class Frame:
-    pdq: str          # 64 hex digits
-    quality: int      # 0-100; frames under 50 are not matched
+    pdq: str  # 64 hex digits
+    quality: int  # 0-100; frames under 50 are not matched
     timestamp: float  # seconds from the start: where a reviewer jumps to
     frame_number: int = -1
 
@@ -63,8 +64,9 @@ def _parse_feature(s: object) -> Frame:
     return Frame(pdq, q, t)
 
 
-def hash_container(data: bytes, *, seconds_per_hash: float = 1.0, limits: VideoLimits = VideoLimits(),
-                   threads: int = 1) -> list[Frame]:
+def hash_container(
+    data: bytes, *, seconds_per_hash: float = 1.0, limits: VideoLimits = VideoLimits(), threads: int = 1
+) -> list[Frame]:
     """vPDQ of a container file's bytes (``seconds_per_hash=0``: every frame).
 
     The bytes reach FFmpeg through an in-memory file (memfd), so uploads are
@@ -73,14 +75,26 @@ def hash_container(data: bytes, *, seconds_per_hash: float = 1.0, limits: VideoL
     with _video_path(data) as (path, fds):
         try:
             proc = subprocess.run(
-                [sys.executable, "-I", str(_CHILD), path, repr(float(seconds_per_hash)), str(int(threads)),
-                 str(int(limits.max_decoder_memory))],
-                pass_fds=fds, capture_output=True, text=True, timeout=limits.max_decode_seconds,
+                [
+                    sys.executable,
+                    "-I",
+                    str(_CHILD),
+                    path,
+                    repr(float(seconds_per_hash)),
+                    str(int(threads)),
+                    str(int(limits.max_decoder_memory)),
+                ],
+                pass_fds=fds,
+                capture_output=True,
+                text=True,
+                timeout=limits.max_decode_seconds,
             )
         except subprocess.TimeoutExpired:
             raise ItemError(ErrorCode.TIMEOUT, f"decoding took longer than {limits.max_decode_seconds:g} s") from None
     if proc.returncode == 3:
-        raise ItemError(ErrorCode.TOO_MANY_PIXELS, f"decoding needs more than {limits.max_decoder_memory} bytes of memory")
+        raise ItemError(
+            ErrorCode.TOO_MANY_PIXELS, f"decoding needs more than {limits.max_decoder_memory} bytes of memory"
+        )
     if proc.returncode != 0:
         last = (proc.stderr.strip().splitlines() or [f"exit status {proc.returncode}"])[-1]
         if bmff_truncated(data):
@@ -93,7 +107,9 @@ def hash_container(data: bytes, *, seconds_per_hash: float = 1.0, limits: VideoL
     if not frames:
         raise ItemError(ErrorCode.DECODE_ERROR, "no video frame could be decoded")
     if len(frames) > limits.max_frames:
-        raise ItemError(ErrorCode.TOO_MANY_FRAMES, f"{len(frames)} hashed frames exceeds the limit of {limits.max_frames}")
+        raise ItemError(
+            ErrorCode.TOO_MANY_FRAMES, f"{len(frames)} hashed frames exceeds the limit of {limits.max_frames}"
+        )
     return frames
 
 
@@ -128,7 +144,7 @@ class _video_path:
 def _write_all(fd: int, data: bytes) -> None:
     view = memoryview(data)
     while view:
-        view = view[os.write(fd, view):]
+        view = view[os.write(fd, view) :]
 
 
 def hash_animation(data: bytes, *, seconds_per_hash: float = 1.0, limits: VideoLimits = VideoLimits()) -> list[Frame]:

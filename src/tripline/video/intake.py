@@ -1,6 +1,7 @@
 """Video intake: decide from magic bytes whether an item is a video, then read
 its container header with PyAV and enforce the limits before any frame is
 decoded. Nothing here decodes pixels except the animated-image frame count."""
+
 from __future__ import annotations
 
 import io
@@ -12,9 +13,7 @@ from tripline.model import ErrorCode, ItemError
 from tripline.video.limits import VideoLimits
 
 # Container types decoded through FFmpeg.
-CONTAINER_TYPES = frozenset(
-    {"video/mp4", "video/quicktime", "video/webm", "video/x-matroska", "video/x-msvideo"}
-)
+CONTAINER_TYPES = frozenset({"video/mp4", "video/quicktime", "video/webm", "video/x-matroska", "video/x-msvideo"})
 # Animated images are hashed frame by frame like a video (through Pillow:
 # FFmpeg before 7.1 cannot decode animated WebP).
 ANIMATED_TYPES = frozenset({"image/gif", "image/webp"})
@@ -54,16 +53,18 @@ class VideoInfo:
     container: str
     width: int
     height: int
-    duration: float | None           # seconds
+    duration: float | None  # seconds
     fps: float | None
-    frames: int | None               # declared or estimated frame count
+    frames: int | None  # declared or estimated frame count
     codec: str | None
     has_audio: bool
-    tags: dict[str, dict[str, str]] = field(default_factory=dict)   # "format" / "video" / "audio" -> tags
+    tags: dict[str, dict[str, str]] = field(default_factory=dict)  # "format" / "video" / "audio" -> tags
 
     def to_dict(self) -> dict:
         return {
-            "container": self.container, "codec": self.codec, "fps": self.fps,
+            "container": self.container,
+            "codec": self.codec,
+            "fps": self.fps,
             "has_audio": self.has_audio,
         }
 
@@ -94,11 +95,15 @@ def probe(data: bytes, limits: VideoLimits = VideoLimits()) -> VideoInfo:
 def check_info(info: VideoInfo, limits: VideoLimits) -> None:
     w, h = info.width, info.height
     if w * h > limits.max_pixels:
-        raise ItemError(ErrorCode.TOO_MANY_PIXELS, f"{w}x{h} = {w * h} pixels per frame exceeds the limit of {limits.max_pixels}")
+        raise ItemError(
+            ErrorCode.TOO_MANY_PIXELS, f"{w}x{h} = {w * h} pixels per frame exceeds the limit of {limits.max_pixels}"
+        )
     if min(w, h) < limits.min_side:
         raise ItemError(ErrorCode.TOO_SMALL, f"{w}x{h} is below the minimum side of {limits.min_side} px")
     if info.duration is not None and info.duration > limits.max_duration:
-        raise ItemError(ErrorCode.TOO_LONG, f"duration {info.duration:.1f} s exceeds the limit of {limits.max_duration:g} s")
+        raise ItemError(
+            ErrorCode.TOO_LONG, f"duration {info.duration:.1f} s exceeds the limit of {limits.max_duration:g} s"
+        )
     if info.frames is not None and info.frames > limits.max_frames:
         raise ItemError(ErrorCode.TOO_MANY_FRAMES, f"{info.frames} frames exceeds the limit of {limits.max_frames}")
 
@@ -118,7 +123,9 @@ def _probe_container(data: bytes, media_type: str) -> VideoInfo:
         stream = container.streams.video[0]
         cc = stream.codec_context
         if not cc.width or not cc.height:
-            raise ItemError(ErrorCode.DECODE_ERROR, "the video stream declares no frame size (truncated or corrupt header)")
+            raise ItemError(
+                ErrorCode.DECODE_ERROR, "the video stream declares no frame size (truncated or corrupt header)"
+            )
         duration = _duration(container, stream)
         fps = float(stream.average_rate) if stream.average_rate else None
         frames = stream.frames or None
@@ -128,9 +135,16 @@ def _probe_container(data: bytes, media_type: str) -> VideoInfo:
         if container.streams.audio:
             tags["audio"] = dict(container.streams.audio[0].metadata)
         return VideoInfo(
-            media_type=media_type, container=container.format.name, width=cc.width, height=cc.height,
-            duration=duration, fps=fps, frames=frames, codec=cc.name,
-            has_audio=bool(container.streams.audio), tags=tags,
+            media_type=media_type,
+            container=container.format.name,
+            width=cc.width,
+            height=cc.height,
+            duration=duration,
+            fps=fps,
+            frames=frames,
+            codec=cc.name,
+            has_audio=bool(container.streams.audio),
+            tags=tags,
         )
     finally:
         container.close()
@@ -185,10 +199,20 @@ def _probe_animated(data: bytes, media_type: str) -> VideoInfo:
             info = dict(im.info)
     except Exception as exc:  # noqa: BLE001 - any decoder failure is per-item
         raise ItemError(ErrorCode.DECODE_ERROR, f"cannot read the animation: {exc}") from None
-    tags = {k: (v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v))[:4096]
-            for k, v in info.items() if k in ("comment", "software", "xmp", "title")}
+    tags = {
+        k: (v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v))[:4096]
+        for k, v in info.items()
+        if k in ("comment", "software", "xmp", "title")
+    }
     return VideoInfo(
-        media_type=media_type, container=media_type.split("/")[1], width=w, height=h,
-        duration=None, fps=None, frames=frames, codec=media_type.split("/")[1], has_audio=False,
+        media_type=media_type,
+        container=media_type.split("/")[1],
+        width=w,
+        height=h,
+        duration=None,
+        fps=None,
+        frames=frames,
+        codec=media_type.split("/")[1],
+        has_audio=False,
         tags={"format": tags},
     )

@@ -1,6 +1,7 @@
 """Per-video hard limits. A video costs decode time in proportion to its
 pixels times its frames, so both are capped before hashing starts, and the
 decode itself runs in a child process that is killed at ``max_decode_seconds``."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -12,6 +12,7 @@ The banked side is searched through the PDQ index (tripline.banks.video);
 against, and ``segments`` turns per-frame hits into the time ranges a
 reviewer jumps to.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -34,7 +35,7 @@ MAX_FRAME_HITS = 200
 class VideoMatchConfig:
     query_match_pct: float = DEFAULT_QUERY_MATCH_PCT
     bank_match_pct: float = DEFAULT_BANK_MATCH_PCT
-    distance: int = DEFAULT_DISTANCE       # inclusive, as for images
+    distance: int = DEFAULT_DISTANCE  # inclusive, as for images
     quality_min: int = DEFAULT_QUALITY_MIN
 
     def accepts(self, query_pct: float, bank_pct: float) -> bool:
@@ -62,7 +63,9 @@ def _distances(a: Sequence[Frame], b: Sequence[Frame]) -> np.ndarray:
     return np.bitwise_count(ca[:, None, :] ^ cb[None, :, :]).sum(axis=2, dtype=np.int32)
 
 
-def compare(query: Sequence[Frame], bank: Sequence[Frame], config: VideoMatchConfig = VideoMatchConfig()) -> tuple[float, float]:
+def compare(
+    query: Sequence[Frame], bank: Sequence[Frame], config: VideoMatchConfig = VideoMatchConfig()
+) -> tuple[float, float]:
     """(query %, bank %) by brute force: the reference semantics."""
     qa = [query[i] for i in usable_positions(query, config.quality_min)]
     ba = [bank[i] for i in usable_positions(bank, config.quality_min)]
@@ -76,6 +79,7 @@ def compare(query: Sequence[Frame], bank: Sequence[Frame], config: VideoMatchCon
 class Segment:
     """A run of consecutive matching query frames, and where in the banked
     video the frames it matched lie."""
+
     start: float
     end: float
     frames: int
@@ -83,8 +87,13 @@ class Segment:
     bank_end: float
 
     def to_dict(self) -> dict:
-        return {"start": self.start, "end": self.end, "frames": self.frames,
-                "bank_start": self.bank_start, "bank_end": self.bank_end}
+        return {
+            "start": self.start,
+            "end": self.end,
+            "frames": self.frames,
+            "bank_start": self.bank_start,
+            "bank_end": self.bank_end,
+        }
 
 
 def segments(query: Sequence[Frame], best: dict[str, tuple[int, float]], quality_min: int) -> list[Segment]:
@@ -95,7 +104,7 @@ def segments(query: Sequence[Frame], best: dict[str, tuple[int, float]], quality
     extend nor break a segment: they carry no evidence either way.
     """
     out: list[Segment] = []
-    run: list[tuple[float, float]] = []   # (query ts, bank ts)
+    run: list[tuple[float, float]] = []  # (query ts, bank ts)
 
     def close_run():
         if run:

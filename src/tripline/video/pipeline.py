@@ -1,6 +1,7 @@
 """What a scan worker does with one video: check it, hash it (MD5, SHA-256,
 vPDQ), read its provenance and make the review thumbnails. Plain data in,
 plain data out; a bad video becomes a per-item error, never an exception."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -41,8 +42,14 @@ def video_options(options) -> VideoOptions:
     return VideoOptions(limits=VideoLimits(max_bytes=max_bytes), provenance=bool(getattr(options, "provenance", True)))
 
 
-def hash_video(data: bytes, *, seconds_per_hash: float = 1.0, limits: VideoLimits = VideoLimits(),
-               threads: int = 1, info: VideoInfo | None = None) -> list[Frame]:
+def hash_video(
+    data: bytes,
+    *,
+    seconds_per_hash: float = 1.0,
+    limits: VideoLimits = VideoLimits(),
+    threads: int = 1,
+    info: VideoInfo | None = None,
+) -> list[Frame]:
     """vPDQ frames of a video or animated image (raises ItemError)."""
     info = info or probe(data, limits)
     if info.media_type in ANIMATED_TYPES:
@@ -58,11 +65,16 @@ def process_video_item(data: bytes, options=None) -> tuple[dict, list[bytes]]:
     try:
         info = probe(data, opts.limits)
         record.update(
-            media_type=info.media_type, width=info.width, height=info.height,
-            duration=_round(info.duration), frames=info.frames, video=info.to_dict(),
+            media_type=info.media_type,
+            width=info.width,
+            height=info.height,
+            duration=_round(info.duration),
+            frames=info.frames,
+            video=info.to_dict(),
         )
-        frames = hash_video(data, seconds_per_hash=opts.seconds_per_hash, limits=opts.limits,
-                            threads=opts.threads, info=info)
+        frames = hash_video(
+            data, seconds_per_hash=opts.seconds_per_hash, limits=opts.limits, threads=opts.threads, info=info
+        )
     except ItemError as exc:
         record["error"] = exc.to_dict()
         return record, []

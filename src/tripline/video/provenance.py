@@ -2,6 +2,7 @@
 reads manifests in MP4/MOV) plus the container metadata tags that generators
 and their tool chains write (encoder, comment, software, ...). Both end up
 in one record: the usual provenance dict with a ``container_tags`` field."""
+
 from __future__ import annotations
 
 import json
@@ -12,12 +13,34 @@ from tripline.provenance.record import Evidence, Generation
 from tripline.video.intake import VideoInfo
 
 # Tags worth keeping: what made the file and what its maker said about it.
-KEPT_TAGS = frozenset({
-    "encoder", "encoded_by", "comment", "description", "synopsis", "title", "artist", "author",
-    "software", "creation_tool", "copyright", "make", "model", "creation_time", "handler_name",
-    "vendor_id", "com.apple.quicktime.software", "com.apple.quicktime.make", "com.apple.quicktime.model",
-    "com.apple.quicktime.description", "com.apple.quicktime.comment", "prompt", "workflow", "parameters",
-})
+KEPT_TAGS = frozenset(
+    {
+        "encoder",
+        "encoded_by",
+        "comment",
+        "description",
+        "synopsis",
+        "title",
+        "artist",
+        "author",
+        "software",
+        "creation_tool",
+        "copyright",
+        "make",
+        "model",
+        "creation_time",
+        "handler_name",
+        "vendor_id",
+        "com.apple.quicktime.software",
+        "com.apple.quicktime.make",
+        "com.apple.quicktime.model",
+        "com.apple.quicktime.description",
+        "com.apple.quicktime.comment",
+        "prompt",
+        "workflow",
+        "parameters",
+    }
+)
 MAX_TAG_CHARS = 4096
 MAX_PROMPT_CHARS = 16 * 1024
 
@@ -25,7 +48,8 @@ MAX_PROMPT_CHARS = 16 * 1024
 # pattern is specific enough that ordinary text ("I see" in Spanish, "wan"
 # as a word) does not trigger it.
 GENERATOR_PATTERNS: tuple[tuple[str, re.Pattern], ...] = tuple(
-    (family, re.compile(p)) for family, p in (
+    (family, re.compile(p))
+    for family, p in (
         ("sora", r"\bSora\b|\bOpenAI\b"),
         ("runway", r"\bRunway(?:ML)?\b|\bGen-[234]\b"),
         ("pika", r"\bPika(?: ?Labs|\.art| ?[12]\.\d)\b"),
@@ -103,7 +127,7 @@ def _comfy_prompts(value: str) -> list[str] | None:
     if "{" not in value or ("class_type" not in value and "workflow" not in value):
         return None
     try:
-        doc = json.loads(value[value.index("{"):])
+        doc = json.loads(value[value.index("{") :])
     except ValueError:
         return None
     graph = doc.get("prompt", doc) if isinstance(doc, dict) else None

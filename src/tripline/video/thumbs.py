@@ -1,6 +1,7 @@
 """Review thumbnails of a video: a few frames, each small, heavily blurred
 and grayscale (the same treatment as image thumbnails), with the timestamp
 each was taken at so a report can mark the frames inside matched segments."""
+
 from __future__ import annotations
 
 import io
@@ -61,8 +62,7 @@ def animation_thumbnails(data: bytes, frame_numbers: Sequence[tuple[float, int]]
 
 def marked_thumbs(thumb_times: Sequence[float], match_dicts: Sequence[dict], tolerance: float = 0.5) -> list[int]:
     """Indexes of the thumbnails that fall inside a matched segment."""
-    spans = [(s["start"] - tolerance, s["end"] + tolerance)
-             for m in match_dicts for s in (m.get("segments") or ())]
+    spans = [(s["start"] - tolerance, s["end"] + tolerance) for m in match_dicts for s in (m.get("segments") or ())]
     return [i for i, t in enumerate(thumb_times) if any(a <= t <= b for a, b in spans)]
 
 

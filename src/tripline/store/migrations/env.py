@@ -5,6 +5,7 @@ hands over an open connection already inside a locked transaction.  The
 engine-from-URL branch is only for developers running the ``alembic`` CLI
 with ``src/tripline/store/alembic.ini``.
 """
+
 from __future__ import annotations
 
 from alembic import context
