@@ -12,6 +12,8 @@ from datetime import UTC, datetime
 from sqlalchemy import Engine, Table, and_, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
+from tripline.store.engine import write_transaction
+
 
 class CircuitBreaker:
     """closed → (``failures`` calls in a row fail) → open for ``reset`` s →
@@ -94,7 +96,7 @@ class DailyBudget:
     def take(self, n: int = 1) -> bool:
         t, day = self.t, self.day()
         where = and_(t.c.classifier == self.classifier, t.c.day == day)
-        with self.engine.connect().execution_options(tripline_write=True) as conn, conn.begin():
+        with write_transaction(self.engine) as conn:
             stmt = update(t).where(where).values(calls=t.c.calls + n)
             if self.limit is not None:
                 stmt = stmt.where(t.c.calls + n <= self.limit)
@@ -105,7 +107,7 @@ class DailyBudget:
         if self.limit is not None and n > self.limit:
             return False
         try:
-            with self.engine.connect().execution_options(tripline_write=True) as conn, conn.begin():
+            with write_transaction(self.engine) as conn:
                 conn.execute(insert(t).values(classifier=self.classifier, day=day, calls=n))
             return True
         except IntegrityError:  # another process created today's row first

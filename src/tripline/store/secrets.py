@@ -14,6 +14,7 @@ import re
 
 from sqlalchemy import Engine, Table, delete, insert, select
 
+from tripline.store.engine import write_transaction
 from tripline.store.models import utcnow
 from tripline.store.secret_models import NamedSecret
 from tripline.vault.envelope import open_sealed, seal
@@ -43,7 +44,7 @@ class SecretStore:
             raise ValueError('a secret is a non-empty JSON object, e.g. {"api_key": "..."}')
         keys = self._need_keys()
         blob = seal(keys, json.dumps(secret).encode(), _aad(name, kind))
-        with self.engine.connect().execution_options(tripline_write=True) as conn, conn.begin():
+        with write_transaction(self.engine) as conn:
             conn.execute(delete(secrets_t).where(secrets_t.c.name == name))
             conn.execute(
                 insert(secrets_t).values(
@@ -53,7 +54,7 @@ class SecretStore:
         return self.describe(name)
 
     def delete(self, name: str) -> bool:
-        with self.engine.connect().execution_options(tripline_write=True) as conn, conn.begin():
+        with write_transaction(self.engine) as conn:
             return bool(conn.execute(delete(secrets_t).where(secrets_t.c.name == name)).rowcount)
 
     def describe(self, name: str) -> dict:

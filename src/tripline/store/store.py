@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import Connection, Table, bindparam, delete, func, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from .engine import make_engine, migrate, normalise_url
+from .engine import make_engine, migrate, normalise_url, write_transaction
 from .models import (
     Bank,
     BankChange,
@@ -334,9 +334,8 @@ class Store:
 
     @contextmanager
     def _write(self) -> Iterator[Connection]:
-        with self.engine.connect().execution_options(tripline_write=True) as conn:
-            with conn.begin():
-                yield conn
+        with write_transaction(self.engine) as conn:
+            yield conn
 
     @contextmanager
     def _read(self) -> Iterator[Connection]:
